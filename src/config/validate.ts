@@ -1,0 +1,79 @@
+import { z } from 'zod';
+import { InvalidConfigError } from '../errors.js';
+
+/**
+ * Parses `input` with a strict zod schema and turns the first problem into an
+ * InvalidConfigError that names the field (`model.dModel`) and the fix:
+ * unknown keys suggest the nearest valid key, wrong types name the expected type.
+ */
+export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const path = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
+  if (issue.code === 'unrecognized_keys') {
+    const key = issue.keys[0];
+    const field = path ? `${path}.${key}` : key;
+    const known = knownKeys(schema, issue.path);
+    const nearest = nearestKey(key, known);
+    const hint = nearest ? ` — did you mean \`${nearest}\`?` : known.length ? ` (valid keys: ${known.join(', ')})` : '';
+    throw new InvalidConfigError(field, `unknown key${hint}`);
+  }
+  if (issue.code === 'invalid_type') {
+    const received = describe(valueAt(input, issue.path));
+    const message = received === 'undefined' ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${received}`;
+    throw new InvalidConfigError(path || '(root)', message);
+  }
+  throw new InvalidConfigError(path || '(root)', issue.message);
+}
+
+function valueAt(input: unknown, path: PropertyKey[]): unknown {
+  let value = input;
+  for (const key of path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[key] : undefined;
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'array';
+  if (typeof value === 'string') return `string ${JSON.stringify(value)}`;
+  if (typeof value === 'number') return `number ${value}`;
+  return typeof value;
+}
+
+function knownKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
+  let current: unknown = schema;
+  for (const key of [...path, null]) {
+    let inner = current as { shape?: Record<string, unknown>; unwrap?: () => unknown; def?: { innerType?: unknown } };
+    while (inner && !inner.shape && inner.def?.innerType) inner = inner.def.innerType as typeof inner;
+    if (key === null) return inner?.shape ? Object.keys(inner.shape) : [];
+    if (!inner?.shape || typeof key !== 'string') return [];
+    current = inner.shape[key];
+  }
+  return [];
+}
+
+/** The valid key closest to `key` by edit distance (case-insensitive), if close enough. */
+export function nearestKey(key: string, candidates: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return best !== undefined && bestDistance <= Math.max(2, Math.floor(best.length / 2)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diagonal = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const above = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diagonal = above;
+    }
+  }
+  return row[b.length];
+}

@@ -1,0 +1,160 @@
+import { Worker } from 'node:worker_threads';
+import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
+import type { Datum, ForwardBackwardResult, ForwardOptions, ForwardResult, Loss, TrainingBackend } from '../spec/training-backend.js';
+import type { EngineCore, EngineOptions } from './engine.js';
+import type { AdamParams, OptimStepResult } from './optimizer.js';
+import type { SampleOptions, SampledSequence } from './sampler.js';
+import type { SerializedError, WorkerRequest } from './worker.js';
+
+type EngineInfo = ReturnType<EngineCore['info']>;
+
+/**
+ * The embedded training backend: the in-process transformer behind the
+ * TrainingBackend interface. Work runs in a worker thread; calls are queued and
+ * run one at a time, in order.
+ *
+ *   const backend = await EmbeddedBackend.create({ model: { dModel: 64, nLayers: 2 } });
+ *   await backend.forwardBackward(batch, 'cross_entropy');
+ *   await backend.optimStep({ learningRate: 1e-3 });
+ *   const [[sample]] = await backend.sample(['Hello'], { maxTokens: 16, seed: 1 });
+ */
+export class EmbeddedBackend implements TrainingBackend {
+  private readonly worker: Worker;
+  private nextId = 0;
+  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private closed = false;
+  private engineInfo: EngineInfo;
+
+  private constructor(worker: Worker, info: EngineInfo) {
+    this.worker = worker;
+    this.engineInfo = info;
+    worker.on('message', (message: { type: string; id: number; ok: boolean; value?: unknown; error?: SerializedError }) => {
+      if (message.type !== 'result') return;
+      const pending = this.waiting.get(message.id);
+      if (!pending) return;
+      this.waiting.delete(message.id);
+      if (message.ok) pending.resolve(message.value);
+      else pending.reject(deserializeError(message.error!));
+    });
+    worker.on('error', (error) => this.failAll(error));
+    worker.on('exit', (code) => {
+      if (!this.closed) this.failAll(new AutodidactError(`engine worker exited unexpectedly (code ${code})`));
+    });
+  }
+
+  /** Starts a worker with a fresh model (options.model) or a checkpoint (options.checkpoint). */
+  static create(options: EngineOptions = {}): Promise<EmbeddedBackend> {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: options });
+    return new Promise((resolve, reject) => {
+      const onMessage = (message: { type: string; info?: EngineInfo; error?: SerializedError }) => {
+        worker.off('error', onError);
+        worker.off('message', onMessage);
+        if (message.type === 'ready') resolve(new EmbeddedBackend(worker, message.info!));
+        else {
+          reject(deserializeError(message.error!));
+          void worker.terminate();
+        }
+      };
+      const onError = (error: Error) => {
+        worker.off('message', onMessage);
+        reject(error);
+      };
+      worker.on('message', onMessage);
+      worker.once('error', onError);
+    });
+  }
+
+  /** Model config, parameter count, kernels and thread count, as of the last load. */
+  info(): EngineInfo {
+    return this.engineInfo;
+  }
+
+  forward(batch: readonly Datum[], options: ForwardOptions = {}): Promise<ForwardResult> {
+    return this.enqueue(() => this.call('forward', batch, options)) as Promise<ForwardResult>;
+  }
+
+  forwardBackward(batch: readonly Datum[], loss: Loss): Promise<ForwardBackwardResult> {
+    return this.enqueue(async () => {
+      if (loss === 'cross_entropy') {
+        const out = (await this.call('forwardBackwardCrossEntropy', batch)) as { loss: number; logprobs: Float32Array[]; tokens: number };
+        return { loss: out.loss, logprobs: out.logprobs, metrics: { 'train/loss': out.loss, 'train/tokens': out.tokens } };
+      }
+      if (typeof loss !== 'function') throw new InvalidArgumentError('loss', `must be 'cross_entropy' or a function, got ${JSON.stringify(loss)}`);
+      const logprobs = (await this.call('forwardForLoss', batch)) as Float32Array[];
+      let result: ReturnType<typeof loss>;
+      try {
+        result = loss(logprobs, batch);
+      } catch (error) {
+        await this.call('backwardWith', logprobs.map((row) => new Float32Array(row.length))).catch(() => {});
+        throw error;
+      }
+      if (!Number.isFinite(result.loss)) throw new InvalidArgumentError('loss', `the loss function returned ${result.loss}`);
+      await this.call('backwardWith', result.grad.map((row) => Float32Array.from(row)));
+      return { loss: result.loss, logprobs, metrics: { 'train/loss': result.loss, ...(result.metrics ?? {}) } };
+    }) as Promise<ForwardBackwardResult>;
+  }
+
+  optimStep(params: AdamParams): Promise<OptimStepResult> {
+    return this.enqueue(() => this.call('optimStep', params)) as Promise<OptimStepResult>;
+  }
+
+  sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<SampledSequence[][]> {
+    return this.enqueue(() => this.call('sample', prompts, options)) as Promise<SampledSequence[][]>;
+  }
+
+  save(dir: string, extra?: Record<string, unknown>): Promise<void> {
+    return this.enqueue(() => this.call('save', dir, extra)) as Promise<void>;
+  }
+
+  load(dir: string): Promise<void> {
+    return this.enqueue(async () => {
+      await this.call('load', dir);
+      this.engineInfo = (await this.call('info')) as EngineInfo;
+    }) as Promise<void>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.queue.catch(() => {});
+    this.closed = true;
+    await this.worker.terminate();
+  }
+
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new AutodidactError('the backend is closed'));
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private call(method: WorkerRequest['method'], ...args: unknown[]): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      this.worker.postMessage({ id, method, args } satisfies WorkerRequest);
+    });
+  }
+
+  private failAll(error: Error): void {
+    for (const pending of this.waiting.values()) pending.reject(error);
+    this.waiting.clear();
+  }
+}
+
+function deserializeError(error: SerializedError): Error {
+  const message = error.message;
+  switch (error.name) {
+    case 'CheckpointFormatError':
+      return Object.assign(new CheckpointFormatError(error.path ?? '', ''), { message });
+    case 'InvalidConfigError':
+      return Object.assign(new InvalidConfigError(error.field ?? '', ''), { message });
+    case 'InvalidArgumentError':
+      return Object.assign(new InvalidArgumentError(error.argument ?? '', ''), { message });
+    default: {
+      const generic = new AutodidactError(message);
+      generic.name = error.name;
+      return generic;
+    }
+  }
+}

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { parseConfig } from '../config/validate.js';
+import type { Model } from './model.js';
+
+/** Settings of one AdamW step (Tinker's AdamParams, plus decay and clipping). */
+export const AdamParamsSchema = z
+  .object({
+    /** Step size. */
+    learningRate: z.number().nonnegative(),
+    beta1: z.number().min(0).lt(1).default(0.9),
+    beta2: z.number().min(0).lt(1).default(0.95),
+    eps: z.number().positive().default(1e-8),
+    /** Decoupled weight decay, applied to matrices only (not to norm weights). */
+    weightDecay: z.number().nonnegative().default(0),
+    /** Clip the global gradient norm to this value (0 or absent: no clipping). */
+    gradClipNorm: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+export type AdamParams = z.input<typeof AdamParamsSchema>;
+
+export interface OptimStepResult {
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Learning rate used. */
+  learningRate: number;
+  /** Number of optimizer steps taken so far (1 after the first). */
+  step: number;
+}
+
+/** AdamW over a Model's flat parameter buffer, with PyTorch's semantics (torch.optim.AdamW + clip_grad_norm_). */
+export class AdamW {
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  step = 0;
+  private readonly model: Model;
+
+  constructor(model: Model) {
+    this.model = model;
+    this.m = new Float32Array(model.params.length);
+    this.v = new Float32Array(model.params.length);
+  }
+
+  /** Applies the accumulated gradients, then zeroes them. */
+  apply(input: AdamParams): OptimStepResult {
+    const params = parseConfig(AdamParamsSchema, input, 'optim');
+    const kernels = this.model.kernels;
+    const gradNorm = Math.sqrt(kernels.sumSquares(this.model.grads));
+    const scale = params.gradClipNorm > 0 ? Math.min(1, params.gradClipNorm / (gradNorm + 1e-6)) : 1;
+    this.step += 1;
+    const biasCorrection1 = 1 - params.beta1 ** this.step;
+    const biasCorrection2 = 1 - params.beta2 ** this.step;
+    const params0 = this.model.params;
+    for (const tensor of this.model.namedTensors('params')) {
+      const start = tensor.data.byteOffset / 4 - params0.byteOffset / 4;
+      const end = start + tensor.data.length;
+      kernels.adamw(
+        tensor.data,
+        this.model.grads.subarray(start, end),
+        this.m.subarray(start, end),
+        this.v.subarray(start, end),
+        params.learningRate,
+        params.beta1,
+        params.beta2,
+        params.eps,
+        tensor.decay ? params.weightDecay : 0,
+        biasCorrection1,
+        biasCorrection2,
+        scale,
+      );
+    }
+    this.model.zeroGrad();
+    return { gradNorm, learningRate: params.learningRate, step: this.step };
+  }
+}
+
+/** A learning-rate schedule: linear warmup, then constant, linear or cosine decay to minLearningRate. */
+export const ScheduleSchema = z
+  .object({
+    kind: z.enum(['constant', 'linear', 'cosine']).default('cosine'),
+    /** Peak learning rate, reached at the end of warmup. */
+    learningRate: z.number().positive(),
+    /** Steps of linear warmup from 0. */
+    warmupSteps: z.number().int().nonnegative().default(0),
+    /** Total steps (end of decay). */
+    totalSteps: z.number().int().positive(),
+    /** Floor of the decay. */
+    minLearningRate: z.number().nonnegative().default(0),
+  })
+  .strict();
+
+export type Schedule = z.input<typeof ScheduleSchema>;
+
+/** Learning rate at `step` (0-based) of a schedule. */
+export function learningRateAt(schedule: Schedule, step: number): number {
+  const s = parseConfig(ScheduleSchema, schedule, 'schedule');
+  if (step < s.warmupSteps) return (s.learningRate * (step + 1)) / s.warmupSteps;
+  if (s.kind === 'constant') return s.learningRate;
+  const progress = Math.min(1, (step - s.warmupSteps) / Math.max(1, s.totalSteps - s.warmupSteps));
+  const factor = s.kind === 'linear' ? 1 - progress : 0.5 * (1 + Math.cos(Math.PI * progress));
+  return s.minLearningRate + (s.learningRate - s.minLearningRate) * factor;
+}

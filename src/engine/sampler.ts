@@ -1,0 +1,206 @@
+import { z } from 'zod';
+import { parseConfig } from '../config/validate.js';
+import { InvalidArgumentError } from '../errors.js';
+import { KVCache, type Model } from './model.js';
+import { Rng } from './random.js';
+import type { Tokenizer } from './tokenizer.js';
+
+/** Sampling settings (OpenAI/vLLM names in camelCase). */
+export const SampleOptionsSchema = z
+  .object({
+    /** Completions per prompt. */
+    n: z.number().int().positive().default(1),
+    /** Softmax temperature; 0 is greedy decoding. */
+    temperature: z.number().nonnegative().default(1),
+    /** Nucleus sampling: keep the smallest set of tokens whose probability reaches topP. */
+    topP: z.number().gt(0).max(1).default(1),
+    /** New tokens per completion at most (also capped by the model's maxSeqLen). */
+    maxTokens: z.number().int().positive().default(64),
+    /** Strings that end a completion; they are not part of the returned text or tokens. */
+    stop: z.array(z.string().min(1)).default([]),
+    /** Token ids that end a completion; they are kept in `tokens` (the model must learn to emit them) but not in `text`. Default: the tokenizer's EOS. */
+    stopTokenIds: z.array(z.number().int().nonnegative()).optional(),
+    /** Seed: the same seed, prompts and weights give the same samples. */
+    seed: z.number().int().default(0),
+  })
+  .strict();
+
+export type SampleOptions = z.input<typeof SampleOptionsSchema>;
+
+export interface SampledSequence {
+  /** Generated token ids (prompt excluded). */
+  tokens: number[];
+  /**
+   * Log-probability of each generated token under the model's distribution
+   * (temperature 1, no top-p truncation): the same numbers forward() gives.
+   */
+  logprobs: number[];
+  /** Decoded text of the completion. */
+  text: string;
+  finishReason: 'stop' | 'length';
+}
+
+/**
+ * Batched, KV-cached decoding. Each prompt is prefilled once and its cache is
+ * shared by its n samples; then all unfinished sequences advance one token per
+ * step in one batched forward. Sample j of prompt i draws from its own seeded
+ * stream, so results do not depend on batch composition.
+ * Returns completions grouped per prompt: result[i][j].
+ */
+export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): SampledSequence[][] {
+  const options = parseConfig(SampleOptionsSchema, input, 'sample');
+  const { vocabSize: V, maxSeqLen } = model.config;
+  prompts.forEach((prompt, i) => {
+    if (prompt.length === 0) throw new InvalidArgumentError(`prompts[${i}]`, 'is empty; start it with a BOS token at least');
+    if (prompt.length >= maxSeqLen) throw new InvalidArgumentError(`prompts[${i}]`, `has ${prompt.length} tokens; maxSeqLen is ${maxSeqLen}, leaving no room to generate (raise model.maxSeqLen)`);
+    prompt.forEach((id, t) => {
+      if (!Number.isInteger(id) || id < 0 || id >= V) throw new InvalidArgumentError(`prompts[${i}][${t}]`, `token id ${id} is outside [0, ${V})`);
+    });
+  });
+  const stopIds = new Set(options.stopTokenIds ?? [tokenizer.eosId]);
+  const stopBytes = options.stop.map((text) => new TextEncoder().encode(text));
+  const { n } = options;
+  const total = prompts.length * n;
+  const longest = Math.max(0, ...prompts.map((p) => p.length));
+  const maxT = Math.min(maxSeqLen, longest + options.maxTokens);
+  const cache = new KVCache(model.config, total, maxT);
+
+  // Prefill: every prompt once, into the first slot of its group.
+  const rows = prompts.reduce((sum, p) => sum + p.length, 0);
+  const tokens = new Int32Array(rows);
+  const slots = new Int32Array(rows);
+  const positions = new Int32Array(rows);
+  let r = 0;
+  prompts.forEach((prompt, i) => {
+    prompt.forEach((id, t) => {
+      tokens[r] = id;
+      slots[r] = i * n;
+      positions[r] = t;
+      r++;
+    });
+  });
+  const prefillLogits = model.forwardCached(cache, tokens, slots, positions); // (rows, V)
+
+  const sequences = Array.from({ length: total }, (_, s) => ({
+    prompt: Math.floor(s / n),
+    rng: new Rng(options.seed, Math.floor(s / n), s % n),
+    tokens: [] as number[],
+    logprobs: [] as number[],
+    bytes: [] as number[],
+    tokenEnds: [] as number[], // byte length after each token
+    finishReason: null as 'stop' | 'length' | null,
+  }));
+  const nextLogits = new Float32Array(total * V); // (total, V) logits each sequence samples from next
+  let end = 0;
+  prompts.forEach((prompt, i) => {
+    end += prompt.length;
+    const last = prefillLogits.subarray((end - 1) * V, end * V);
+    for (let j = 0; j < n; j++) {
+      nextLogits.set(last, (i * n + j) * V);
+      if (j > 0) cache.copySlot(i * n, i * n + j, prompt.length);
+    }
+  });
+
+  const scratch = { probs: new Float64Array(V), order: new Int32Array(V) };
+  let active = Array.from({ length: total }, (_, s) => s);
+  while (active.length > 0) {
+    // Sample one token for every active sequence, then advance the unfinished ones together.
+    const next: number[] = [];
+    for (const s of active) {
+      const seq = sequences[s];
+      const logits = nextLogits.subarray(s * V, (s + 1) * V);
+      const id = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
+      seq.tokens.push(id);
+      seq.logprobs.push(logSoftmaxAt(logits, id));
+      for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
+      seq.tokenEnds.push(seq.bytes.length);
+      const length = prompts[seq.prompt].length + seq.tokens.length;
+      if (stopIds.has(id)) seq.finishReason = 'stop';
+      else if (truncateAtStop(seq, stopBytes)) seq.finishReason = 'stop';
+      else if (seq.tokens.length >= options.maxTokens || length >= maxT) seq.finishReason = 'length';
+      else next.push(s);
+    }
+    active = next;
+    if (active.length === 0) break;
+    const stepTokens = new Int32Array(active.length);
+    const stepSlots = new Int32Array(active.length);
+    const stepPositions = new Int32Array(active.length);
+    active.forEach((s, row) => {
+      const seq = sequences[s];
+      stepTokens[row] = seq.tokens[seq.tokens.length - 1];
+      stepSlots[row] = s;
+      stepPositions[row] = prompts[seq.prompt].length + seq.tokens.length - 1;
+    });
+    const logits = model.forwardCached(cache, stepTokens, stepSlots, stepPositions); // (active, V)
+    active.forEach((s, row) => nextLogits.set(logits.subarray(row * V, (row + 1) * V), s * V));
+  }
+
+  const grouped: SampledSequence[][] = prompts.map(() => []);
+  for (const seq of sequences) {
+    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, text: tokenizer.decode(seq.tokens), finishReason: seq.finishReason ?? 'length' });
+  }
+  return grouped;
+}
+
+/** If the completion's bytes now contain a stop string, cut tokens back to before it and report true. */
+function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, stops: Uint8Array[]): boolean {
+  const previousEnd = seq.tokenEnds.length > 1 ? seq.tokenEnds[seq.tokenEnds.length - 2] : 0;
+  for (const stop of stops) {
+    // Only matches that end inside the newest token's bytes are new.
+    const from = Math.max(0, previousEnd - stop.length + 1);
+    for (let at = from; at + stop.length <= seq.bytes.length; at++) {
+      let match = true;
+      for (let i = 0; i < stop.length && match; i++) match = seq.bytes[at + i] === stop[i];
+      if (!match) continue;
+      let keep = 0;
+      while (keep < seq.tokenEnds.length && seq.tokenEnds[keep] <= at) keep++;
+      seq.tokens.length = keep;
+      seq.logprobs.length = keep;
+      seq.tokenEnds.length = keep;
+      seq.bytes.length = keep > 0 ? seq.tokenEnds[keep - 1] : 0;
+      return true;
+    }
+  }
+  return false;
+}
+
+/** log softmax(logits)[id], temperature 1. */
+function logSoftmaxAt(logits: Float32Array, id: number): number {
+  let max = -Infinity;
+  for (let v = 0; v < logits.length; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v] - max);
+  return logits[id] - max - Math.log(sum);
+}
+
+/** Draws a token: greedy at temperature 0, else softmax(logits / temperature) restricted to the top-p nucleus. */
+function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, scratch: { probs: Float64Array; order: Int32Array }): number {
+  const V = logits.length;
+  if (temperature === 0) {
+    let best = 0;
+    for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
+    return best;
+  }
+  const { probs, order } = scratch;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  for (let v = 0; v < V; v++) sum += probs[v] = Math.exp((logits[v] - max) / temperature);
+  let mass = sum;
+  let count = V;
+  for (let v = 0; v < V; v++) order[v] = v;
+  if (topP < 1) {
+    const sorted = Array.from(order).sort((a, b) => probs[b] - probs[a] || a - b);
+    let kept = 0;
+    mass = 0;
+    while (kept < V && mass < topP * sum) mass += probs[sorted[kept++]];
+    count = kept;
+    for (let i = 0; i < count; i++) order[i] = sorted[i];
+  }
+  let u = rng.next() * mass;
+  for (let i = 0; i < count; i++) {
+    u -= probs[order[i]];
+    if (u < 0) return order[i];
+  }
+  return order[count - 1];
+}

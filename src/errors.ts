@@ -1,0 +1,38 @@
+/**
+ * One error base class with specific subclasses, so callers can branch on
+ * `instanceof` and users read what went wrong and how to fix it.
+ */
+export class AutodidactError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration value is missing, unknown or has the wrong type or range. */
+export class InvalidConfigError extends AutodidactError {
+  /** Dotted path of the offending field, e.g. `model.dModel`. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`Invalid config field \`${field}\`: ${message}`);
+    this.field = field;
+  }
+}
+
+/** Arguments of an API call are invalid (a token out of range, a sequence too long, …). */
+export class InvalidArgumentError extends AutodidactError {
+  readonly argument: string;
+  constructor(argument: string, message: string) {
+    super(`Invalid argument \`${argument}\`: ${message}`);
+    this.argument = argument;
+  }
+}
+
+/** A checkpoint directory is missing files, or holds tensors with wrong names, shapes or types. */
+export class CheckpointFormatError extends AutodidactError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`Bad checkpoint at ${path}: ${message}`);
+    this.path = path;
+  }
+}
