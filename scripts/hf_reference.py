@@ -36,6 +36,7 @@ try:
     import torch
     import torch.nn.functional as F
     import transformers
+    from safetensors import safe_open
     from safetensors.torch import save_file
     from transformers import LlamaForCausalLM
 except ImportError as exc:  # pragma: no cover - environment problem
@@ -80,12 +81,21 @@ def load_model(checkpoint: Path) -> LlamaForCausalLM:
     for name in ("config.json", "model.safetensors"):
         if not (checkpoint / name).is_file():
             raise FixtureError(f"checkpoint {checkpoint} has no {name}")
+    # Our engine writes float32 only; from_pretrained would silently upcast other dtypes.
+    with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as f:
+        not_f32 = {k: f.get_slice(k).get_dtype() for k in f.keys()
+                   if f.get_slice(k).get_dtype() != "F32"}
+    if not_f32:
+        raise FixtureError(f"model.safetensors has non-float32 tensors: {not_f32}")
     # transformers 5 renamed ``torch_dtype`` to ``dtype``; pick whichever this version wants.
     major = int(transformers.__version__.split(".")[0])
     dtype_kw = {"dtype": torch.float32} if major >= 5 else {"torch_dtype": torch.float32}
-    model, info = LlamaForCausalLM.from_pretrained(
-        str(checkpoint), attn_implementation="eager", output_loading_info=True, **dtype_kw
-    )
+    try:
+        model, info = LlamaForCausalLM.from_pretrained(
+            str(checkpoint), attn_implementation="eager", output_loading_info=True, **dtype_kw
+        )
+    except (OSError, ValueError, RuntimeError) as exc:  # e.g. shape mismatch, bad config
+        raise FixtureError(f"checkpoint {checkpoint} failed to load into LlamaForCausalLM: {exc}") from exc
     problems = {k: v for k, v in info.items() if v}
     if problems:
         lines = "\n".join(f"  {k}: {sorted(map(str, v))}" for k, v in problems.items())
