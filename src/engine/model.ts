@@ -316,6 +316,11 @@ export class Model {
     return { logprobs: a.logprobs, entropy: options.entropy ? a.entropy : undefined };
   }
 
+  /** Next-token probabilities (B*T, V) of the last forward(); valid until backward() or the next forward(). */
+  lastProbabilities(): Float32Array | null {
+    return this.pending ? this.pending.acts.probs : null;
+  }
+
   /**
    * Backward pass of the last forward(): given d(loss)/d(logprob) per token
    * (B*T), accumulates d(loss)/d(parameter) into `grads`.
