@@ -1,0 +1,155 @@
+/**
+ * Behaviour of the engine as a whole: sampling (KV cache vs recomputation,
+ * seeds, stops), learning, config and input errors.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { EngineCore, datumFromSequence } from '../../src/engine/engine.js';
+import { resolveModelConfig } from '../../src/engine/config.js';
+import { learningRateAt } from '../../src/engine/optimizer.js';
+import { InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
+import { assertClose, kernelImplementations } from '../helpers.js';
+
+const tiny = { dModel: 32, nLayers: 2, nHeads: 4, maxSeqLen: 48, seed: 11 };
+
+for (const impl of kernelImplementations()) {
+  describe(`${impl.name} engine`, { skip: impl.skip }, () => {
+    test('KV-cached sampling gives the logprobs of a full forward recomputation', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const prompts = ['Hello', 'a much longer prompt here'];
+      const groups = engine.sample(prompts, { n: 3, maxTokens: 12, temperature: 1, seed: 5, stopTokenIds: [] });
+      prompts.forEach((prompt, i) => {
+        const promptIds = engine.tokenizer.encode(prompt, { addBos: true });
+        for (const sample of groups[i]) {
+          assert.equal(sample.tokens.length, 12);
+          const sequence = [...promptIds, ...sample.tokens];
+          const { logprobs } = engine.forward([datumFromSequence(sequence)]);
+          const completion = logprobs[0].slice(promptIds.length - 1);
+          assertClose(`prompt ${i} cached vs recomputed logprobs`, sample.logprobs, completion, 1e-4, 1e-4);
+        }
+      });
+    });
+
+    test('the same seed gives the same samples; another seed gives others', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const options = { n: 4, maxTokens: 16, temperature: 1.2, topP: 0.95, stopTokenIds: [] };
+      const a = engine.sample(['xyz'], { ...options, seed: 1 });
+      const b = engine.sample(['xyz'], { ...options, seed: 1 });
+      const c = engine.sample(['xyz'], { ...options, seed: 2 });
+      assert.deepEqual(a, b);
+      assert.notDeepEqual(a[0].map((s) => s.tokens), c[0].map((s) => s.tokens));
+      // Samples do not depend on what else is in the batch.
+      const alone = engine.sample(['xyz'], { ...options, seed: 1 });
+      const together = engine.sample(['other prompt', 'xyz'], { ...options, seed: 1 });
+      assert.deepEqual(alone[0][0].tokens.length, 16);
+      assert.notDeepEqual(together[0], together[1]);
+      assert.ok(a[0].some((s, j) => s.tokens.join() !== a[0][(j + 1) % 4].tokens.join()), 'n samples of one prompt differ');
+    });
+
+    test('temperature 0 is greedy: each token is the argmax of a full forward', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const [[sample]] = engine.sample(['greedy'], { temperature: 0, maxTokens: 8, stopTokenIds: [] });
+      const prompt = engine.tokenizer.encode('greedy', { addBos: true });
+      const sequence = [...prompt];
+      for (const token of sample.tokens) {
+        const V = engine.model.config.vocabSize;
+        const T = sequence.length;
+        engine.model.forward(Int32Array.from(sequence), new Int32Array(T), 1, T);
+        const probs = engine.model.lastProbabilities()!.subarray((T - 1) * V, T * V);
+        let best = 0;
+        for (let v = 1; v < V; v++) if (probs[v] > probs[best]) best = v;
+        assert.equal(token, best);
+        sequence.push(token);
+      }
+    });
+
+    test('a tiny model learns a pattern; every parameter changes; it then samples the pattern', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: { ...tiny, seed: 3 } });
+      const before = Float32Array.from(engine.model.params);
+      const texts = ['abcdabcdabcdabcd', 'bcdabcdabcdabcda', 'cdabcdabcdabcdab', 'dabcdabcdabcdabc'];
+      const batch = texts.map((text) => datumFromSequence(engine.tokenizer.encode(text, { addBos: true })));
+      const tokens = batch.reduce((sum, d) => sum + d.targetTokens.length, 0);
+      for (const datum of batch) datum.weights = Array.from(datum.weights!, (w) => w / tokens);
+      let loss = Infinity;
+      for (let step = 0; step < 80; step++) {
+        loss = engine.forwardBackwardCrossEntropy(batch).loss;
+        engine.optimStep({ learningRate: learningRateAt({ kind: 'cosine', learningRate: 1e-2, warmupSteps: 5, totalSteps: 80 }, step), weightDecay: 0.01, gradClipNorm: 1 });
+      }
+      console.log(`  final loss ${loss.toFixed(4)}`);
+      assert.ok(loss < 0.35, `loss ${loss} should fall below 0.35 (from ≈5.5)`);
+      for (const tensor of engine.model.namedTensors('params')) {
+        const start = tensor.data.byteOffset / 4;
+        const changed = tensor.data.some((value, i) => value !== before[start + i]);
+        assert.ok(changed, `${tensor.name} changed`);
+      }
+      const [[sample]] = engine.sample(['abcd'], { temperature: 0, maxTokens: 8, stopTokenIds: [] });
+      assert.equal(sample.text, 'abcdabcd');
+    });
+
+    test('stop strings end a completion and are not returned; EOS is kept as a token', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const texts = ['<q>1+1=2;', '<q>2+2=4;', '<q>3+3=6;'];
+      const batch = texts.map((text) => datumFromSequence([...engine.tokenizer.encode(text, { addBos: true }), engine.tokenizer.eosId]));
+      for (let step = 0; step < 120; step++) {
+        engine.forwardBackwardCrossEntropy(batch);
+        engine.optimStep({ learningRate: 1e-2 });
+      }
+      const [[stopped]] = engine.sample(['<q>2+2'], { temperature: 0, maxTokens: 10, stop: [';'] });
+      assert.equal(stopped.finishReason, 'stop');
+      assert.equal(stopped.text, '=4');
+      assert.equal(stopped.tokens.length, 2);
+      assert.equal(stopped.logprobs.length, 2);
+      const [[eos]] = engine.sample(['<q>2+2'], { temperature: 0, maxTokens: 10 });
+      assert.equal(eos.finishReason, 'stop');
+      assert.equal(eos.tokens.at(-1), engine.tokenizer.eosId);
+      assert.equal(eos.text, '=4;');
+      const [[cut]] = engine.sample(['<q>2+2'], { temperature: 0, maxTokens: 2 });
+      assert.equal(cut.finishReason, 'length');
+      assert.equal(cut.tokens.length, 2);
+    });
+  });
+}
+
+describe('errors name the field and the fix', () => {
+  test('dModel not divisible by nHeads', () => {
+    assert.throws(() => resolveModelConfig({ dModel: 30, nHeads: 4 }), (error: unknown) => {
+      assert.ok(error instanceof InvalidConfigError);
+      assert.equal(error.field, 'model.dModel');
+      assert.match(error.message, /not divisible by nHeads/);
+      return true;
+    });
+  });
+
+  test('unknown key suggests the nearest valid one', () => {
+    assert.throws(() => resolveModelConfig({ dmodel: 32 } as never), /`model.dmodel`: unknown key — did you mean `dModel`\?/);
+  });
+
+  test('wrong type names the expected type', () => {
+    assert.throws(() => resolveModelConfig({ nLayers: 'four' } as never), /`model.nLayers`: expected number, got string "four"/);
+  });
+
+  test('a sequence longer than maxSeqLen', () => {
+    const engine = new EngineCore({ kernels: 'ts', model: { ...tiny, maxSeqLen: 8 } });
+    const long = datumFromSequence(Array.from({ length: 12 }, (_, i) => i));
+    assert.throws(() => engine.forward([long]), (error: unknown) => error instanceof InvalidArgumentError && /batch\[0\]\.inputTokens.*longer than maxSeqLen 8/.test(error.message));
+    assert.throws(() => engine.sample([Array.from({ length: 8 }, () => 65)]), /prompts\[0\].*maxSeqLen is 8/);
+  });
+
+  test('token ids out of range and misaligned targets', () => {
+    const engine = new EngineCore({ kernels: 'ts', model: tiny });
+    assert.throws(() => engine.forward([{ inputTokens: [1, 2, 999], targetTokens: [2, 3, 4] }]), /batch\[0\]\.inputTokens\[2\].*999 is outside \[0, 259\)/);
+    assert.throws(() => engine.forward([{ inputTokens: [1, 2], targetTokens: [2] }]), /batch\[0\]\.targetTokens.*must align/);
+    assert.throws(() => engine.optimStep({ learningRate: -1 }), /`optim.learningRate`/);
+    assert.throws(() => engine.sample(['x'], { temperature: -1 }), /`sample.temperature`/);
+  });
+
+  test('learning-rate schedules', () => {
+    const schedule = { kind: 'cosine' as const, learningRate: 1, warmupSteps: 10, totalSteps: 110, minLearningRate: 0.1 };
+    assert.equal(learningRateAt(schedule, 0), 0.1);
+    assert.equal(learningRateAt(schedule, 9), 1);
+    assert.ok(Math.abs(learningRateAt(schedule, 60) - 0.55) < 1e-12);
+    assert.ok(Math.abs(learningRateAt(schedule, 110) - 0.1) < 1e-12);
+    assert.equal(learningRateAt({ ...schedule, kind: 'linear' }, 60), 0.55);
+    assert.equal(learningRateAt({ ...schedule, kind: 'constant' }, 100), 1);
+  });
+});
