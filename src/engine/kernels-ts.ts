@@ -261,12 +261,15 @@ export const tsKernels: Kernels = {
     return sum;
   },
 
-  adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, gradScale) {
+  adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, gradScale, decayRanges) {
     const step = lr / biasCorrection1;
     const bc2sqrt = Math.sqrt(biasCorrection2);
+    const decays = new Uint8Array(param.length);
+    if (!decayRanges) decays.fill(1);
+    else for (let r = 0; r < decayRanges.length; r += 2) decays.fill(1, decayRanges[r], decayRanges[r + 1]);
     for (let i = 0; i < param.length; i++) {
       const g = grad[i] * gradScale;
-      param[i] *= 1 - lr * weightDecay;
+      if (decays[i]) param[i] *= 1 - lr * weightDecay;
       m[i] += (1 - beta1) * (g - m[i]);
       v[i] = beta2 * v[i] + (1 - beta2) * g * g;
       param[i] -= (step * m[i]) / (Math.sqrt(v[i]) / bc2sqrt + eps);

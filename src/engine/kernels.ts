@@ -50,8 +50,11 @@ export interface Kernels {
   /** dlogits (N,V): probabilities in, d(loss)/d(logits) out, from dlogprobs (N). */
   logprobBackward(dlogits: F32, dlogprobs: F32, targets: I32, N: number, V: number): void;
   sumSquares(x: F32): number;
-  /** One AdamW update, PyTorch's order of operations; the gradient is multiplied by gradScale first (clipping). */
-  adamw(param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, gradScale: number): void;
+  /**
+   * One AdamW update over a whole flat buffer, PyTorch's order of operations. The gradient is multiplied by
+   * gradScale first (clipping); weight decay applies inside the sorted [start, end) pairs of decayRanges (all when null).
+   */
+  adamw(param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, gradScale: number, decayRanges: I32 | null): void;
 }
 
 /** Threads the engine may use: AUTODIDACT_THREADS, else the number of cores. */

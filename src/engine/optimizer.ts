@@ -35,8 +35,20 @@ export class AdamW {
   step = 0;
   private readonly model: Model;
 
+  /** [start, end) pairs of the flat buffer that get weight decay: the matrices, not the norm weights. */
+  private readonly decayRanges: Int32Array;
+
   constructor(model: Model) {
     this.model = model;
+    const ranges: number[] = [];
+    for (const tensor of model.namedTensors('params')) {
+      if (!tensor.decay) continue;
+      const start = (tensor.data.byteOffset - model.params.byteOffset) / 4;
+      const end = start + tensor.data.length;
+      if (ranges.length > 0 && ranges[ranges.length - 1] === start) ranges[ranges.length - 1] = end;
+      else ranges.push(start, end);
+    }
+    this.decayRanges = Int32Array.from(ranges);
     this.m = new Float32Array(model.params.length);
     this.v = new Float32Array(model.params.length);
   }
@@ -50,25 +62,21 @@ export class AdamW {
     this.step += 1;
     const biasCorrection1 = 1 - params.beta1 ** this.step;
     const biasCorrection2 = 1 - params.beta2 ** this.step;
-    const params0 = this.model.params;
-    for (const tensor of this.model.namedTensors('params')) {
-      const start = tensor.data.byteOffset / 4 - params0.byteOffset / 4;
-      const end = start + tensor.data.length;
-      kernels.adamw(
-        tensor.data,
-        this.model.grads.subarray(start, end),
-        this.m.subarray(start, end),
-        this.v.subarray(start, end),
-        params.learningRate,
-        params.beta1,
-        params.beta2,
-        params.eps,
-        tensor.decay ? params.weightDecay : 0,
-        biasCorrection1,
-        biasCorrection2,
-        scale,
-      );
-    }
+    kernels.adamw(
+      this.model.params,
+      this.model.grads,
+      this.m,
+      this.v,
+      params.learningRate,
+      params.beta1,
+      params.beta2,
+      params.eps,
+      params.weightDecay,
+      biasCorrection1,
+      biasCorrection2,
+      scale,
+      this.decayRanges,
+    );
     this.model.zeroGrad();
     return { gradNorm, learningRate: params.learningRate, step: this.step };
   }

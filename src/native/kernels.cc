@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
@@ -229,7 +230,7 @@ static void gemm_serial(bool ta, bool tb, int M, int N, int K, float alpha, cons
 static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb,
                  float beta, float* C, int ldc) {
   int threads = pool.size();
-  if (threads == 1 || (int64_t)M * N * K < (int64_t)128 * 128 * 128) {  // small: dispatch costs more than it saves
+  if (threads == 1 || (int64_t)M * N * K < (int64_t)64 * 64 * 64) {  // small: dispatch costs more than it saves
     gemm_serial(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -622,25 +623,67 @@ static Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), total);
 }
 
-// adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, gradScale)
-// PyTorch's AdamW, in its order of operations: decoupled decay, moments, bias-corrected step.
+// The AdamW update of n consecutive parameters (a plain function with restrict
+// pointers and scalar arguments, so that it vectorizes).
+static void adamw_range(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, int64_t n,
+                        float decay, float b1, float b2, float eps, float step, float bc2sqrt, float gscale) {
+  for (int64_t i = 0; i < n; i++) {
+    float gi = g[i] * gscale;
+    float mi = m[i] + (1.0f - b1) * (gi - m[i]);
+    float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - step * mi / (std::sqrt(vi) / bc2sqrt + eps);
+  }
+}
+
+// adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, gradScale, decayRanges | null)
+// PyTorch's AdamW, in its order of operations: decoupled decay, moments, bias-corrected step. One pass over
+// the whole flat buffer; weight decay applies inside the [start, end) pairs of decayRanges (everywhere when null).
 static Napi::Value AdamW(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
   Napi::Float32Array pa = info[0].As<Napi::Float32Array>();
   float *param = pa.Data(), *grad = F32(info, 1), *m = F32(info, 2), *v = F32(info, 3);
   float lr = Float(info, 4), b1 = Float(info, 5), b2 = Float(info, 6), eps = Float(info, 7), wd = Float(info, 8);
   float bc1 = Float(info, 9), bc2 = Float(info, 10), gscale = Float(info, 11);
-  float step = lr / bc1, bc2sqrt = std::sqrt(bc2), decay = 1.0f - lr * wd;
-  pool.parallel_for((int64_t)pa.ElementLength(), 8192, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; i++) {
-      float g = grad[i] * gscale;
-      param[i] *= decay;
-      m[i] += (1.0f - b1) * (g - m[i]);
-      v[i] = b2 * v[i] + (1.0f - b2) * g * g;
-      param[i] -= step * m[i] / (std::sqrt(v[i]) / bc2sqrt + eps);
+  int64_t n = (int64_t)pa.ElementLength();
+  std::vector<int64_t> bounds;  // segment boundaries; decay alternates off/on starting with off
+  if (info[12].IsNull() || info[12].IsUndefined()) {
+    bounds = {0, 0, n};
+  } else {
+    Napi::Int32Array ranges = info[12].As<Napi::Int32Array>();
+    bounds.push_back(0);
+    for (size_t i = 0; i < ranges.ElementLength(); i++) bounds.push_back(ranges[i]);
+    bounds.push_back(n);
+  }
+  float step = lr / bc1, bc2sqrt = std::sqrt(bc2);
+  pool.parallel_for(n, 8192, [&](int64_t i0, int64_t i1) {
+    for (size_t s = 0; s + 1 < bounds.size(); s++) {
+      int64_t begin = std::max(i0, bounds[s]), end = std::min(i1, bounds[s + 1]);
+      if (begin >= end) continue;
+      float decay = (s % 2 == 1) ? 1.0f - lr * wd : 1.0f;
+      adamw_range(param + begin, grad + begin, m + begin, v + begin, end - begin, decay, b1, b2, eps, step, bc2sqrt, gscale);
     }
   });
   return info.Env().Undefined();
+}
+
+// blasGemmSquare(n, threads) -> seconds: one n×n×n SGEMM by the BLAS itself with its own
+// threading (for the benchmark's reference figure); the pool is not involved.
+static Napi::Value BlasGemmSquare(const Napi::CallbackInfo& info) {
+  FlushDenormals flush;
+  int n = Int(info, 0);
+  std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n, 0.0f);
+#if defined(AUTODIDACT_OPENBLAS)
+  openblas_set_num_threads(Int(info, 1));
+#endif
+  auto start = std::chrono::steady_clock::now();
+  gemm_serial(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+#if defined(AUTODIDACT_OPENBLAS)
+  openblas_set_num_threads(1);
+#endif
+  return Napi::Number::New(info.Env(), seconds);
 }
 
 static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -658,6 +701,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
               }));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("blasGemmSquare", Napi::Function::New(env, BlasGemmSquare));
   exports.Set("matmulForward", Napi::Function::New(env, MatmulForward));
   exports.Set("matmulBackward", Napi::Function::New(env, MatmulBackward));
   exports.Set("rmsnormForward", Napi::Function::New(env, RmsnormForward));

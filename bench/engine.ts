@@ -1,0 +1,150 @@
+/**
+ * Engine benchmark: Autodidact's embedded engine against PyTorch on the same
+ * model shapes, in one run, on this machine.
+ *
+ *   npm run bench:engine -- [--json] [--shapes S,M] [--iters N]
+ *
+ * PyTorch runs bench/engine_torch.py (a llama-style model of the same shape
+ * written in idiomatic PyTorch, 2 threads) with the Python named by
+ * AUTODIDACT_TORCH_PYTHON, else python3; without torch it prints
+ * "pytorch: unavailable" and skips the ratios. ratio = autodidact / pytorch:
+ * below 1 is a faster train step, above 1 is faster sampling.
+ * The last line of output is one JSON object.
+ */
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EngineCore } from '../src/engine/engine.js';
+import { loadNativeKernels } from '../src/engine/kernels.js';
+import { Rng } from '../src/engine/random.js';
+import type { Datum } from '../src/spec/training-backend.js';
+
+interface Shape {
+  name: string;
+  nLayers: number;
+  dModel: number;
+  nHeads: number;
+  seq: number;
+  batch: number;
+  vocab: number;
+}
+
+const SHAPES: Shape[] = [
+  { name: 'S', nLayers: 4, dModel: 128, nHeads: 4, seq: 64, batch: 32, vocab: 64 },
+  { name: 'M', nLayers: 6, dModel: 256, nHeads: 8, seq: 128, batch: 16, vocab: 256 },
+];
+const SAMPLE = { batch: 32, promptLength: 16, newTokens: 64 };
+const THREADS = 2;
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args[at + 1] : undefined;
+};
+const wanted = (option('--shapes') ?? 'S,M').split(',');
+const iters = Number(option('--iters') ?? 10);
+const log = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function benchAutodidact(shape: Shape) {
+  const engine = new EngineCore({
+    kernels: 'native',
+    model: { nLayers: shape.nLayers, dModel: shape.dModel, nHeads: shape.nHeads, vocabSize: shape.vocab, ffnHidden: 4 * shape.dModel, maxSeqLen: Math.max(shape.seq, SAMPLE.promptLength + SAMPLE.newTokens), seed: 0 },
+  });
+  const rng = new Rng(1);
+  const token = () => Math.floor(rng.next() * shape.vocab);
+  const weight = 1 / (shape.batch * shape.seq);
+  const batch: Datum[] = Array.from({ length: shape.batch }, () => {
+    const sequence = Array.from({ length: shape.seq + 1 }, token);
+    return { inputTokens: sequence.slice(0, -1), targetTokens: sequence.slice(1), weights: new Array(shape.seq).fill(weight) };
+  });
+  const step = () => {
+    engine.forwardBackwardCrossEntropy(batch);
+    engine.optimStep({ learningRate: 1e-3 });
+  };
+  for (let i = 0; i < 3; i++) step();
+  const stepTimes: number[] = [];
+  for (let i = 0; i < iters; i++) {
+    const started = performance.now();
+    step();
+    stepTimes.push(performance.now() - started);
+  }
+  const prompts = Array.from({ length: SAMPLE.batch }, () => Array.from({ length: SAMPLE.promptLength }, token));
+  const sample = (seed: number) => engine.sample(prompts, { maxTokens: SAMPLE.newTokens, temperature: 1, seed, stopTokenIds: [] });
+  sample(0);
+  const rates: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const started = performance.now();
+    const generated = sample(i + 1).flat().reduce((sum, s) => sum + s.tokens.length, 0);
+    rates.push(generated / ((performance.now() - started) / 1000));
+  }
+  return { trainStepMs: median(stepTimes), sampleTokPerS: median(rates), parameters: engine.info().parameters };
+}
+
+function benchPytorch(shape: Shape): { trainStepMs: number; sampleTokPerS: number; torch: string } | null {
+  const python = process.env.AUTODIDACT_TORCH_PYTHON ?? 'python3';
+  const probe = spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) return null;
+  const run = spawnSync(
+    python,
+    [
+      join(root, 'bench/engine_torch.py'),
+      ...['--layers', shape.nLayers, '--dmodel', shape.dModel, '--heads', shape.nHeads, '--seq', shape.seq, '--batch', shape.batch, '--vocab', shape.vocab, '--ffn', 4 * shape.dModel],
+      ...['--threads', THREADS, '--iters', iters, '--sample-batch', SAMPLE.batch, '--prompt-len', SAMPLE.promptLength, '--new-tokens', SAMPLE.newTokens],
+    ].map(String),
+    { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(THREADS) } },
+  );
+  if (run.status !== 0) {
+    log(`pytorch: failed (${run.stderr.trim().split('\n').at(-1)})`);
+    return null;
+  }
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+}
+
+function gemmFigures() {
+  const kernels = loadNativeKernels();
+  if (!kernels) return { autodidact: null, openblas: null };
+  const n = 1024;
+  const a = new Float32Array(n * n).fill(0.5);
+  const b = new Float32Array(n * n).fill(0.25);
+  const c = new Float32Array(n * n);
+  const ours: number[] = [];
+  const theirs: number[] = [];
+  for (let i = 0; i < 6; i++) {
+    const started = performance.now();
+    kernels.gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n);
+    ours.push((2 * n ** 3) / ((performance.now() - started) / 1000) / 1e9);
+    const blas = (kernels as unknown as { blasGemmSquare?: (n: number, threads: number) => number }).blasGemmSquare;
+    if (blas && kernels.blas === 'openblas') theirs.push((2 * n ** 3) / blas(n, THREADS) / 1e9);
+  }
+  return { autodidact: Math.max(...ours), openblas: theirs.length ? Math.max(...theirs) : null };
+}
+
+const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
+const shapes = [];
+for (const shape of SHAPES.filter((s) => wanted.includes(s.name))) {
+  log(`shape ${shape.name}: ${shape.nLayers} layers, dModel ${shape.dModel}, ${shape.nHeads} heads, seq ${shape.seq}, batch ${shape.batch}, vocab ${shape.vocab}`);
+  const ours = benchAutodidact(shape);
+  log(`  autodidact: train step ${ours.trainStepMs.toFixed(1)} ms, sampling ${ours.sampleTokPerS.toFixed(0)} tok/s (${ours.parameters.toLocaleString()} parameters)`);
+  const torch = benchPytorch(shape);
+  if (torch) log(`  pytorch ${torch.torch}: train step ${torch.trainStepMs.toFixed(1)} ms, sampling ${torch.sampleTokPerS.toFixed(0)} tok/s`);
+  else log('  pytorch: unavailable');
+  const figure = (ourValue: number, theirValue: number | undefined) => ({
+    autodidact: round(ourValue),
+    pytorch: theirValue === undefined ? null : round(theirValue),
+    ratio: theirValue === undefined ? null : round(ourValue / theirValue, 3),
+  });
+  const entry = { name: shape.name, trainStepMs: figure(ours.trainStepMs, torch?.trainStepMs), sampleTokPerS: figure(ours.sampleTokPerS, torch?.sampleTokPerS) };
+  if (torch) log(`  ratios: train step ${entry.trainStepMs.ratio} (target ≤ 0.8), sampling ${entry.sampleTokPerS.ratio} (target ≥ 1.5)`);
+  shapes.push(entry);
+}
+const gemm = gemmFigures();
+log(`GEMM 1024³: autodidact ${gemm.autodidact?.toFixed(0) ?? '-'} GFLOPS, OpenBLAS (own threads) ${gemm.openblas?.toFixed(0) ?? '-'} GFLOPS`);
+console.log(JSON.stringify({ shapes, gemmGflops: { autodidact: gemm.autodidact && round(gemm.autodidact, 1), openblas: gemm.openblas && round(gemm.openblas, 1) } }));

@@ -1,0 +1,47 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
+import { AutodidactError } from '../errors.js';
+import { getKernels, defaultThreads } from '../engine/kernels.js';
+import { runEngineDemo } from './demo.js';
+
+function positiveInt(value: string): number {
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed <= 0) throw new CommanderArgumentError('expected a positive integer');
+  return parsed;
+}
+
+const program = new Command();
+program.name('autodidact').description('Language models and agents that improve themselves.').version('0.1.0');
+
+program
+  .command('demo')
+  .description('train the embedded transformer from scratch on additions and test it on held-out sums')
+  .option('--steps <n>', 'training steps', positiveInt, 800)
+  .option('--batch-size <n>', 'sequences per step', positiveInt, 64)
+  .option('--seed <n>', 'seed of data and initialization', (v) => Number.parseInt(v, 10), 0)
+  .option('--save <dir>', 'save the trained checkpoint to this directory')
+  .option('--json', 'print a machine-readable summary as the last line')
+  .action(async (options: { steps: number; batchSize: number; seed: number; save?: string; json?: boolean }) => {
+    const json = options.json ?? false;
+    const summary = await runEngineDemo({ ...options, json }, (line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
+    if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  });
+
+program
+  .command('info')
+  .description('show which kernels, BLAS and threads the engine uses')
+  .option('--json', 'print JSON')
+  .action((options: { json?: boolean }) => {
+    const kernels = getKernels();
+    const info = { kernels: kernels.name, blas: kernels.blas, threads: kernels.threads(), defaultThreads: defaultThreads() };
+    if (options.json) console.log(JSON.stringify(info));
+    else console.log(`kernels: ${info.kernels}\nblas: ${info.blas}\nthreads: ${info.threads}`);
+  });
+
+program.parseAsync().catch((error: unknown) => {
+  if (error instanceof AutodidactError) {
+    console.error(`autodidact: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+});
