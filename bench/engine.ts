@@ -2,13 +2,15 @@
  * Engine benchmark: Autodidact's embedded engine against PyTorch on the same
  * model shapes, in one run, on this machine.
  *
- *   npm run bench:engine -- [--json] [--shapes S,M] [--iters N]
+ *   npm run bench:engine -- [--json] [--shapes S,M] [--iters N] [--rounds R]
  *
  * PyTorch runs bench/engine_torch.py (a llama-style model of the same shape
  * written in idiomatic PyTorch, 2 threads) with the Python named by
  * AUTODIDACT_TORCH_PYTHON, else python3; without torch it prints
  * "pytorch: unavailable" and skips the ratios. ratio = autodidact / pytorch:
- * below 1 is a faster train step, above 1 is faster sampling.
+ * below 1 is a faster train step, above 1 is faster sampling. The two sides run
+ * interleaved for R rounds (this machine's speed drifts); each figure is the
+ * median over all rounds.
  * The last line of output is one JSON object.
  */
 import { spawnSync } from 'node:child_process';
@@ -44,6 +46,7 @@ const option = (name: string) => {
 };
 const wanted = (option('--shapes') ?? 'S,M').split(',');
 const iters = Number(option('--iters') ?? 10);
+const rounds = Number(option('--rounds') ?? 2);
 const log = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -85,7 +88,7 @@ function benchAutodidact(shape: Shape) {
     const generated = sample(i + 1).flat().reduce((sum, s) => sum + s.tokens.length, 0);
     rates.push(generated / ((performance.now() - started) / 1000));
   }
-  return { trainStepMs: median(stepTimes), sampleTokPerS: median(rates), parameters: engine.info().parameters };
+  return { stepTimes, rates, parameters: engine.info().parameters };
 }
 
 function benchPytorch(shape: Shape): { trainStepMs: number; sampleTokPerS: number; torch: string } | null {
@@ -131,9 +134,23 @@ const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** di
 const shapes = [];
 for (const shape of SHAPES.filter((s) => wanted.includes(s.name))) {
   log(`shape ${shape.name}: ${shape.nLayers} layers, dModel ${shape.dModel}, ${shape.nHeads} heads, seq ${shape.seq}, batch ${shape.batch}, vocab ${shape.vocab}`);
-  const ours = benchAutodidact(shape);
-  log(`  autodidact: train step ${ours.trainStepMs.toFixed(1)} ms, sampling ${ours.sampleTokPerS.toFixed(0)} tok/s (${ours.parameters.toLocaleString()} parameters)`);
-  const torch = benchPytorch(shape);
+  const ourSteps: number[] = [];
+  const ourRates: number[] = [];
+  const torchRuns: { trainStepMs: number; sampleTokPerS: number; torch: string }[] = [];
+  let parameters = 0;
+  for (let round = 0; round < rounds; round++) {
+    const run = benchAutodidact(shape);
+    ourSteps.push(...run.stepTimes);
+    ourRates.push(...run.rates);
+    parameters = run.parameters;
+    const torchRun = benchPytorch(shape);
+    if (torchRun) torchRuns.push(torchRun);
+  }
+  const ours = { trainStepMs: median(ourSteps), sampleTokPerS: median(ourRates) };
+  log(`  autodidact: train step ${ours.trainStepMs.toFixed(1)} ms, sampling ${ours.sampleTokPerS.toFixed(0)} tok/s (${parameters.toLocaleString()} parameters)`);
+  const torch = torchRuns.length
+    ? { trainStepMs: median(torchRuns.map((r) => r.trainStepMs)), sampleTokPerS: median(torchRuns.map((r) => r.sampleTokPerS)), torch: torchRuns[0].torch }
+    : null;
   if (torch) log(`  pytorch ${torch.torch}: train step ${torch.trainStepMs.toFixed(1)} ms, sampling ${torch.sampleTokPerS.toFixed(0)} tok/s`);
   else log('  pytorch: unavailable');
   const figure = (ourValue: number, theirValue: number | undefined) => ({

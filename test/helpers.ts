@@ -35,6 +35,8 @@ export function assertClose(label: string, actual: ArrayLike<number>, expected: 
 /** The kernel implementations to run a test over; the native one is skipped, with the reason, where it is not built. */
 export function kernelImplementations(): { name: string; kernels: Kernels | null; skip: string | false }[] {
   const native = loadNativeKernels();
+  // CI sets AUTODIDACT_REQUIRE_NATIVE=1: there a missing addon is a failure, not a skip.
+  if (!native && process.env.AUTODIDACT_REQUIRE_NATIVE === '1') throw new Error(`AUTODIDACT_REQUIRE_NATIVE=1 but ${nativeKernelsError()}`);
   return [
     { name: 'ts', kernels: tsKernels, skip: false },
     { name: 'native', kernels: native, skip: native ? false : `native kernels unavailable: ${nativeKernelsError()}` },
