@@ -70,9 +70,11 @@ let nativeLoadError: string | undefined;
 export function loadNativeKernels(): Kernels | null {
   if (nativeKernels !== undefined) return nativeKernels;
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-  const file = ['build/Release/autodidact_kernels.node', 'build/Debug/autodidact_kernels.node'].map((path) => join(root, path)).find(existsSync);
+  // AUTODIDACT_ADDON points at another build of the addon (CI tests the portable no-BLAS build this way).
+  const candidates = process.env.AUTODIDACT_ADDON ? [process.env.AUTODIDACT_ADDON] : ['build/Release/autodidact_kernels.node', 'build/Debug/autodidact_kernels.node'].map((path) => join(root, path));
+  const file = candidates.find(existsSync);
   if (!file) {
-    nativeLoadError = 'the addon was not built (run `npm run build:native`)';
+    nativeLoadError = process.env.AUTODIDACT_ADDON ? `AUTODIDACT_ADDON=${process.env.AUTODIDACT_ADDON} does not exist` : 'the addon was not built (run `npm run build:native`)';
     return (nativeKernels = null);
   }
   try {
