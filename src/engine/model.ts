@@ -119,15 +119,16 @@ class Activations {
   readonly dgateUp: Float32Array; // (B*T, 2F)
   readonly dswiglu: Float32Array; // (B*T, F)
 
-  constructor(config: ModelConfig, B: number, T: number) {
+  /** `take(size)` hands out the next `size` floats of the model's activation arena. */
+  constructor(config: ModelConfig, B: number, T: number, take: (size: number) => Float32Array) {
     const { dModel: C, ffnHidden: F, nHeads: H, vocabSize: V, nLayers: L } = config;
     const N = B * T;
     this.B = B;
     this.T = T;
     this.positions = new Int32Array(N);
     for (let n = 0; n < N; n++) this.positions[n] = n % T;
-    const perLayer = (size: number) => Array.from({ length: L }, () => new Float32Array(size));
-    this.residual = Array.from({ length: L + 1 }, () => new Float32Array(N * C));
+    const perLayer = (size: number) => Array.from({ length: L }, () => take(size));
+    this.residual = Array.from({ length: L + 1 }, () => take(N * C));
     this.mid = perLayer(N * C);
     this.ln1 = perLayer(N * C);
     this.rstd1 = perLayer(N);
@@ -138,16 +139,16 @@ class Activations {
     this.rstd2 = perLayer(N);
     this.gateUp = perLayer(N * 2 * F);
     this.swiglu = perLayer(N * F);
-    this.lnf = new Float32Array(N * C);
-    this.rstdf = new Float32Array(N);
-    this.probs = new Float32Array(N * V);
-    this.logprobs = new Float32Array(N);
-    this.entropy = new Float32Array(N);
-    this.dres = new Float32Array(N * C);
-    this.dln = new Float32Array(N * C);
-    this.dqkv = new Float32Array(N * 3 * C);
-    this.dgateUp = new Float32Array(N * 2 * F);
-    this.dswiglu = new Float32Array(N * F);
+    this.lnf = take(N * C);
+    this.rstdf = take(N);
+    this.probs = take(N * V);
+    this.logprobs = take(N);
+    this.entropy = take(N);
+    this.dres = take(N * C);
+    this.dln = take(N * C);
+    this.dqkv = take(N * 3 * C);
+    this.dgateUp = take(N * 2 * F);
+    this.dswiglu = take(N * F);
   }
 }
 
@@ -177,6 +178,30 @@ class CachedActivations {
   }
 }
 
+/**
+ * One Float32Array from which a structure of views is carved (llm.c keeps all
+ * activations in one buffer). `build` measures the structure, grows the buffer
+ * if needed, then hands out consecutive views; old contents are not cleared.
+ */
+class Arena {
+  private buffer = new Float32Array(0);
+
+  build<T>(make: (take: (size: number) => Float32Array) => T): T {
+    let total = 0;
+    const empty = new Float32Array(0);
+    make((size) => {
+      total += size;
+      return empty;
+    });
+    if (this.buffer.length < total) {
+      this.buffer = new Float32Array(0); // release the old buffer before allocating the new one
+      this.buffer = new Float32Array(total);
+    }
+    let offset = 0;
+    return make((size) => this.buffer.subarray(offset, (offset += size)));
+  }
+}
+
 /** Keys and values of every layer for `slots` sequences of up to `maxT` positions. */
 export class KVCache {
   readonly slots: number;
@@ -185,12 +210,13 @@ export class KVCache {
   readonly values: Float32Array[]; // L × (slots, maxT, C)
   private readonly C: number;
 
-  constructor(config: ModelConfig, slots: number, maxT: number) {
+  /** Buffers come from `take` (the model's arena, see Model.kvCache) or are allocated. */
+  constructor(config: ModelConfig, slots: number, maxT: number, take: (size: number) => Float32Array = (size) => new Float32Array(size)) {
     this.slots = slots;
     this.maxT = maxT;
     this.C = config.dModel;
-    this.keys = Array.from({ length: config.nLayers }, () => new Float32Array(slots * maxT * config.dModel));
-    this.values = Array.from({ length: config.nLayers }, () => new Float32Array(slots * maxT * config.dModel));
+    this.keys = Array.from({ length: config.nLayers }, () => take(slots * maxT * config.dModel));
+    this.values = Array.from({ length: config.nLayers }, () => take(slots * maxT * config.dModel));
   }
 
   /** Copies positions [0, length) of slot `from` into slot `to` (a prompt shared by n samples). */
@@ -214,6 +240,8 @@ export class Model {
   private readonly ropeCos: Float32Array; // (maxSeqLen, D/2)
   private readonly ropeSin: Float32Array; // (maxSeqLen, D/2)
   private acts: Activations | null = null;
+  private readonly activationArena = new Arena();
+  private readonly cacheArena = new Arena();
   private cachedActs: CachedActivations | null = null;
   private pending: { tokens: Int32Array; targets: Int32Array; acts: Activations } | null = null;
 
@@ -397,12 +425,18 @@ export class Model {
     return logits;
   }
 
+  /** Activations for a (B, T) batch, carved from one arena that only grows: no allocation once it is big enough. */
   private activations(B: number, T: number): Activations {
     if (!this.acts || this.acts.B !== B || this.acts.T !== T) {
-      this.acts = null; // let the old buffers go before allocating new ones
-      this.acts = new Activations(this.config, B, T);
+      this.acts = null;
+      this.acts = this.activationArena.build((take) => new Activations(this.config, B, T, take));
     }
     return this.acts;
+  }
+
+  /** A KV cache for `slots` sequences of up to `maxT` positions, reusing the memory of the previous one. */
+  kvCache(slots: number, maxT: number): KVCache {
+    return this.cacheArena.build((take) => new KVCache(this.config, slots, maxT, take));
   }
 }
 

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
 import { InvalidArgumentError } from '../errors.js';
-import { KVCache, type Model } from './model.js';
+import type { Model } from './model.js';
 import { Rng } from './random.js';
 import type { Tokenizer } from './tokenizer.js';
 
@@ -63,7 +63,7 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
   const total = prompts.length * n;
   const longest = Math.max(0, ...prompts.map((p) => p.length));
   const maxT = Math.min(maxSeqLen, longest + options.maxTokens);
-  const cache = new KVCache(model.config, total, maxT);
+  const cache = model.kvCache(total, maxT);
 
   // Prefill: every prompt once, into the first slot of its group.
   const rows = prompts.reduce((sum, p) => sum + p.length, 0);
