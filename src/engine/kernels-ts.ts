@@ -171,20 +171,23 @@ export const tsKernels: Kernels = {
   attentionCached(out, qkv, kCache, vCache, slots, positions, N, C, H, maxT) {
     const D = C / H;
     const scale = 1 / Math.sqrt(D);
+    const base = (n: number, h: number) => (slots[n] * H + h) * maxT * D; // cache layout (slots, H, maxT, D)
     for (let n = 0; n < N; n++) {
-      const at = (slots[n] * maxT + positions[n]) * C;
-      kCache.set(qkv.subarray(n * 3 * C + C, n * 3 * C + 2 * C), at);
-      vCache.set(qkv.subarray(n * 3 * C + 2 * C, n * 3 * C + 3 * C), at);
+      for (let h = 0; h < H; h++) {
+        const at = base(n, h) + positions[n] * D;
+        kCache.set(qkv.subarray(n * 3 * C + C + h * D, n * 3 * C + C + (h + 1) * D), at);
+        vCache.set(qkv.subarray(n * 3 * C + 2 * C + h * D, n * 3 * C + 2 * C + (h + 1) * D), at);
+      }
     }
     for (let n = 0; n < N; n++) {
       const L = positions[n] + 1;
-      const base = slots[n] * maxT * C;
       for (let h = 0; h < H; h++) {
+        const cache = base(n, h);
         const scores = new Float64Array(L);
         let max = -Infinity;
         for (let u = 0; u < L; u++) {
           let s = 0;
-          for (let d = 0; d < D; d++) s += qkv[n * 3 * C + h * D + d] * kCache[base + u * C + h * D + d];
+          for (let d = 0; d < D; d++) s += qkv[n * 3 * C + h * D + d] * kCache[cache + u * D + d];
           scores[u] = s * scale;
           max = Math.max(max, scores[u]);
         }
@@ -192,7 +195,7 @@ export const tsKernels: Kernels = {
         for (let u = 0; u < L; u++) sum += (scores[u] = Math.exp(scores[u] - max));
         for (let d = 0; d < D; d++) {
           let acc = 0;
-          for (let u = 0; u < L; u++) acc += (scores[u] / sum) * vCache[base + u * C + h * D + d];
+          for (let u = 0; u < L; u++) acc += (scores[u] / sum) * vCache[cache + u * D + d];
           out[n * C + h * D + d] = acc;
         }
       }

@@ -36,7 +36,7 @@ export interface Kernels {
   attentionForward(out: F32, att: F32, qkv: F32, B: number, T: number, C: number, H: number): void;
   /** dqkv (B,T,3C) is overwritten. */
   attentionBackward(dqkv: F32, dout: F32, qkv: F32, att: F32, B: number, T: number, C: number, H: number): void;
-  /** Sampling attention over a KV cache (slots, maxT, C): row n writes its k, v at positions[n] of slot slots[n] and attends to 0..positions[n]. */
+  /** Sampling attention over a head-major KV cache (slots, H, maxT, D): row n writes its k, v at positions[n] of slot slots[n] and attends to 0..positions[n]. */
   attentionCached(out: F32, qkv: F32, kCache: F32, vCache: F32, slots: I32, positions: I32, N: number, C: number, H: number, maxT: number): void;
   /** out (N,F) = silu(gate) ⊙ up, gateUp (N,2F) = [gate | up] per row */
   swigluForward(out: F32, gateUp: F32, N: number, F: number): void;

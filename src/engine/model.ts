@@ -202,28 +202,33 @@ class Arena {
   }
 }
 
-/** Keys and values of every layer for `slots` sequences of up to `maxT` positions. */
+/** Keys and values of every layer for `slots` sequences of up to `maxT` positions, head-major. */
 export class KVCache {
   readonly slots: number;
   readonly maxT: number;
-  readonly keys: Float32Array[]; // L × (slots, maxT, C)
-  readonly values: Float32Array[]; // L × (slots, maxT, C)
-  private readonly C: number;
+  readonly keys: Float32Array[]; // L × (slots, H, maxT, D)
+  readonly values: Float32Array[]; // L × (slots, H, maxT, D)
+  private readonly H: number;
+  private readonly D: number;
 
   /** Buffers come from `take` (the model's arena, see Model.kvCache) or are allocated. */
   constructor(config: ModelConfig, slots: number, maxT: number, take: (size: number) => Float32Array = (size) => new Float32Array(size)) {
     this.slots = slots;
     this.maxT = maxT;
-    this.C = config.dModel;
+    this.H = config.nHeads;
+    this.D = config.dModel / config.nHeads;
     this.keys = Array.from({ length: config.nLayers }, () => take(slots * maxT * config.dModel));
     this.values = Array.from({ length: config.nLayers }, () => take(slots * maxT * config.dModel));
   }
 
   /** Copies positions [0, length) of slot `from` into slot `to` (a prompt shared by n samples). */
   copySlot(from: number, to: number, length: number): void {
-    const size = length * this.C;
+    const { H, D, maxT } = this;
     for (const cache of [...this.keys, ...this.values]) {
-      cache.copyWithin(to * this.maxT * this.C, from * this.maxT * this.C, from * this.maxT * this.C + size);
+      for (let h = 0; h < H; h++) {
+        const source = (from * H + h) * maxT * D;
+        cache.copyWithin((to * H + h) * maxT * D, source, source + length * D);
+      }
     }
   }
 }

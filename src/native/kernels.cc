@@ -453,7 +453,8 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// attentionCached(out (N,C), qkv (N,3C) roped, kCache, vCache (slots,maxT,C), slots (N), positions (N), N, C, H, maxT)
+// attentionCached(out (N,C), qkv (N,3C) roped, kCache, vCache (slots,H,maxT,D), slots (N), positions (N), N, C, H, maxT)
+// The cache is head-major, so one (row, head) reads a contiguous (L, D) block of keys and of values.
 // Sampling: row n is the token at positions[n] of the sequence held in cache slot slots[n]. Its k and v are
 // written to the cache first, then it attends causally to positions 0..positions[n] of its slot.
 static Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
@@ -464,9 +465,11 @@ static Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
   int D = C / H;
   float scale = 1.0f / std::sqrt((float)D);
   for (int n = 0; n < N; n++) {
-    int64_t at = ((int64_t)slots[n] * maxT + positions[n]) * C;
-    std::memcpy(kc + at, qkv + (int64_t)n * 3 * C + C, sizeof(float) * C);
-    std::memcpy(vc + at, qkv + (int64_t)n * 3 * C + 2 * C, sizeof(float) * C);
+    for (int h = 0; h < H; h++) {
+      int64_t at = (((int64_t)slots[n] * H + h) * maxT + positions[n]) * D;
+      std::memcpy(kc + at, qkv + (int64_t)n * 3 * C + C + h * D, sizeof(float) * D);
+      std::memcpy(vc + at, qkv + (int64_t)n * 3 * C + 2 * C + h * D, sizeof(float) * D);
+    }
   }
   pool.parallel_for((int64_t)N * H, 4, [&](int64_t i0, int64_t i1) {
     std::vector<float> scores(maxT);
@@ -474,11 +477,11 @@ static Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
       int64_t n = nh / H, h = nh % H;
       int L = positions[n] + 1;
       const float* q = qkv + n * 3 * C + h * D;
-      const float* k = kc + (int64_t)slots[n] * maxT * C + h * D;
-      const float* v = vc + (int64_t)slots[n] * maxT * C + h * D;
+      const float* k = kc + ((int64_t)slots[n] * H + h) * maxT * D;  // (L, D)
+      const float* v = vc + ((int64_t)slots[n] * H + h) * maxT * D;  // (L, D)
       float maxv = -INFINITY;
       for (int u = 0; u < L; u++) {
-        float s = dot(q, k + (int64_t)u * C, D) * scale;
+        float s = dot(q, k + (int64_t)u * D, D) * scale;
         scores[u] = s;
         maxv = std::max(maxv, s);
       }
@@ -491,7 +494,7 @@ static Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
       std::fill(y, y + D, 0.0f);
       for (int u = 0; u < L; u++) {
         float w = scores[u] / sum;
-        const float* vu = v + (int64_t)u * C;
+        const float* vu = v + (int64_t)u * D;
         for (int d = 0; d < D; d++) y[d] += w * vu[d];
       }
     }

@@ -179,6 +179,36 @@ for (const impl of kernelImplementations()) {
   });
 }
 
+for (const impl of kernelImplementations()) {
+  test(`${impl.name} attentionCached over a prefilled cache equals causal attention`, { skip: impl.skip }, () => {
+    const k = impl.kernels!;
+    const qkv = randomArray(rng, N * 3 * C);
+    const expected = new Float32Array(N * C);
+    k.attentionForward(expected, new Float32Array(B * H * T * T), qkv, B, T, C, H);
+    // Sequence b lives in cache slot 1 - b; rows come in any order across slots.
+    const maxT = T + 3;
+    const keys = new Float32Array(2 * maxT * C);
+    const values = new Float32Array(2 * maxT * C);
+    const slots = Int32Array.from({ length: N }, (_, n) => 1 - Math.floor(n / T));
+    const actual = new Float32Array(N * C);
+    k.attentionCached(actual, Float32Array.from(qkv), keys, values, slots, positions, N, C, H, maxT);
+    assertClose('prefill through the cache', actual, expected, 1e-5, 1e-6);
+    // Decoding one more row per sequence attends to its whole cached prefix.
+    const next = randomArray(rng, 2 * 3 * C);
+    const decoded = new Float32Array(2 * C);
+    k.attentionCached(decoded, next, keys, values, Int32Array.of(1, 0), Int32Array.of(T, T), 2, C, H, maxT);
+    const full = new Float32Array(2 * (T + 1) * 3 * C);
+    for (let b = 0; b < 2; b++) {
+      full.set(qkv.subarray(b * T * 3 * C, (b + 1) * T * 3 * C), b * (T + 1) * 3 * C);
+      full.set(next.subarray(b * 3 * C, (b + 1) * 3 * C), (b * (T + 1) + T) * 3 * C);
+    }
+    const reference = new Float32Array(2 * (T + 1) * C);
+    k.attentionForward(reference, new Float32Array(2 * H * (T + 1) * (T + 1)), full, 2, T + 1, C, H);
+    const lastRows = Float32Array.from([...reference.subarray(T * C, (T + 1) * C), ...reference.subarray((2 * T + 1) * C, (2 * T + 2) * C)]);
+    assertClose('decode step through the cache', decoded, lastRows, 1e-5, 1e-6);
+  });
+}
+
 const native = kernelImplementations()[1];
 describe('native kernels agree with the TypeScript reference', { skip: native.skip }, () => {
   for (const c of cases) {
