@@ -272,6 +272,7 @@ export const tsKernels: Kernels = {
     else for (let r = 0; r < decayRanges.length; r += 2) decays.fill(1, decayRanges[r], decayRanges[r + 1]);
     for (let i = 0; i < param.length; i++) {
       const g = grad[i] * gradScale;
+      grad[i] = 0;
       if (decays[i]) param[i] *= 1 - lr * weightDecay;
       m[i] += (1 - beta1) * (g - m[i]);
       v[i] = beta2 * v[i] + (1 - beta2) * g * g;

@@ -53,6 +53,7 @@ export interface Kernels {
   /**
    * One AdamW update over a whole flat buffer, PyTorch's order of operations. The gradient is multiplied by
    * gradScale first (clipping); weight decay applies inside the sorted [start, end) pairs of decayRanges (all when null).
+   * The gradient is zeroed in the same pass, ready for the next accumulation.
    */
   adamw(param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, gradScale: number, decayRanges: I32 | null): void;
 }

@@ -53,7 +53,7 @@ export class AdamW {
     this.v = new Float32Array(model.params.length);
   }
 
-  /** Applies the accumulated gradients, then zeroes them. */
+  /** Applies the accumulated gradients; the kernel zeroes them as it goes. */
   apply(input: AdamParams): OptimStepResult {
     const params = parseConfig(AdamParamsSchema, input, 'optim');
     const kernels = this.model.kernels;
@@ -77,7 +77,6 @@ export class AdamW {
       scale,
       this.decayRanges,
     );
-    this.model.zeroGrad();
     return { gradNorm, learningRate: params.learningRate, step: this.step };
   }
 }

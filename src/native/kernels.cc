@@ -641,10 +641,11 @@ static Napi::Value SumSquares(const Napi::CallbackInfo& info) {
 
 // The AdamW update of n consecutive parameters (a plain function with restrict
 // pointers and scalar arguments, so that it vectorizes).
-static void adamw_range(float* __restrict p, const float* __restrict g, float* __restrict m, float* __restrict v, int64_t n,
+static void adamw_range(float* __restrict p, float* __restrict g, float* __restrict m, float* __restrict v, int64_t n,
                         float decay, float b1, float b2, float eps, float step, float bc2sqrt, float gscale) {
   for (int64_t i = 0; i < n; i++) {
     float gi = g[i] * gscale;
+    g[i] = 0.0f;  // gradients restart from zero for the next accumulation
     float mi = m[i] + (1.0f - b1) * (gi - m[i]);
     float vi = b2 * v[i] + (1.0f - b2) * gi * gi;
     m[i] = mi;
@@ -656,6 +657,7 @@ static void adamw_range(float* __restrict p, const float* __restrict g, float* _
 // adamw(param, grad, m, v, lr, beta1, beta2, eps, weightDecay, biasCorrection1, biasCorrection2, gradScale, decayRanges | null)
 // PyTorch's AdamW, in its order of operations: decoupled decay, moments, bias-corrected step. One pass over
 // the whole flat buffer; weight decay applies inside the [start, end) pairs of decayRanges (everywhere when null).
+// The gradient buffer is zeroed in the same pass.
 static Napi::Value AdamW(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
   Napi::Float32Array pa = info[0].As<Napi::Float32Array>();

@@ -2,6 +2,7 @@
  * Every backward kernel against finite differences of its forward kernel, for
  * the TypeScript and the native implementation; then native against TypeScript.
  */
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '../../src/engine/random.js';
 import type { Kernels } from '../../src/engine/kernels.js';
@@ -260,15 +261,18 @@ describe('native kernels agree with the TypeScript reference', { skip: native.sk
   test('adamw and sumSquares', () => {
     const n = 20000;
     const grad = randomArray(rng, n);
+    const gradA = Float32Array.from(grad);
+    const gradB = Float32Array.from(grad);
     const state = () => ({ p: randomArray(new Rng(3), n), m: randomArray(new Rng(4), n, 0.1), v: randomArray(new Rng(5), n, 0.1).map(Math.abs) });
     const a = state();
     const b = state();
     const ranges = Int32Array.of(100, 5000, 7000, 19000);
-    tsKernels.adamw(a.p, grad, a.m, a.v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975, 0.5, ranges);
-    native.kernels!.adamw(b.p, grad, b.m, b.v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975, 0.5, ranges);
+    tsKernels.adamw(a.p, gradA, a.m, a.v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975, 0.5, ranges);
+    native.kernels!.adamw(b.p, gradB, b.m, b.v, 1e-2, 0.9, 0.95, 1e-8, 0.1, 0.19, 0.0975, 0.5, ranges);
     assertClose('adamw params', b.p, a.p, 1e-5, 1e-6);
     assertClose('adamw m', b.m, a.m, 1e-5, 1e-7);
     assertClose('adamw v', b.v, a.v, 1e-5, 1e-7);
+    assert.ok(gradA.every((g) => g === 0) && gradB.every((g) => g === 0), 'adamw zeroes the gradients');
     assertClose('sumSquares', [native.kernels!.sumSquares(grad)], [tsKernels.sumSquares(grad)], 1e-6);
   });
 });
