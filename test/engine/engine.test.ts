@@ -30,6 +30,23 @@ for (const impl of kernelImplementations()) {
       });
     });
 
+    test('forward returns the entropy of each next-token distribution on request', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const datum = datumFromSequence(engine.tokenizer.encode('entropy check', { addBos: true }));
+      const { logprobs, entropy } = engine.forward([datum], { entropy: true });
+      assert.ok(entropy);
+      const V = engine.model.config.vocabSize;
+      const probs = engine.model.lastProbabilities()!;
+      const expected = Array.from({ length: logprobs[0].length }, (_, t) => {
+        let h = 0;
+        for (let v = 0; v < V; v++) h -= probs[t * V + v] * Math.log(probs[t * V + v]);
+        return h;
+      });
+      assertClose('entropy', entropy[0], expected, 1e-5, 1e-5);
+      assert.ok(entropy[0].every((h) => h > 0 && h <= Math.log(V) + 1e-4));
+      assert.equal(engine.forward([datum]).entropy, undefined);
+    });
+
     test('the same seed gives the same samples; another seed gives others', () => {
       const engine = new EngineCore({ kernels: impl.name, model: tiny });
       const options = { n: 4, maxTokens: 16, temperature: 1.2, topP: 0.95, stopTokenIds: [] };
