@@ -26,6 +26,16 @@ describe('autodidact CLI', () => {
     assert.match(bad.stderr, /AUTODIDACT_KERNELS must be "native", "ts" or "auto"/);
   });
 
+  test('without the addon the engine falls back to TypeScript kernels, with a warning', () => {
+    const fallback = run(['info', '--json'], { AUTODIDACT_ADDON: '/nonexistent/addon.node' });
+    assert.equal(fallback.status, 0);
+    assert.equal(JSON.parse(fallback.stdout).kernels, 'ts');
+    assert.match(fallback.stderr, /native kernels unavailable.*TypeScript kernels/);
+    const required = run(['info'], { AUTODIDACT_ADDON: '/nonexistent/addon.node', AUTODIDACT_KERNELS: 'native' });
+    assert.notEqual(required.status, 0);
+    assert.match(required.stderr, /AUTODIDACT_KERNELS=native but AUTODIDACT_ADDON=\/nonexistent\/addon.node does not exist/);
+  });
+
   test('demo --json trains and ends with a machine-readable summary', () => {
     const out = run(['demo', '--steps', '20', '--batch-size', '8', '--json']);
     assert.equal(out.status, 0, out.stderr);

@@ -30,6 +30,24 @@ for (const impl of kernelImplementations()) {
       });
     });
 
+    test('batching pads without changing results: a datum scores the same alone or beside a longer one', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const short = datumFromSequence(engine.tokenizer.encode('short', { addBos: true }));
+      const long = datumFromSequence(engine.tokenizer.encode('a considerably longer sequence', { addBos: true }));
+      const alone = engine.forward([short]).logprobs[0];
+      const together = engine.forward([long, short]).logprobs;
+      assert.equal(together[1].length, alone.length);
+      assertClose('short datum alone vs padded in a batch', together[1], alone, 1e-5, 1e-6);
+      // Gradients too: the padded batch's gradient is the sum of the two single-datum gradients.
+      engine.forwardBackwardCrossEntropy([long, short]);
+      const batched = Float32Array.from(engine.model.grads);
+      engine.model.zeroGrad();
+      engine.forwardBackwardCrossEntropy([long]);
+      engine.forwardBackwardCrossEntropy([short]);
+      assertClose('padded batch gradient vs summed gradients', batched, engine.model.grads, 1e-4, 1e-7);
+      engine.model.zeroGrad();
+    });
+
     test('forward returns the entropy of each next-token distribution on request', () => {
       const engine = new EngineCore({ kernels: impl.name, model: tiny });
       const datum = datumFromSequence(engine.tokenizer.encode('entropy check', { addBos: true }));
