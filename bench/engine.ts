@@ -39,6 +39,18 @@ const SAMPLE = { batch: 32, promptLength: 16, newTokens: 64 };
 const THREADS = 2;
 
 const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h')) {
+  console.log(`Usage: npm run bench:engine -- [--json] [--shapes S,M] [--iters N] [--rounds R]
+
+Times the train step (forward + backward + AdamW) and KV-cached sampling of the
+embedded engine and of PyTorch (bench/engine_torch.py, Python from
+AUTODIDACT_TORCH_PYTHON or python3) on shapes S and M; prints ratios.
+  --json        the last line is one JSON object (progress goes to stderr)
+  --shapes      which shapes to run (default S,M)
+  --iters       timed train steps per round (default 10)
+  --rounds      interleaved rounds of both sides (default 2)`);
+  process.exit(0);
+}
 const json = args.includes('--json');
 const option = (name: string) => {
   const at = args.indexOf(name);
