@@ -23,7 +23,10 @@ export class EmbeddedBackend implements TrainingBackend {
   private nextId = 0;
   private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
   private queue: Promise<unknown> = Promise.resolve();
-  private closed = false;
+  /** Set when close() starts: new calls are refused from then on. */
+  private closing = false;
+  /** Set when the worker died: every later call fails with this error. */
+  private dead: Error | null = null;
   private engineInfo: EngineInfo;
 
   private constructor(worker: Worker, info: EngineInfo) {
@@ -37,10 +40,8 @@ export class EmbeddedBackend implements TrainingBackend {
       if (message.ok) pending.resolve(message.value);
       else pending.reject(deserializeError(message.error!));
     });
-    worker.on('error', (error) => this.failAll(error));
-    worker.on('exit', (code) => {
-      if (!this.closed) this.failAll(new AutodidactError(`engine worker exited unexpectedly (code ${code})`));
-    });
+    worker.on('error', (error) => this.die(error));
+    worker.on('exit', (code) => this.die(new AutodidactError(this.closing ? 'the backend is closed' : `engine worker exited unexpectedly (code ${code})`)));
   }
 
   /** Starts a worker with a fresh model (options.model) or a checkpoint (options.checkpoint). */
@@ -114,21 +115,24 @@ export class EmbeddedBackend implements TrainingBackend {
     }) as Promise<void>;
   }
 
+  /** Waits for queued calls to finish, then stops the worker. Calls made after close() are refused. */
   async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closing) return;
+    this.closing = true;
     await this.queue.catch(() => {});
-    this.closed = true;
     await this.worker.terminate();
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new AutodidactError('the backend is closed'));
+    if (this.closing) return Promise.reject(new AutodidactError('the backend is closed'));
+    if (this.dead) return Promise.reject(this.dead);
     const run = this.queue.then(task, task);
     this.queue = run.catch(() => {});
     return run;
   }
 
   private call(method: WorkerRequest['method'], ...args: unknown[]): Promise<unknown> {
+    if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -136,8 +140,9 @@ export class EmbeddedBackend implements TrainingBackend {
     });
   }
 
-  private failAll(error: Error): void {
-    for (const pending of this.waiting.values()) pending.reject(error);
+  private die(error: Error): void {
+    this.dead ??= error;
+    for (const pending of this.waiting.values()) pending.reject(this.dead);
     this.waiting.clear();
   }
 }

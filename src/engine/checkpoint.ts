@@ -152,6 +152,8 @@ export function loadCheckpoint(dir: string, kernels: Kernels): LoadedCheckpoint 
     const found = tensors.get(tensor.name);
     if (!found) throw new CheckpointFormatError(weightsPath, `tensor ${tensor.name} is missing`);
     if (found.shape.join(',') !== tensor.shape.join(',')) throw new CheckpointFormatError(weightsPath, `tensor ${tensor.name} has shape [${found.shape}], config.json implies [${tensor.shape}]`);
+    const bad = found.data.findIndex((value) => !Number.isFinite(value));
+    if (bad >= 0) throw new CheckpointFormatError(weightsPath, `tensor ${tensor.name} holds ${found.data[bad]} at index ${bad}: the weights are corrupt (or training diverged before this save)`);
     tensor.data.set(found.data);
   }
   const known = new Set(expected.map((t) => t.name));
@@ -165,6 +167,9 @@ export function loadCheckpoint(dir: string, kernels: Kernels): LoadedCheckpoint 
   let optimizer: LoadedCheckpoint['optimizer'] = null;
   const optimizerPath = join(dir, 'optimizer.safetensors');
   const optimizerMeta = meta?.optimizer as { step?: number } | null | undefined;
+  if (optimizerMeta && !(Number.isInteger(optimizerMeta.step) && (optimizerMeta.step as number) >= 0)) {
+    throw new CheckpointFormatError(metaPath, `optimizer.step must be a non-negative integer, got ${JSON.stringify(optimizerMeta.step)}`);
+  }
   if (optimizerMeta && existsSync(optimizerPath)) {
     const state = readSafetensors(optimizerPath).tensors;
     const m = state.get('exp_avg');
@@ -173,7 +178,10 @@ export function loadCheckpoint(dir: string, kernels: Kernels): LoadedCheckpoint 
     if (m.data.length !== model.params.length || v.data.length !== model.params.length) {
       throw new CheckpointFormatError(optimizerPath, `optimizer state has ${m.data.length} values, the model ${model.params.length} parameters`);
     }
-    optimizer = { step: optimizerMeta.step ?? 0, m: m.data, v: v.data };
+    if (v.data.some((value) => !(value >= 0) || !Number.isFinite(value)) || m.data.some((value) => !Number.isFinite(value))) {
+      throw new CheckpointFormatError(optimizerPath, 'optimizer moments hold non-finite (or negative second-moment) values');
+    }
+    optimizer = { step: optimizerMeta.step as number, m: m.data, v: v.data };
   } else if (optimizerMeta) {
     throw new CheckpointFormatError(dir, 'autodidact.json records optimizer state but optimizer.safetensors is missing');
   }

@@ -65,6 +65,7 @@ export class EngineCore {
   }
 
   forward(batch: readonly Datum[], options: { entropy?: boolean } = {}): ForwardResult {
+    this.pendingBackward = null; // a forward replaces the activations a pending custom-loss backward needs
     const packed = this.pack(batch);
     const out = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
     return { logprobs: this.unpack(packed, out.logprobs), entropy: out.entropy ? this.unpack(packed, out.entropy) : undefined };
@@ -72,6 +73,7 @@ export class EngineCore {
 
   /** Built-in cross-entropy: loss = Σ −w·logp, so d(loss)/d(logp) = −w. Forward and backward in one call. */
   forwardBackwardCrossEntropy(batch: readonly Datum[]): { loss: number; logprobs: Float32Array[]; tokens: number } {
+    this.pendingBackward = null;
     const packed = this.pack(batch);
     const { logprobs } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T);
     let loss = 0;

@@ -20,6 +20,7 @@
 import type { Kernels } from './kernels.js';
 import type { ModelConfig } from './config.js';
 import { Rng } from './random.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** Views of one block's parameters (or gradients) in the flat buffer. */
 export interface BlockTensors {
@@ -322,6 +323,9 @@ export class Model {
     const k = this.kernels;
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V, rmsNormEps: eps } = this.config;
     const N = B * T;
+    checkShape(this.config, B, T);
+    checkIds('tokens', tokens, N, V);
+    checkIds('targets', targets, N, V);
     const a = this.activations(B, T);
     const w = this.weights;
 
@@ -361,6 +365,7 @@ export class Model {
   backward(dlogprobs: Float32Array): void {
     if (!this.pending) throw new Error('backward() needs a forward() first (and runs once per forward)');
     const { tokens, targets, acts: a } = this.pending;
+    if (dlogprobs.length !== a.B * a.T) throw new InvalidArgumentError('dlogprobs', `has ${dlogprobs.length} values for a (${a.B}, ${a.T}) batch`);
     this.pending = null;
     const k = this.kernels;
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V } = this.config;
@@ -401,6 +406,10 @@ export class Model {
     const k = this.kernels;
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V, rmsNormEps: eps } = this.config;
     const R = tokens.length;
+    checkIds('tokens', tokens, R, V);
+    checkIds('slots', slots, R, cache.slots);
+    checkIds('positions', positions, R, Math.min(cache.maxT, this.config.maxSeqLen));
+    if (cache.keys.length !== this.config.nLayers || cache.keys[0].length !== cache.slots * cache.maxT * C) throw new InvalidArgumentError('cache', 'was not made for this model (use model.kvCache)');
     if (!this.cachedActs || this.cachedActs.rows < R) this.cachedActs = new CachedActivations(this.config, Math.max(R, 64));
     const full = this.cachedActs;
     const x = full.x.subarray(0, R * C); // (R, C)
@@ -442,6 +451,19 @@ export class Model {
   /** A KV cache for `slots` sequences of up to `maxT` positions, reusing the memory of the previous one. */
   kvCache(slots: number, maxT: number): KVCache {
     return this.cacheArena.build((take) => new KVCache(this.config, slots, maxT, take));
+  }
+}
+
+function checkShape(config: ModelConfig, B: number, T: number): void {
+  if (!Number.isInteger(B) || B < 1) throw new InvalidArgumentError('B', `must be a positive integer, got ${B}`);
+  if (!Number.isInteger(T) || T < 1 || T > config.maxSeqLen) throw new InvalidArgumentError('T', `must be in [1, maxSeqLen = ${config.maxSeqLen}], got ${T}`);
+}
+
+/** `ids` holds at least n integers, each in [0, bound). */
+function checkIds(name: string, ids: Int32Array, n: number, bound: number): void {
+  if (!(ids instanceof Int32Array) || ids.length < n) throw new InvalidArgumentError(name, `must be an Int32Array of ${n} ids`);
+  for (let i = 0; i < n; i++) {
+    if (ids[i] < 0 || ids[i] >= bound) throw new InvalidArgumentError(`${name}[${i}]`, `${ids[i]} is outside [0, ${bound})`);
   }
 }
 

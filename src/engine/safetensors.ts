@@ -59,9 +59,11 @@ export function readSafetensors(path: string): { tensors: Map<string, Tensor>; m
     } catch {
       throw new CheckpointFormatError(path, 'header is not valid JSON (not a safetensors file?)');
     }
+    if (!header || typeof header !== 'object' || Array.isArray(header)) throw new CheckpointFormatError(path, 'header is not a JSON object (not a safetensors file?)');
     const dataStart = 8 + headerLength;
     const dataSize = size - dataStart;
     const tensors = new Map<string, Tensor>();
+    const ranges: { name: string; begin: number; end: number }[] = [];
     let metadata: Record<string, string> = {};
     for (const [name, entry] of Object.entries(header)) {
       if (name === '__metadata__') {
@@ -75,11 +77,17 @@ export function readSafetensors(path: string): { tensors: Map<string, Tensor>; m
       const [begin, end] = offsets as [number, number];
       const count = (shape as number[]).reduce((a, b) => a * b, 1);
       if (end - begin !== count * 4 || begin < 0 || end > dataSize) throw new CheckpointFormatError(path, `tensor ${name}: data_offsets [${begin}, ${end}] do not match shape [${shape}] within ${dataSize} data bytes (truncated file?)`);
+      ranges.push({ name, begin, end });
       const bytes = Buffer.alloc(end - begin);
       readSync(fd, bytes, 0, end - begin, dataStart + begin);
       const data = new Float32Array(count);
       new Uint8Array(data.buffer).set(bytes);
       tensors.set(name, { shape: shape as number[], data });
+    }
+    // The format lays tensors out back to back: overlapping ranges mean a corrupt (or forged) header.
+    ranges.sort((x, y) => x.begin - y.begin);
+    for (let i = 1; i < ranges.length; i++) {
+      if (ranges[i].begin < ranges[i - 1].end) throw new CheckpointFormatError(path, `tensors ${ranges[i - 1].name} and ${ranges[i].name} overlap in the file`);
     }
     return { tensors, metadata };
   } finally {

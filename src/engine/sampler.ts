@@ -49,6 +49,7 @@ export interface SampledSequence {
  */
 export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): SampledSequence[][] {
   const options = parseConfig(SampleOptionsSchema, input, 'sample');
+  if (prompts.length === 0) return [];
   const { vocabSize: V, maxSeqLen } = model.config;
   prompts.forEach((prompt, i) => {
     if (prompt.length === 0) throw new InvalidArgumentError(`prompts[${i}]`, 'is empty; start it with a BOS token at least');
@@ -89,6 +90,7 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
     bytes: [] as number[],
     tokenEnds: [] as number[], // byte length after each token
     finishReason: null as 'stop' | 'length' | null,
+    stoppedByToken: false,
   }));
   const nextLogits = new Float32Array(total * V); // (total, V) logits each sequence samples from next
   let end = 0;
@@ -115,7 +117,7 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
       for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
       seq.tokenEnds.push(seq.bytes.length);
       const length = prompts[seq.prompt].length + seq.tokens.length;
-      if (stopIds.has(id)) seq.finishReason = 'stop';
+      if (stopIds.has(id)) [seq.finishReason, seq.stoppedByToken] = ['stop', true];
       else if (truncateAtStop(seq, stopBytes)) seq.finishReason = 'stop';
       else if (seq.tokens.length >= options.maxTokens || length >= maxT) seq.finishReason = 'length';
       else next.push(s);
@@ -137,7 +139,9 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
 
   const grouped: SampledSequence[][] = prompts.map(() => []);
   for (const seq of sequences) {
-    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, text: tokenizer.decode(seq.tokens), finishReason: seq.finishReason ?? 'length' });
+    // A stop token stays in `tokens` (the model must learn to emit it) but is not part of the text.
+    const textTokens = seq.stoppedByToken ? seq.tokens.slice(0, -1) : seq.tokens;
+    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, text: tokenizer.decode(textTokens), finishReason: seq.finishReason ?? 'length' });
   }
   return grouped;
 }

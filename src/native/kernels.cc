@@ -21,6 +21,8 @@
 #include <cstring>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -108,46 +110,62 @@ static inline float row_max(const float* a, int n) {
 
 class Pool {
  public:
-  void resize(int threads) {
-    std::lock_guard<std::mutex> use(use_mutex_);
-    shutdown();
-    threads_ = std::max(1, threads);
-    stop_ = false;
-    for (int i = 1; i < threads_; i++) workers_.emplace_back([this, i] { loop(i); });
-  }
-  int size() const { return threads_; }
+  static const int kMaxThreads = 256;
 
-  // Runs fn(thread_index) on every thread of the pool and waits for all.
-  void run(const std::function<void(int)>& fn) {
+  // Sets the number of threads (the caller counts as one); a no-op when unchanged.
+  // Returns false when the system refuses to start threads (the pool then has one).
+  bool resize(int threads) {
+    threads = std::max(1, std::min(threads, kMaxThreads));
     std::lock_guard<std::mutex> use(use_mutex_);
-    if (threads_ == 1) {
-      fn(0);
+    if (threads == threads_.load()) return true;
+    shutdown();
+    stop_.store(false);
+    // Workers start from the current generation, so no later dispatch can be missed.
+    uint64_t start = generation_.load(std::memory_order_acquire);
+    try {
+      for (int i = 1; i < threads; i++) workers_.emplace_back([this, i, start] { loop(i, start); });
+    } catch (const std::system_error&) {
+      shutdown();
+      threads_.store(1);
+      return false;
+    }
+    threads_.store(threads);
+    return true;
+  }
+  int size() const { return threads_.load(); }
+
+  // Splits [0, n) into at most one contiguous chunk per thread and runs fn(chunk, begin, end) on the
+  // pool; prepare(chunks) runs first (to size per-chunk scratch). The thread count is read under the
+  // pool's lock, so a concurrent resize can neither drop chunks nor outgrow the scratch.
+  void parallel_chunks(int64_t n, int64_t min_per_thread, const std::function<void(int64_t)>& prepare,
+                       const std::function<void(int64_t, int64_t, int64_t)>& fn) {
+    std::lock_guard<std::mutex> use(use_mutex_);
+    int threads = threads_.load();
+    int64_t chunks = std::min<int64_t>(threads, std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread)));
+    if (prepare) prepare(chunks);
+    if (chunks <= 1) {
+      fn(0, 0, n);
       return;
     }
-    task_ = &fn;
-    remaining_.store(threads_ - 1, std::memory_order_relaxed);
+    std::function<void(int)> task = [&](int t) {
+      if (t >= chunks) return;
+      int64_t begin = n * t / chunks, end = n * (t + 1) / chunks;
+      if (begin < end) fn(t, begin, end);
+    };
+    task_ = &task;
+    remaining_.store(threads - 1, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mutex_);
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
-    fn(0);
+    task(0);
     while (remaining_.load(std::memory_order_acquire) != 0) cpu_relax();
     task_ = nullptr;
   }
 
-  // Splits [0, n) into one contiguous chunk per thread.
   void parallel_for(int64_t n, int64_t min_per_thread, const std::function<void(int64_t, int64_t)>& fn) {
-    int64_t chunks = std::min<int64_t>(threads_, std::max<int64_t>(1, n / std::max<int64_t>(1, min_per_thread)));
-    if (chunks <= 1) {
-      fn(0, n);
-      return;
-    }
-    run([&](int t) {
-      if (t >= chunks) return;
-      int64_t begin = n * t / chunks, end = n * (t + 1) / chunks;
-      if (begin < end) fn(begin, end);
-    });
+    parallel_chunks(n, min_per_thread, nullptr, [&](int64_t, int64_t begin, int64_t end) { fn(begin, end); });
   }
 
   ~Pool() { shutdown(); }
@@ -157,7 +175,7 @@ class Pool {
     if (workers_.empty()) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
+      stop_.store(true);
       generation_.fetch_add(1, std::memory_order_release);
     }
     cv_.notify_all();
@@ -165,9 +183,8 @@ class Pool {
     workers_.clear();
   }
 
-  void loop(int index) {
+  void loop(int index, uint64_t seen) {
     FlushDenormals flush;
-    uint64_t seen = generation_.load(std::memory_order_acquire);
     for (;;) {
       // Spin briefly (kernels come in quick succession), then sleep.
       uint64_t now = seen;
@@ -182,13 +199,13 @@ class Pool {
         now = generation_.load(std::memory_order_acquire);
       }
       seen = now;
-      if (stop_) return;
+      if (stop_.load()) return;
       (*task_)(index);
       remaining_.fetch_sub(1, std::memory_order_acq_rel);
     }
   }
 
-  int threads_ = 1;
+  std::atomic<int> threads_{1};
   std::vector<std::thread> workers_;
   const std::function<void(int)>* task_ = nullptr;
   std::atomic<uint64_t> generation_{0};
@@ -196,7 +213,7 @@ class Pool {
   std::mutex mutex_;
   std::mutex use_mutex_;
   std::condition_variable cv_;
-  bool stop_ = false;
+  std::atomic<bool> stop_{false};
 };
 
 static Pool pool;
@@ -261,16 +278,69 @@ static void gemm(bool ta, bool tb, int M, int N, int K, float alpha, const float
 }
 
 // ---------------------------------------------------------------------------
-// Argument helpers
+// Checked arguments: every kernel validates types, sizes and index ranges before it
+// touches memory, so a wrong call from JavaScript raises an exception instead of
+// reading or writing out of bounds.
 
-static float* F32(const Napi::CallbackInfo& info, int i) {
-  if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
-  return info[i].As<Napi::Float32Array>().Data();
-}
-static int32_t* I32(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Int32Array>().Data(); }
-static int Int(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().Int32Value(); }
-static float Float(const Napi::CallbackInfo& info, int i) { return info[i].As<Napi::Number>().FloatValue(); }
-static bool Bool(const Napi::CallbackInfo& info, int i) { return info[i].ToBoolean().Value(); }
+class Args {
+ public:
+  explicit Args(const Napi::CallbackInfo& info) : info_(info) {}
+  bool ok() const { return ok_; }
+  Napi::Value done() const { return info_.Env().Undefined(); }
+
+  int integer(int i, const char* name, int min = 0) {
+    if (!ok_) return 0;
+    if (!info_[i].IsNumber()) return fail(name, "must be a number"), 0;
+    double v = info_[i].As<Napi::Number>().DoubleValue();
+    if (!(v == std::floor(v)) || v < min || v > 2147483647.0) return fail(name, "must be an integer >= " + std::to_string(min)), 0;
+    return (int)v;
+  }
+  float number(int i, const char* name) {
+    if (!ok_) return 0.0f;
+    if (!info_[i].IsNumber()) return fail(name, "must be a number"), 0.0f;
+    return info_[i].As<Napi::Number>().FloatValue();
+  }
+  bool flag(int i) const { return info_[i].ToBoolean().Value(); }
+
+  // A Float32Array of at least `need` elements (null/undefined allowed when `nullable`).
+  float* f32(int i, int64_t need, const char* name, bool nullable = false) {
+    if (!ok_) return nullptr;
+    if (nullable && (info_[i].IsNull() || info_[i].IsUndefined())) return nullptr;
+    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) return fail(name, "must be a Float32Array"), nullptr;
+    Napi::Float32Array array = info_[i].As<Napi::Float32Array>();
+    if ((int64_t)array.ElementLength() < need) return fail(name, "has " + std::to_string(array.ElementLength()) + " elements, needs " + std::to_string(need)), nullptr;
+    return array.Data();
+  }
+  int64_t length(int i) const { return (int64_t)info_[i].As<Napi::TypedArray>().ElementLength(); }
+
+  // An Int32Array of at least `n` elements, each in [0, bound).
+  int32_t* ids(int i, int64_t n, int64_t bound, const char* name) {
+    if (!ok_) return nullptr;
+    if (!info_[i].IsTypedArray() || info_[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) return fail(name, "must be an Int32Array"), nullptr;
+    Napi::Int32Array array = info_[i].As<Napi::Int32Array>();
+    if ((int64_t)array.ElementLength() < n) return fail(name, "has " + std::to_string(array.ElementLength()) + " elements, needs " + std::to_string(n)), nullptr;
+    int32_t* data = array.Data();
+    for (int64_t k = 0; k < n; k++)
+      if (data[k] < 0 || data[k] >= bound) return fail(name, "holds " + std::to_string(data[k]) + " at " + std::to_string(k) + ", outside [0, " + std::to_string(bound) + ")"), nullptr;
+    return data;
+  }
+
+  void require(bool condition, const char* name, const std::string& message) {
+    if (ok_ && !condition) fail(name, message);
+  }
+
+ private:
+  void fail(const char* name, const std::string& message) {
+    if (!ok_) return;
+    ok_ = false;
+    Napi::RangeError::New(info_.Env(), std::string("autodidact kernel argument `") + name + "` " + message).ThrowAsJavaScriptException();
+  }
+  const Napi::CallbackInfo& info_;
+  bool ok_ = true;
+};
+
+// Elements a row-major (rows, cols) matrix with leading dimension ld spans.
+static int64_t span(int64_t rows, int64_t cols, int64_t ld) { return rows == 0 || cols == 0 ? 0 : (rows - 1) * ld + cols; }
 
 // ---------------------------------------------------------------------------
 // Kernels
@@ -278,37 +348,54 @@ static bool Bool(const Napi::CallbackInfo& info, int i) { return info[i].ToBoole
 // gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc): exposed for tests and the GEMM benchmark.
 static Napi::Value Gemm(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  gemm(Bool(info, 0), Bool(info, 1), Int(info, 2), Int(info, 3), Int(info, 4), Float(info, 5), F32(info, 6),
-       Int(info, 7), F32(info, 8), Int(info, 9), Float(info, 10), F32(info, 11), Int(info, 12));
-  return info.Env().Undefined();
+  Args a(info);
+  bool ta = a.flag(0), tb = a.flag(1);
+  int M = a.integer(2, "M"), N = a.integer(3, "N"), K = a.integer(4, "K");
+  float alpha = a.number(5, "alpha"), beta = a.number(10, "beta");
+  int lda = a.integer(7, "lda", 1), ldb = a.integer(9, "ldb", 1), ldc = a.integer(12, "ldc", 1);
+  a.require(lda >= (ta ? M : K) && ldb >= (tb ? K : N) && ldc >= N, "ld", "leading dimensions are smaller than the rows they hold");
+  float* A = a.f32(6, ta ? span(K, M, lda) : span(M, K, lda), "A");
+  float* B = a.f32(8, tb ? span(N, K, ldb) : span(K, N, ldb), "B");
+  float* C = a.f32(11, span(M, N, ldc), "C");
+  if (!a.ok()) return a.done();
+  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  return a.done();
 }
 
 // matmulForward(out (N,OC), inp (N,C), weight (OC,C), N, C, OC, accumulate): out (+)= inp @ weight^T
 static Napi::Value MatmulForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  int N = Int(info, 3), C = Int(info, 4), OC = Int(info, 5);
-  gemm(false, true, N, OC, C, 1.0f, F32(info, 1), C, F32(info, 2), C, Bool(info, 6) ? 1.0f : 0.0f, F32(info, 0), OC);
-  return info.Env().Undefined();
+  Args a(info);
+  int N = a.integer(3, "N"), C = a.integer(4, "C", 1), OC = a.integer(5, "OC", 1);
+  float *out = a.f32(0, (int64_t)N * OC, "out"), *inp = a.f32(1, (int64_t)N * C, "inp"), *weight = a.f32(2, (int64_t)OC * C, "weight");
+  if (!a.ok()) return a.done();
+  gemm(false, true, N, OC, C, 1.0f, inp, C, weight, C, a.flag(6) ? 1.0f : 0.0f, out, OC);
+  return a.done();
 }
 
 // matmulBackward(dinp (N,C) | null, dweight (OC,C), dout (N,OC), inp (N,C), weight (OC,C), N, C, OC, accumulateInput)
 // dinp (+)= dout @ weight; dweight += dout^T @ inp
 static Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *dinp = F32(info, 0), *dweight = F32(info, 1), *dout = F32(info, 2), *inp = F32(info, 3), *weight = F32(info, 4);
-  int N = Int(info, 5), C = Int(info, 6), OC = Int(info, 7);
-  if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, Bool(info, 8) ? 1.0f : 0.0f, dinp, C);
+  Args a(info);
+  int N = a.integer(5, "N"), C = a.integer(6, "C", 1), OC = a.integer(7, "OC", 1);
+  float *dinp = a.f32(0, (int64_t)N * C, "dinp", true), *dweight = a.f32(1, (int64_t)OC * C, "dweight");
+  float *dout = a.f32(2, (int64_t)N * OC, "dout"), *inp = a.f32(3, (int64_t)N * C, "inp"), *weight = a.f32(4, (int64_t)OC * C, "weight");
+  if (!a.ok()) return a.done();
+  if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, a.flag(8) ? 1.0f : 0.0f, dinp, C);
   gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
-  return info.Env().Undefined();
+  return a.done();
 }
 
 // rmsnormForward(out (N,C), rstd (N), inp (N,C), weight (C), N, C, eps)
 static Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *out = F32(info, 0), *rstd = F32(info, 1), *inp = F32(info, 2), *weight = F32(info, 3);
-  int C = Int(info, 5);
-  float eps = Float(info, 6);
-  pool.parallel_for(Int(info, 4), 64, [&](int64_t n0, int64_t n1) {
+  Args a(info);
+  int N = a.integer(4, "N"), C = a.integer(5, "C", 1);
+  float eps = a.number(6, "eps");
+  float *out = a.f32(0, (int64_t)N * C, "out"), *rstd = a.f32(1, N, "rstd"), *inp = a.f32(2, (int64_t)N * C, "inp"), *weight = a.f32(3, C, "weight");
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       const float* x = inp + n * C;
       float r = 1.0f / std::sqrt(dot(x, x, C) / C + eps);
@@ -323,30 +410,31 @@ static Napi::Value RmsnormForward(const Napi::CallbackInfo& info) {
 // rmsnormBackward(dinp (N,C), dweight (C), dout (N,C), inp (N,C), weight (C), rstd (N), N, C): both accumulate
 static Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *dinp = F32(info, 0), *dweight = F32(info, 1), *dout = F32(info, 2), *inp = F32(info, 3), *weight = F32(info, 4),
-        *rstd = F32(info, 5);
-  int N = Int(info, 6), C = Int(info, 7);
-  std::vector<float> partial((size_t)pool.size() * C, 0.0f);
-  int64_t chunks = std::min<int64_t>(pool.size(), std::max(1, N / 64));
-  pool.run([&](int t) {
-    if (t >= chunks) return;
-    int64_t n0 = (int64_t)N * t / chunks, n1 = (int64_t)N * (t + 1) / chunks;
-    float* dw = partial.data() + (size_t)t * C;
-    for (int64_t n = n0; n < n1; n++) {
-      const float *x = inp + n * C, *dy = dout + n * C;
-      float r = rstd[n], dot = 0.0f;
-      for (int c = 0; c < C; c++) {
-        dot += weight[c] * dy[c] * x[c];
-        dw[c] += dy[c] * x[c] * r;
-      }
-      float k = dot * r * r * r / C;
-      float* dx = dinp + n * C;
-      for (int c = 0; c < C; c++) dx[c] += r * weight[c] * dy[c] - k * x[c];
-    }
-  });
-  for (int64_t t = 0; t < chunks; t++)
-    for (int c = 0; c < C; c++) dweight[c] += partial[(size_t)t * C + c];
-  return info.Env().Undefined();
+  Args a(info);
+  int N = a.integer(6, "N"), C = a.integer(7, "C", 1);
+  float *dinp = a.f32(0, (int64_t)N * C, "dinp"), *dweight = a.f32(1, C, "dweight"), *dout = a.f32(2, (int64_t)N * C, "dout");
+  float *inp = a.f32(3, (int64_t)N * C, "inp"), *weight = a.f32(4, C, "weight"), *rstd = a.f32(5, N, "rstd");
+  if (!a.ok()) return a.done();
+  std::vector<float> partial;  // (chunks, C) per-chunk dweight sums
+  pool.parallel_chunks(
+      N, 64, [&](int64_t chunks) { partial.assign((size_t)chunks * C, 0.0f); },
+      [&](int64_t t, int64_t n0, int64_t n1) {
+        float* dw = partial.data() + (size_t)t * C;
+        for (int64_t n = n0; n < n1; n++) {
+          const float *x = inp + n * C, *dy = dout + n * C;
+          float r = rstd[n], dotp = 0.0f;
+          for (int c = 0; c < C; c++) {
+            dotp += weight[c] * dy[c] * x[c];
+            dw[c] += dy[c] * x[c] * r;
+          }
+          float k = dotp * r * r * r / C;
+          float* dx = dinp + n * C;
+          for (int c = 0; c < C; c++) dx[c] += r * weight[c] * dy[c] - k * x[c];
+        }
+      });
+  for (size_t t = 0; t < partial.size() / (size_t)C; t++)
+    for (int c = 0; c < C; c++) dweight[c] += partial[t * C + c];
+  return a.done();
 }
 
 // rope(qkv (N,3C), positions (N) int32, cos (maxT,D/2), sin (maxT,D/2), N, C, H, inverse)
@@ -354,13 +442,16 @@ static Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
 // inverse rotates by -angle: the backward pass of a rotation.
 static Napi::Value Rope(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float* qkv = F32(info, 0);
-  int32_t* positions = I32(info, 1);
-  float *cosT = F32(info, 2), *sinT = F32(info, 3);
-  int C = Int(info, 5), H = Int(info, 6);
-  float sign = Bool(info, 7) ? -1.0f : 1.0f;
-  int D = C / H, half = D / 2;
-  pool.parallel_for(Int(info, 4), 64, [&](int64_t n0, int64_t n1) {
+  Args a(info);
+  int N = a.integer(4, "N"), C = a.integer(5, "C", 1), H = a.integer(6, "H", 1);
+  a.require(C % H == 0 && (C / H) % 2 == 0, "H", "must divide C into heads of even size");
+  int D = H > 0 ? C / H : 0, half = D / 2;
+  float *qkv = a.f32(0, (int64_t)N * 3 * C, "qkv"), *cosT = a.f32(2, half, "cos"), *sinT = a.f32(3, half, "sin");
+  int64_t tableRows = a.ok() ? std::min(a.length(2), a.length(3)) / std::max(1, half) : 0;
+  int32_t* positions = a.ids(1, N, tableRows, "positions");
+  float sign = a.flag(7) ? -1.0f : 1.0f;
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 64, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       const float* cs = cosT + (int64_t)positions[n] * half;
       const float* sn = sinT + (int64_t)positions[n] * half;
@@ -387,8 +478,11 @@ static const int kAttentionBlock = 32;
 // att holds the causal softmax probabilities (zeros above the diagonal) for the backward pass.
 static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *out = F32(info, 0), *att = F32(info, 1), *qkv = F32(info, 2);
-  int B = Int(info, 3), T = Int(info, 4), C = Int(info, 5), H = Int(info, 6);
+  Args a(info);
+  int B = a.integer(3, "B"), T = a.integer(4, "T"), C = a.integer(5, "C", 1), H = a.integer(6, "H", 1);
+  a.require(C % H == 0, "H", "must divide C");
+  float *out = a.f32(0, (int64_t)B * T * C, "out"), *att = a.f32(1, (int64_t)B * H * T * T, "att"), *qkv = a.f32(2, (int64_t)B * T * 3 * C, "qkv");
+  if (!a.ok()) return a.done();
   int D = C / H;
   float scale = 1.0f / std::sqrt((float)D);
   pool.parallel_for((int64_t)B * H, 1, [&](int64_t i0, int64_t i1) {
@@ -424,8 +518,12 @@ static Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
 // attentionBackward(dqkv (B,T,3C) overwritten, dout (B,T,C), qkv (B,T,3C), att (B,H,T,T), B, T, C, H)
 static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *dqkv = F32(info, 0), *dout = F32(info, 1), *qkv = F32(info, 2), *att = F32(info, 3);
-  int B = Int(info, 4), T = Int(info, 5), C = Int(info, 6), H = Int(info, 7);
+  Args a(info);
+  int B = a.integer(4, "B"), T = a.integer(5, "T"), C = a.integer(6, "C", 1), H = a.integer(7, "H", 1);
+  a.require(C % H == 0, "H", "must divide C");
+  float *dqkv = a.f32(0, (int64_t)B * T * 3 * C, "dqkv"), *dout = a.f32(1, (int64_t)B * T * C, "dout");
+  float *qkv = a.f32(2, (int64_t)B * T * 3 * C, "qkv"), *att = a.f32(3, (int64_t)B * H * T * T, "att");
+  if (!a.ok()) return a.done();
   int D = C / H;
   float scale = 1.0f / std::sqrt((float)D);
   pool.parallel_for((int64_t)B * H, 1, [&](int64_t i0, int64_t i1) {
@@ -471,9 +569,14 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
 // written to the cache first, then it attends causally to positions 0..positions[n] of its slot.
 static Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *out = F32(info, 0), *qkv = F32(info, 1), *kc = F32(info, 2), *vc = F32(info, 3);
-  int32_t *slots = I32(info, 4), *positions = I32(info, 5);
-  int N = Int(info, 6), C = Int(info, 7), H = Int(info, 8), maxT = Int(info, 9);
+  Args a(info);
+  int N = a.integer(6, "N"), C = a.integer(7, "C", 1), H = a.integer(8, "H", 1), maxT = a.integer(9, "maxT", 1);
+  a.require(C % H == 0, "H", "must divide C");
+  float *out = a.f32(0, (int64_t)N * C, "out"), *qkv = a.f32(1, (int64_t)N * 3 * C, "qkv");
+  float *kc = a.f32(2, (int64_t)maxT * C, "kCache"), *vc = a.f32(3, (int64_t)maxT * C, "vCache");
+  int64_t slotCount = a.ok() ? std::min(a.length(2), a.length(3)) / ((int64_t)maxT * C) : 0;
+  int32_t *slots = a.ids(4, N, slotCount, "slots"), *positions = a.ids(5, N, maxT, "positions");
+  if (!a.ok()) return a.done();
   int D = C / H;
   float scale = 1.0f / std::sqrt((float)D);
   for (int n = 0; n < N; n++) {
@@ -525,18 +628,22 @@ static void swiglu_rows(float* out, const float* gu, int64_t n0, int64_t n1, int
 // swigluForward(out (N,F), gateUp (N,2F), N, F): out = silu(gate) * up
 static Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *out = F32(info, 0), *gu = F32(info, 1);
-  int F = Int(info, 3);
-  pool.parallel_for(Int(info, 2), 32, [&](int64_t n0, int64_t n1) { swiglu_rows(out, gu, n0, n1, F); });
+  Args a(info);
+  int N = a.integer(2, "N"), F = a.integer(3, "F", 1);
+  float *out = a.f32(0, (int64_t)N * F, "out"), *gu = a.f32(1, (int64_t)N * 2 * F, "gateUp");
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 32, [&](int64_t n0, int64_t n1) { swiglu_rows(out, gu, n0, n1, F); });
   return info.Env().Undefined();
 }
 
 // swigluBackward(dGateUp (N,2F) overwritten, dout (N,F), gateUp (N,2F), N, F)
 static Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *dgu = F32(info, 0), *dout = F32(info, 1), *gu = F32(info, 2);
-  int F = Int(info, 4);
-  pool.parallel_for(Int(info, 3), 32, [&](int64_t n0, int64_t n1) {
+  Args a(info);
+  int N = a.integer(3, "N"), F = a.integer(4, "F", 1);
+  float *dgu = a.f32(0, (int64_t)N * 2 * F, "dGateUp"), *dout = a.f32(1, (int64_t)N * F, "dout"), *gu = a.f32(2, (int64_t)N * 2 * F, "gateUp");
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 32, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       const float *g = gu + n * 2 * F, *u = g + F, *dy = dout + n * F;
       float *dg = dgu + n * 2 * F, *du = dg + F;
@@ -554,9 +661,11 @@ static Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
 // embeddingForward(out (N,C), tokens (N) int32, table (V,C), N, C)
 static Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *out = F32(info, 0), *table = F32(info, 2);
-  int32_t* tokens = I32(info, 1);
-  int N = Int(info, 3), C = Int(info, 4);
+  Args a(info);
+  int N = a.integer(3, "N"), C = a.integer(4, "C", 1);
+  float *out = a.f32(0, (int64_t)N * C, "out"), *table = a.f32(2, C, "table");
+  int32_t* tokens = a.ids(1, N, a.ok() ? a.length(2) / C : 0, "tokens");
+  if (!a.ok()) return a.done();
   for (int n = 0; n < N; n++) std::memcpy(out + (int64_t)n * C, table + (int64_t)tokens[n] * C, sizeof(float) * C);
   return info.Env().Undefined();
 }
@@ -564,9 +673,11 @@ static Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
 // embeddingBackward(dtable (V,C) accumulate, dout (N,C), tokens (N), N, C)
 static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *dtable = F32(info, 0), *dout = F32(info, 1);
-  int32_t* tokens = I32(info, 2);
-  int N = Int(info, 3), C = Int(info, 4);
+  Args a(info);
+  int N = a.integer(3, "N"), C = a.integer(4, "C", 1);
+  float *dtable = a.f32(0, C, "dtable"), *dout = a.f32(1, (int64_t)N * C, "dout");
+  int32_t* tokens = a.ids(2, N, a.ok() ? a.length(0) / C : 0, "tokens");
+  if (!a.ok()) return a.done();
   for (int n = 0; n < N; n++) {
     float* d = dtable + (int64_t)tokens[n] * C;
     const float* g = dout + (int64_t)n * C;
@@ -578,10 +689,12 @@ static Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
 // logprobForward(probs (N,V) logits in, probabilities out; logprobs (N); entropy (N) | null; targets (N), N, V)
 static Napi::Value LogprobForward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *probs = F32(info, 0), *logprobs = F32(info, 1), *entropy = F32(info, 2);
-  int32_t* targets = I32(info, 3);
-  int V = Int(info, 5);
-  pool.parallel_for(Int(info, 4), 16, [&](int64_t n0, int64_t n1) {
+  Args a(info);
+  int N = a.integer(4, "N"), V = a.integer(5, "V", 1);
+  float *probs = a.f32(0, (int64_t)N * V, "probs"), *logprobs = a.f32(1, N, "logprobs"), *entropy = a.f32(2, N, "entropy", true);
+  int32_t* targets = a.ids(3, N, V, "targets");
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       float* row = probs + n * V;
       float maxv = row_max(row, V);
@@ -605,10 +718,12 @@ static Napi::Value LogprobForward(const Napi::CallbackInfo& info) {
 // d logp(target) / d logit_v = 1[v == target] - p_v
 static Napi::Value LogprobBackward(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  float *d = F32(info, 0), *dlogprobs = F32(info, 1);
-  int32_t* targets = I32(info, 2);
-  int V = Int(info, 4);
-  pool.parallel_for(Int(info, 3), 16, [&](int64_t n0, int64_t n1) {
+  Args a(info);
+  int N = a.integer(3, "N"), V = a.integer(4, "V", 1);
+  float *d = a.f32(0, (int64_t)N * V, "dlogits"), *dlogprobs = a.f32(1, N, "dlogprobs");
+  int32_t* targets = a.ids(2, N, V, "targets");
+  if (!a.ok()) return a.done();
+  pool.parallel_for(N, 16, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; n++) {
       float* row = d + n * V;
       float g = dlogprobs[n];
@@ -622,20 +737,20 @@ static Napi::Value LogprobBackward(const Napi::CallbackInfo& info) {
 // sumSquares(x) -> double
 static Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  Napi::Float32Array x = info[0].As<Napi::Float32Array>();
-  const float* p = x.Data();
-  int64_t n = (int64_t)x.ElementLength();
-  std::vector<double> partial(pool.size(), 0.0);
-  int64_t chunks = std::min<int64_t>(pool.size(), std::max<int64_t>(1, n / 65536));
-  pool.run([&](int t) {
-    if (t >= chunks) return;
-    int64_t i0 = n * t / chunks, i1 = n * (t + 1) / chunks;
-    double s = 0.0;
-    for (int64_t i = i0; i < i1; i++) s += (double)p[i] * p[i];
-    partial[t] = s;
-  });
+  Args a(info);
+  const float* p = a.f32(0, 0, "x");
+  if (!a.ok()) return a.done();
+  int64_t n = a.length(0);
+  std::vector<double> partial;
+  pool.parallel_chunks(
+      n, 65536, [&](int64_t chunks) { partial.assign((size_t)chunks, 0.0); },
+      [&](int64_t t, int64_t i0, int64_t i1) {
+        double s = 0.0;
+        for (int64_t i = i0; i < i1; i++) s += (double)p[i] * p[i];
+        partial[t] = s;
+      });
   double total = 0.0;
-  for (int64_t t = 0; t < chunks; t++) total += partial[t];
+  for (double s : partial) total += s;
   return Napi::Number::New(info.Env(), total);
 }
 
@@ -660,20 +775,28 @@ static void adamw_range(float* __restrict p, float* __restrict g, float* __restr
 // The gradient buffer is zeroed in the same pass.
 static Napi::Value AdamW(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  Napi::Float32Array pa = info[0].As<Napi::Float32Array>();
-  float *param = pa.Data(), *grad = F32(info, 1), *m = F32(info, 2), *v = F32(info, 3);
-  float lr = Float(info, 4), b1 = Float(info, 5), b2 = Float(info, 6), eps = Float(info, 7), wd = Float(info, 8);
-  float bc1 = Float(info, 9), bc2 = Float(info, 10), gscale = Float(info, 11);
-  int64_t n = (int64_t)pa.ElementLength();
+  Args a(info);
+  float* param = a.f32(0, 0, "param");
+  int64_t n = a.ok() ? a.length(0) : 0;
+  float *grad = a.f32(1, n, "grad"), *m = a.f32(2, n, "m"), *v = a.f32(3, n, "v");
+  float lr = a.number(4, "lr"), b1 = a.number(5, "beta1"), b2 = a.number(6, "beta2"), eps = a.number(7, "eps"), wd = a.number(8, "weightDecay");
+  float bc1 = a.number(9, "biasCorrection1"), bc2 = a.number(10, "biasCorrection2"), gscale = a.number(11, "gradScale");
+  a.require(bc1 > 0 && bc2 > 0, "biasCorrection", "must be positive");
   std::vector<int64_t> bounds;  // segment boundaries; decay alternates off/on starting with off
   if (info[12].IsNull() || info[12].IsUndefined()) {
     bounds = {0, 0, n};
-  } else {
-    Napi::Int32Array ranges = info[12].As<Napi::Int32Array>();
+  } else if (a.ok()) {
+    int64_t count = info[12].IsTypedArray() ? a.length(12) : -1;
+    a.require(count >= 0 && count % 2 == 0, "decayRanges", "must be an Int32Array of [start, end) pairs");
+    int32_t* ranges = a.ids(12, std::max<int64_t>(count, 0), n + 1, "decayRanges");
     bounds.push_back(0);
-    for (size_t i = 0; i < ranges.ElementLength(); i++) bounds.push_back(ranges[i]);
+    for (int64_t i = 0; a.ok() && i < count; i++) {
+      a.require(ranges[i] >= bounds.back(), "decayRanges", "must be sorted and not overlap");
+      bounds.push_back(ranges[i]);
+    }
     bounds.push_back(n);
   }
+  if (!a.ok()) return a.done();
   float step = lr / bc1, bc2sqrt = std::sqrt(bc2);
   pool.parallel_for(n, 8192, [&](int64_t i0, int64_t i1) {
     for (size_t s = 0; s + 1 < bounds.size(); s++) {
@@ -690,10 +813,14 @@ static Napi::Value AdamW(const Napi::CallbackInfo& info) {
 // threading (for the benchmark's reference figure); the pool is not involved.
 static Napi::Value BlasGemmSquare(const Napi::CallbackInfo& info) {
   FlushDenormals flush;
-  int n = Int(info, 0);
+  Args args(info);
+  int n = args.integer(0, "n", 1), threads = args.integer(1, "threads", 1);
+  args.require(n <= 8192, "n", "must be at most 8192");
+  if (!args.ok()) return args.done();
+  (void)threads;
   std::vector<float> a((size_t)n * n, 0.5f), b((size_t)n * n, 0.25f), c((size_t)n * n, 0.0f);
 #if defined(AUTODIDACT_OPENBLAS)
-  openblas_set_num_threads(Int(info, 1));
+  openblas_set_num_threads(threads);
 #endif
   auto start = std::chrono::steady_clock::now();
   gemm_serial(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
@@ -705,8 +832,11 @@ static Napi::Value BlasGemmSquare(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  pool.resize(Int(info, 0));
-  return info.Env().Undefined();
+  Args a(info);
+  int threads = a.integer(0, "threads", 1);
+  if (!a.ok()) return a.done();
+  if (!pool.resize(threads)) Napi::Error::New(info.Env(), "autodidact: the system refused to start kernel threads").ThrowAsJavaScriptException();
+  return a.done();
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -102,6 +102,25 @@ describe('EmbeddedBackend', () => {
     }
   });
 
+  test('a second backend can start while another trains; calls after close() are refused', async () => {
+    const config = { model: { dModel: 64, nLayers: 2, nHeads: 4, maxSeqLen: 64, seed: 5 } };
+    const first = await EmbeddedBackend.create(config);
+    const training = (async () => {
+      for (let step = 0; step < 20; step++) {
+        await first.forwardBackward(batch, 'cross_entropy');
+        await first.optimStep({ learningRate: 1e-3 });
+      }
+    })();
+    const second = await EmbeddedBackend.create(config);
+    const { logprobs } = await second.forward(batch);
+    assert.equal(logprobs.length, 2);
+    await training;
+    const closing = second.close();
+    await assert.rejects(second.forward(batch), /closed/);
+    await closing;
+    await first.close();
+  });
+
   test('errors keep their class and message across the thread boundary', async () => {
     await assert.rejects(EmbeddedBackend.create({ model: { dModel: 30, nHeads: 4 } }), (error: unknown) => error instanceof InvalidConfigError && /model.dModel/.test(error.message));
     await assert.rejects(EmbeddedBackend.create({ checkpoint: join(work, 'missing') }), CheckpointFormatError);

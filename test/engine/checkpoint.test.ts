@@ -109,6 +109,53 @@ describe('checkpoints', () => {
         }),
         /grouped-query attention is not supported/,
       ));
+    test('optimizer step that is not a non-negative integer', () => {
+      for (const step of ['3', -1, 2.5]) {
+        expectError(
+          broken(`step-${String(step)}`, (d) => {
+            const path = join(d, 'autodidact.json');
+            const meta = JSON.parse(readFileSync(path, 'utf8'));
+            writeFileSync(path, JSON.stringify({ ...meta, optimizer: { kind: 'adamw', step } }));
+          }),
+          /optimizer.step must be a non-negative integer/,
+        );
+      }
+    });
+    test('tensors whose byte ranges overlap', () =>
+      expectError(
+        broken('overlap', (d) => {
+          const path = join(d, 'model.safetensors');
+          const bytes = readFileSync(path);
+          const length = Number(bytes.readBigUInt64LE(0));
+          const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+          header['model.layers.0.self_attn.q_proj.weight'].data_offsets = header['model.layers.0.self_attn.k_proj.weight'].data_offsets;
+          const json = Buffer.from(JSON.stringify(header).padEnd(length, ' '));
+          assert.equal(json.length, length, 'the edited header fits in place');
+          json.copy(bytes, 8);
+          writeFileSync(path, bytes);
+        }),
+        /overlap in the file/,
+      ));
+    test('non-finite weights', () =>
+      expectError(
+        broken('nan', (d) => {
+          const path = join(d, 'model.safetensors');
+          const bytes = readFileSync(path);
+          bytes.writeFloatLE(Number.NaN, bytes.length - 4);
+          writeFileSync(path, bytes);
+        }),
+        /holds NaN/,
+      ));
+    test('a header that is not an object', () =>
+      expectError(
+        broken('null-header', (d) => {
+          const bytes = Buffer.alloc(16);
+          bytes.writeBigUInt64LE(8n);
+          bytes.write('null    ', 8);
+          writeFileSync(join(d, 'model.safetensors'), bytes);
+        }),
+        /header is not a JSON object/,
+      ));
     test('optimizer state of the wrong size', () =>
       expectError(
         broken('optimizer', (d) => {

@@ -178,6 +178,25 @@ describe('errors name the field and the fix', () => {
     assert.throws(() => engine.sample(['x'], { temperature: -1 }), /`sample.temperature`/);
   });
 
+  test('Model refuses out-of-range ids and over-long sequences before any kernel runs', () => {
+    for (const impl of kernelImplementations().filter((i) => !i.skip)) {
+      const engine = new EngineCore({ kernels: impl.name, model: { ...tiny, maxSeqLen: 8 } });
+      assert.throws(() => engine.model.forward(Int32Array.of(1e8, 1), Int32Array.of(1, 2), 1, 2), /tokens\[0\].*outside \[0, 259\)/);
+      assert.throws(() => engine.model.forward(new Int32Array(40), new Int32Array(40), 1, 40), /`T`: must be in \[1, maxSeqLen = 8\]/);
+      assert.throws(() => engine.model.backward(new Float32Array(1)), /forward\(\) first/);
+    }
+  });
+
+  test('sampling edge cases: no prompts, and a stop token that is a byte stays out of the text', () => {
+    const engine = new EngineCore({ kernels: 'ts', model: tiny });
+    assert.deepEqual(engine.sample([]), []);
+    const everyId = Array.from({ length: 259 }, (_, id) => id);
+    const [[sample]] = engine.sample(['x'], { maxTokens: 4, stopTokenIds: everyId, seed: 3 });
+    assert.equal(sample.tokens.length, 1);
+    assert.equal(sample.finishReason, 'stop');
+    assert.equal(sample.text, '');
+  });
+
   test('learning-rate schedules', () => {
     const schedule = { kind: 'cosine' as const, learningRate: 1, warmupSteps: 10, totalSteps: 110, minLearningRate: 0.1 };
     assert.equal(learningRateAt(schedule, 0), 0.1);

@@ -276,3 +276,32 @@ describe('native kernels agree with the TypeScript reference', { skip: native.sk
     assertClose('sumSquares', [native.kernels!.sumSquares(grad)], [tsKernels.sumSquares(grad)], 1e-6);
   });
 });
+
+describe('native kernels refuse bad arguments instead of touching memory out of bounds', { skip: native.skip }, () => {
+  test('wrong types, short buffers and out-of-range ids raise RangeError', () => {
+    const k = native.kernels!;
+    assert.throws(() => k.sumSquares(new Float64Array(4) as unknown as Float32Array), /`x` must be a Float32Array/);
+    assert.throws(() => k.adamw(new Float32Array(64), new Float32Array(4), new Float32Array(64), new Float32Array(64), 1e-3, 0.9, 0.95, 1e-8, 0, 0.1, 0.05, 1, null), /`grad` has 4 elements, needs 64/);
+    assert.throws(() => k.embeddingForward(new Float32Array(2 * 4), Int32Array.of(0, 9), new Float32Array(5 * 4), 2, 4), /`tokens` holds 9 at 1, outside \[0, 5\)/);
+    assert.throws(() => k.logprobForward(new Float32Array(6), new Float32Array(2), null, Int32Array.of(0, 3), 2, 3), /`targets` holds 3/);
+    assert.throws(() => k.matmulForward(new Float32Array(3), new Float32Array(8), new Float32Array(8), 2, 4, 2, false), /`out` has 3 elements, needs 4/);
+    assert.throws(() => k.attentionCached(new Float32Array(8), new Float32Array(24), new Float32Array(32), new Float32Array(32), Int32Array.of(1), Int32Array.of(0), 1, 8, 2, 4), /`slots` holds 1/);
+    assert.throws(() => k.adamw(new Float32Array(8), new Float32Array(8), new Float32Array(8), new Float32Array(8), 1e-3, 0.9, 0.95, 1e-8, 0, 0.1, 0.05, 1, Int32Array.of(4, 2)), /decayRanges/);
+  });
+
+  test('resizing the pool between kernels never loses work or hangs', () => {
+    const k = native.kernels!;
+    const threads = k.threads();
+    const x = new Float32Array(1 << 20).fill(1);
+    try {
+      for (let i = 0; i < 50; i++) {
+        k.setThreads(1 + (i % 3));
+        assert.equal(k.sumSquares(x), 1 << 20);
+      }
+      assert.throws(() => k.setThreads(0), /threads/);
+    } finally {
+      k.setThreads(threads);
+    }
+  });
+});
+
