@@ -43,8 +43,9 @@ export interface SampledSequence {
 /**
  * Batched, KV-cached decoding. Each prompt is prefilled once and its cache is
  * shared by its n samples; then all unfinished sequences advance one token per
- * step in one batched forward. Sample j of prompt i draws from its own seeded
- * stream, so results do not depend on batch composition.
+ * step in one batched forward. Sample j of prompt i draws from the random
+ * stream (seed, i, j), so it does not depend on what the other prompts are or
+ * on when other sequences finish.
  * Returns completions grouped per prompt: result[i][j].
  */
 export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): SampledSequence[][] {
