@@ -11,7 +11,8 @@ type EngineInfo = ReturnType<EngineCore['info']>;
 /**
  * The embedded training backend: the in-process transformer behind the
  * TrainingBackend interface. Work runs in a worker thread; calls are queued and
- * run one at a time, in order.
+ * run one at a time, in order. An idle backend does not keep the process alive;
+ * close() releases it at once.
  *
  *   const backend = await EmbeddedBackend.create({ model: { dModel: 64, nLayers: 2 } });
  *   await backend.forwardBackward(batch, 'cross_entropy');
@@ -37,11 +38,13 @@ export class EmbeddedBackend implements TrainingBackend {
       const pending = this.waiting.get(message.id);
       if (!pending) return;
       this.waiting.delete(message.id);
+      if (this.waiting.size === 0) worker.unref(); // idle: do not keep the process alive
       if (message.ok) pending.resolve(message.value);
       else pending.reject(deserializeError(message.error!));
     });
     worker.on('error', (error) => this.die(error));
     worker.on('exit', (code) => this.die(new AutodidactError(this.closing ? 'the backend is closed' : `engine worker exited unexpectedly (code ${code})`)));
+    worker.unref();
   }
 
   /** Starts a worker with a fresh model (options.model) or a checkpoint (options.checkpoint). */
@@ -61,8 +64,12 @@ export class EmbeddedBackend implements TrainingBackend {
         worker.off('message', onMessage);
         reject(error);
       };
+      const onExit = (code: number) => reject(new AutodidactError(`engine worker exited during startup (code ${code})`));
       worker.on('message', onMessage);
       worker.once('error', onError);
+      worker.once('exit', onExit);
+      const settle = () => worker.off('exit', onExit);
+      worker.once('message', settle);
     });
   }
 
@@ -135,6 +142,7 @@ export class EmbeddedBackend implements TrainingBackend {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.waiting.size === 0) this.worker.ref(); // work in flight keeps the process alive
       this.waiting.set(id, { resolve, reject });
       this.worker.postMessage({ id, method, args } satisfies WorkerRequest);
     });

@@ -1,5 +1,6 @@
 /** The async embedded backend: worker thread, custom losses, errors across the thread boundary. */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,6 +120,17 @@ describe('EmbeddedBackend', () => {
     await assert.rejects(second.forward(batch), /closed/);
     await closing;
     await first.close();
+  });
+
+  test('an idle backend does not keep the process alive', () => {
+    const entry = new URL('../../src/index.js', import.meta.url).href;
+    const script = `import { EmbeddedBackend } from '${entry}';
+      const backend = await EmbeddedBackend.create({ model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 } });
+      const [[sample]] = await backend.sample(['hi'], { maxTokens: 3, stopTokenIds: [] });
+      console.log(sample.tokens.length);`;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(child.status, 0, child.stderr);
+    assert.equal(child.stdout.trim(), '3');
   });
 
   test('errors keep their class and message across the thread boundary', async () => {
