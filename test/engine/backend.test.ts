@@ -1,7 +1,7 @@
 /** The async embedded backend: worker thread, custom losses, errors across the thread boundary. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -128,7 +128,9 @@ describe('EmbeddedBackend', () => {
       const backend = await EmbeddedBackend.create({ model: { dModel: 16, nLayers: 1, nHeads: 2, maxSeqLen: 16 } });
       const [[sample]] = await backend.sample(['hi'], { maxTokens: 3, stopTokenIds: [] });
       console.log(sample.tokens.length);`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    const file = join(work, 'idle.mjs');
+    writeFileSync(file, script);
+    const child = spawnSync(process.execPath, [file], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(child.status, 0, child.stderr);
     assert.equal(child.stdout.trim(), '3');
   });
