@@ -36,3 +36,14 @@ export class CheckpointFormatError extends AutodidactError {
     this.path = path;
   }
 }
+
+/** A task file (JSONL) has a malformed line; names the file, the line and the field. */
+export class TaskFileError extends AutodidactError {
+  readonly path: string;
+  readonly line: number;
+  constructor(path: string, line: number, message: string) {
+    super(`${path}:${line}: ${message}`);
+    this.path = path;
+    this.line = line;
+  }
+}

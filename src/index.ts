@@ -1,5 +1,5 @@
 /** Autodidact: language models and agents that improve themselves. Public API. */
-export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError } from './errors.js';
+export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
 export { EngineCore, datumFromSequence, type EngineOptions } from './engine/engine.js';
@@ -10,3 +10,10 @@ export { sampleSequences, type SampleOptions, type SampledSequence } from './eng
 export { ByteTokenizer, type Tokenizer } from './engine/tokenizer.js';
 export { saveCheckpoint, loadCheckpoint } from './engine/checkpoint.js';
 export { getKernels, defaultThreads, type Kernels } from './engine/kernels.js';
+export type { Task, TaskFamily, GenerateOptions } from './spec/task.js';
+export type { Verification, Verifier, SyncVerifier } from './spec/verifier.js';
+export { additionFamily, scratchpad, type AdditionFormat } from './tasks/addition.js';
+export { countdownFamily, countdownVerifier, parseExpression } from './tasks/countdown.js';
+export { stringFamily } from './tasks/strings.js';
+export { loadTaskFile, TaskLineSchema } from './tasks/jsonl.js';
+export { matchVerifier, numericVerifier, extractAnswer, parseNumber, type MatchOptions } from './verifiers/match.js';

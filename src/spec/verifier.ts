@@ -1,0 +1,33 @@
+import type { Task } from './task.js';
+
+/**
+ * The outcome of verifying one completion. A verifier never returns a silent 0:
+ * it scores, or it says why it could not (`error`) or should not
+ * (`not-applicable`, e.g. a task without a label).
+ */
+export type Verification =
+  | {
+      status: 'scored';
+      /** Reward in [0, 1] (1 = correct). */
+      reward: number;
+      /** Whether the answer counts as correct. */
+      pass: boolean;
+      /** What an environment would tell the solver ("digit 3 is wrong"); a reflector reads it. */
+      feedback: string;
+      /** The final answer extracted from the completion, when one was found. */
+      extracted?: string;
+    }
+  | { status: 'error'; error: string }
+  | { status: 'not-applicable'; reason: string };
+
+/** Scores completions of tasks. Name and version go into the provenance of every score. */
+export interface Verifier {
+  readonly name: string;
+  readonly version: string;
+  verify(task: Task, completion: string): Verification | Promise<Verification>;
+}
+
+/** A verifier that answers synchronously (string matching, numeric checks). */
+export interface SyncVerifier extends Verifier {
+  verify(task: Task, completion: string): Verification;
+}

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { InvalidConfigError, TaskFileError } from '../errors.js';
+import { parseConfig } from '../config/validate.js';
+import type { Task } from '../spec/task.js';
+
+/**
+ * One line of a task file (JSON Lines, UTF-8, one object per line; blank lines
+ * and lines starting with `//` are skipped):
+ *
+ *   {"id": "sum-1", "prompt": "12+30=", "answer": "42", "difficulty": 2}
+ *
+ * - `id` (string, required, unique in the file)
+ * - `prompt` (string, required, non-empty)
+ * - `answer` (string or number, optional: leave it out for unlabeled tasks)
+ * - `solution` (string, optional: a worked completion for supervised fine-tuning)
+ * - `difficulty` (number, optional), `family` (string, optional, default: the file's name)
+ * - `meta` (object, optional: anything a verifier needs, e.g. countdown's `numbers`)
+ */
+export const TaskLineSchema = z
+  .object({
+    id: z.string().min(1),
+    prompt: z.string().min(1),
+    answer: z.union([z.string(), z.number()]).optional(),
+    solution: z.string().optional(),
+    difficulty: z.number().optional(),
+    family: z.string().min(1).optional(),
+    meta: z.record(z.string(), z.unknown()).optional(),
+  })
+  .strict();
+
+/** Reads a JSONL task file; any bad line is a TaskFileError naming the file, line and field. */
+export function loadTaskFile(path: string, options: { family?: string } = {}): Task[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TaskFileError(path, 0, `cannot read the task file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const family = options.family ?? path.replace(/^.*[\\/]/, '').replace(/\.jsonl?$/, '');
+  const seen = new Map<string, number>();
+  const tasks: Task[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('//')) return;
+    let value: unknown;
+    try {
+      value = JSON.parse(trimmed);
+    } catch (error) {
+      throw new TaskFileError(path, line, `not valid JSON (${(error as Error).message})`);
+    }
+    let parsed: z.output<typeof TaskLineSchema>;
+    try {
+      parsed = parseConfig(TaskLineSchema, value);
+    } catch (error) {
+      if (error instanceof InvalidConfigError) throw new TaskFileError(path, line, error.message.replace(/^Invalid config field/, 'field'));
+      throw error;
+    }
+    const previous = seen.get(parsed.id);
+    if (previous !== undefined) throw new TaskFileError(path, line, `id "${parsed.id}" already used on line ${previous}; ids must be unique`);
+    seen.set(parsed.id, line);
+    tasks.push({
+      id: parsed.id,
+      family: parsed.family ?? family,
+      prompt: parsed.prompt,
+      answer: parsed.answer === undefined ? undefined : String(parsed.answer),
+      solution: parsed.solution,
+      difficulty: parsed.difficulty,
+      meta: parsed.meta,
+    });
+  });
+  return tasks;
+}
