@@ -1,0 +1,168 @@
+/**
+ * Building blocks of self-training rounds (STaR, ReST-EM, Re-ReST share them):
+ * sample attempts, verify them, accept the passing ones, fine-tune on them,
+ * evaluate. Each is a plain function of a TrainingBackend, tasks and a
+ * verifier; the loop (phases, run store, recipes) composes them.
+ */
+import type { Datum, TrainingBackend } from '../spec/training-backend.js';
+import type { Task } from '../spec/task.js';
+import type { Verification, Verifier } from '../spec/verifier.js';
+import type { Tokenizer } from '../engine/tokenizer.js';
+import { learningRateAt } from '../engine/optimizer.js';
+import { Rng } from '../engine/random.js';
+
+/** One sampled attempt at a task, with its verification. */
+export interface Attempt {
+  task: Task;
+  /** Index among the n samples of this task. */
+  sample: number;
+  completion: string;
+  tokens: number[];
+  logprobs: number[];
+  finishReason: 'stop' | 'length';
+  verification: Verification;
+}
+
+export interface SampleSettings {
+  /** Samples per task. */
+  n: number;
+  temperature: number;
+  topP?: number;
+  maxTokens: number;
+  /** Strings that end an answer (kept out of the completion). */
+  stop?: string[];
+  seed: number;
+}
+
+/** Samples n attempts per task and verifies each. Attempts come back grouped per task, in task order. */
+export async function sampleAndVerify(backend: TrainingBackend, tasks: readonly Task[], verifier: Verifier, settings: SampleSettings): Promise<Attempt[][]> {
+  if (tasks.length === 0) return [];
+  const groups = await backend.sample(
+    tasks.map((task) => task.prompt),
+    { n: settings.n, temperature: settings.temperature, topP: settings.topP ?? 1, maxTokens: settings.maxTokens, stop: settings.stop ?? [], seed: settings.seed },
+  );
+  return Promise.all(
+    groups.map((samples, i) =>
+      Promise.all(
+        samples.map(async (sample, j) => ({
+          task: tasks[i],
+          sample: j,
+          completion: sample.text,
+          tokens: sample.tokens,
+          logprobs: sample.logprobs,
+          finishReason: sample.finishReason,
+          verification: await verifier.verify(tasks[i], completionWithStop(sample.text, sample.finishReason, settings.stop)),
+        })),
+      ),
+    ),
+  );
+}
+
+/** The completion as the verifier should read it: a stop string that ended it is put back, so "42" + ";" reads "42;". */
+function completionWithStop(text: string, finishReason: 'stop' | 'length', stop: string[] | undefined): string {
+  return finishReason === 'stop' && stop && stop.length > 0 ? text + stop[0] : text;
+}
+
+export function passed(attempt: Attempt): boolean {
+  return attempt.verification.status === 'scored' && attempt.verification.pass;
+}
+
+/**
+ * The accepted set of a round: passing attempts, at most `capPerTask` per task,
+ * distinct completions first (ReST-EM caps per task so easy tasks do not dominate).
+ */
+export function acceptPassing(groups: readonly Attempt[][], options: { capPerTask: number }): Attempt[] {
+  const accepted: Attempt[] = [];
+  for (const group of groups) {
+    const seen = new Set<string>();
+    for (const attempt of group) {
+      if (seen.size >= options.capPerTask) break;
+      if (!passed(attempt) || seen.has(attempt.completion)) continue;
+      seen.add(attempt.completion);
+      accepted.push(attempt);
+    }
+  }
+  return accepted;
+}
+
+/** An SFT example: the loss covers the completion (and the EOS after it), not the prompt. */
+export function sftDatum(tokenizer: Tokenizer, prompt: string, completion: string): Datum {
+  const promptIds = tokenizer.encode(prompt, { addBos: true });
+  const completionIds = [...tokenizer.encode(completion), tokenizer.eosId];
+  const tokens = [...promptIds, ...completionIds];
+  return {
+    inputTokens: tokens.slice(0, -1),
+    targetTokens: tokens.slice(1),
+    weights: tokens.slice(1).map((_, t) => (t + 1 >= promptIds.length ? 1 : 0)),
+  };
+}
+
+export interface SftSettings {
+  steps: number;
+  batchSize: number;
+  learningRate: number;
+  /** Warmup steps of the cosine schedule (default steps / 20). */
+  warmupSteps?: number;
+  weightDecay?: number;
+  seed: number;
+  /** Called after every step. */
+  onStep?: (step: number, loss: number) => void;
+}
+
+/**
+ * Fine-tunes on (prompt, completion) pairs: mean token cross-entropy over the
+ * completions of each batch, AdamW with a cosine schedule, batches drawn
+ * without replacement (reshuffled every epoch). Returns the loss of each step.
+ */
+export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, examples: readonly { prompt: string; completion: string }[], settings: SftSettings): Promise<number[]> {
+  if (examples.length === 0 || settings.steps === 0) return [];
+  const data = examples.map((e) => sftDatum(tokenizer, e.prompt, e.completion));
+  const rng = new Rng(settings.seed, 0x5f7);
+  let order: number[] = [];
+  const losses: number[] = [];
+  for (let step = 0; step < settings.steps; step++) {
+    const batch: Datum[] = [];
+    while (batch.length < Math.min(settings.batchSize, data.length)) {
+      if (order.length === 0) order = shuffle(data.map((_, i) => i), rng);
+      batch.push(data[order.pop()!]);
+    }
+    const tokens = batch.reduce((sum, d) => sum + Array.from(d.weights!).filter((w) => w > 0).length, 0);
+    const scaled = batch.map((d) => ({ ...d, weights: Array.from(d.weights!, (w) => w / tokens) }));
+    const { loss } = await backend.forwardBackward(scaled, 'cross_entropy');
+    await backend.optimStep({
+      learningRate: learningRateAt({ kind: 'cosine', learningRate: settings.learningRate, warmupSteps: settings.warmupSteps ?? Math.floor(settings.steps / 20), totalSteps: settings.steps, minLearningRate: settings.learningRate / 10 }, step),
+      weightDecay: settings.weightDecay ?? 0.01,
+      gradClipNorm: 1,
+    });
+    losses.push(loss);
+    settings.onStep?.(step, loss);
+  }
+  return losses;
+}
+
+function shuffle(items: number[], rng: Rng): number[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
+}
+
+/** Greedy accuracy (pass@1 at temperature 0) per difficulty, and overall. */
+export async function evaluate(backend: TrainingBackend, tasks: readonly Task[], verifier: Verifier, settings: { maxTokens: number; stop?: string[] }): Promise<{ accuracy: number; byDifficulty: Record<string, number> }> {
+  const groups = await sampleAndVerify(backend, tasks, verifier, { n: 1, temperature: 0, maxTokens: settings.maxTokens, stop: settings.stop, seed: 0 });
+  const totals = new Map<string, { pass: number; count: number }>();
+  let pass = 0;
+  for (const [attempt] of groups) {
+    const key = String(attempt.task.difficulty ?? 'all');
+    const entry = totals.get(key) ?? { pass: 0, count: 0 };
+    entry.count++;
+    if (passed(attempt)) {
+      entry.pass++;
+      pass++;
+    }
+    totals.set(key, entry);
+  }
+  const byDifficulty = Object.fromEntries([...totals].map(([key, { pass: p, count }]) => [key, p / count]));
+  return { accuracy: groups.length ? pass / groups.length : 0, byDifficulty };
+}
