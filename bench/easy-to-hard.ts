@@ -5,7 +5,7 @@
  * longer ones. Prints held-out accuracy per digit count after SFT and after
  * each round, with timings.
  *
- *   node dist/bench/easy-to-hard.js [--format scratchpad|reversed|plain] [--labels 1000]
+ *   node dist/bench/easy-to-hard.js [--format scratchpad|reversed|plain|indexed] [--labels 1000]
  *     [--label-digits 3] [--sft-steps 400] [--rounds 4,5,6] [--n 4] [--tasks 256] [--json]
  */
 import { EmbeddedBackend } from '../src/engine/backend.js';
@@ -35,12 +35,12 @@ const log = (line: string) => (json ? process.stderr : process.stdout).write(`${
 const family = additionFamily({ format });
 const tokenizer = new ByteTokenizer();
 const maxDigits = Math.max(labelDigits, ...rounds);
-const maxTokens = format === 'scratchpad' ? 10 * maxDigits + 12 : maxDigits + 3;
+const maxTokens = format === 'scratchpad' ? 10 * maxDigits + 12 : format === 'indexed' ? 3 * maxDigits + 5 : maxDigits + 3;
 const stop = [';'];
 const started = performance.now();
 const seconds = () => ((performance.now() - started) / 1000).toFixed(0);
 
-const backend = await EmbeddedBackend.create({ model: { dModel, nLayers: layers, nHeads: 4, maxSeqLen: 2 * maxDigits + 2 + maxTokens + 2, seed: 1 } });
+const backend = await EmbeddedBackend.create({ model: { dModel, nLayers: layers, nHeads: 4, maxSeqLen: (format === 'indexed' ? 4 : 2) * maxDigits + 2 + maxTokens + 2, seed: 1 } });
 const heldOut: Task[] = [];
 for (let d = 1; d <= maxDigits; d++) heldOut.push(...family.generate({ count: 100, difficulty: d, seed: 1, split: 'heldout' }));
 const labeled: Task[] = [];

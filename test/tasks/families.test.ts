@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { additionFamily, scratchpad } from '../../src/tasks/addition.js';
+import { additionFamily, indexed, indexedColumns, scratchpad } from '../../src/tasks/addition.js';
 import { countdownFamily, countdownVerifier, parseExpression } from '../../src/tasks/countdown.js';
 import { loadTaskFile } from '../../src/tasks/jsonl.js';
 import { stringFamily } from '../../src/tasks/strings.js';
@@ -15,6 +15,7 @@ const families: TaskFamily[] = [
   additionFamily({ format: 'plain' }),
   additionFamily({ format: 'reversed' }),
   additionFamily({ format: 'scratchpad' }),
+  additionFamily({ format: 'indexed' }),
   countdownFamily(),
   stringFamily({ operation: 'reverse' }),
   stringFamily({ operation: 'sort' }),
@@ -49,6 +50,15 @@ describe('task families', () => {
     const [reversed] = additionFamily({ format: 'reversed' }).generate({ count: 1, difficulty: 4, seed: 1 });
     assert.equal(reversed.answer, [...String((reversed.meta as { sum: number }).sum)].reverse().join(''));
     assert.equal(scratchpad(47, 85), '7+5+0=12,4+8+1=13');
+    assert.equal(indexed(417, 0), 'c4b1a7');
+    assert.equal(indexedColumns(47, 85, 0), 'a21b31c10');
+    const indexedFamily = additionFamily({ format: 'indexed' });
+    const sample = { id: 'i', family: 'addition-indexed', prompt: 'b4a7+b8a5=', answer: '132', meta: { offset: 0 } };
+    assert.deepEqual(indexedFamily.verifier.verify(sample, 'a21b31c10;'), { status: 'scored', reward: 1, pass: true, feedback: 'correct', extracted: 'a21b31c10' });
+    const offByOne = await indexedFamily.verifier.verify(sample, 'a21b21c10;');
+    assert.equal('feedback' in offByOne && offByOne.feedback, 'digit 2 is wrong');
+    const badLetter = await indexedFamily.verifier.verify(sample, 'a21c31;');
+    assert.equal('feedback' in badLetter && badLetter.feedback, 'column 2 has letter c, expected b');
     const verifier = additionFamily({ format: 'scratchpad' }).verifier;
     const wrong = await verifier.verify({ ...plain, answer: '132' }, '7+5+0=12,4+8+1=13>122;');
     assert.equal('feedback' in wrong && wrong.feedback, 'digit 2 is wrong');
