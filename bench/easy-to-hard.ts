@@ -3,7 +3,9 @@
  * SFT on labeled short additions, then rounds of verified self-training
  * (ReST-EM: sample n, keep what the verifier accepts, fine-tune) on unlabeled
  * longer ones. Prints held-out accuracy per digit count after SFT and after
- * each round, with timings.
+ * each round, with timings; `+a/b` is the number accepted at the round's new
+ * length / in all. After SFT it shows what the model writes one digit beyond
+ * its labels.
  *
  *   node dist/bench/easy-to-hard.js [--format scratchpad|reversed|plain|indexed] [--labels 1000]
  *     [--label-digits 3] [--sft-steps 400] [--rounds 4,5,6] [--n 4] [--tasks 256] [--json]
@@ -54,6 +56,13 @@ const report = async (label: string) => {
 const sft = labeled.map((task) => ({ prompt: task.prompt, completion: task.solution! }));
 await fineTune(backend, tokenizer, sft, { steps: sftSteps, batchSize: 64, learningRate: 3e-3, seed: 3 });
 const baseline = await report(`SFT (${labels} labels)`);
+// What the model writes one length beyond its labels: the failure mode decides what to try next.
+const beyond = family.generate({ count: 4, difficulty: labelDigits + 1, seed: 5, split: 'show' });
+const shown = await sampleAndVerify(backend, beyond, family.verifier, { n: 1, temperature: 0, maxTokens, stop, seed: 0 });
+for (const [attempt] of shown) {
+  const verdict = attempt.verification;
+  log(`  ${attempt.task.prompt}${attempt.completion}   expected ${attempt.task.solution}   ${verdict.status === 'scored' ? verdict.feedback : verdict.status}`);
+}
 
 const history = [];
 let pool = [...sft];
@@ -62,10 +71,11 @@ for (const [r, digits] of rounds.entries()) {
   // Unlabeled for the learner: only the verifier (the environment's arithmetic check) sees the answer.
   const groups = await sampleAndVerify(backend, tasks, family.verifier, { n, temperature: 0.7, maxTokens, stop, seed: 100 + r });
   const accepted = acceptPassing(groups, { capPerTask: 1 });
+  const atLength = accepted.filter((a) => a.task.difficulty === digits).length;
   pool = [...pool, ...accepted.map((a) => ({ prompt: a.task.prompt, completion: a.completion + ';' }))];
   await fineTune(backend, tokenizer, pool, { steps: roundSteps, batchSize: 64, learningRate: 1e-3, seed: 30 + r });
-  const byDifficulty = await report(`round ${r + 1}: ${digits}d, +${accepted.length}`);
-  history.push({ round: r + 1, digits, accepted: accepted.length, byDifficulty });
+  const byDifficulty = await report(`round ${r + 1}: ${digits}d, +${atLength}/${accepted.length}`);
+  history.push({ round: r + 1, digits, accepted: accepted.length, acceptedAtLength: atLength, byDifficulty });
 }
 await backend.close();
 const summary = { format, labels, sftSteps, baseline, rounds: history, seconds: Number(seconds()) };
