@@ -382,8 +382,31 @@ static Napi::Value MatmulBackward(const Napi::CallbackInfo& info) {
   float *dinp = a.f32(0, (int64_t)N * C, "dinp", true), *dweight = a.f32(1, (int64_t)OC * C, "dweight");
   float *dout = a.f32(2, (int64_t)N * OC, "dout"), *inp = a.f32(3, (int64_t)N * C, "inp"), *weight = a.f32(4, (int64_t)OC * C, "weight");
   if (!a.ok()) return a.done();
-  if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, a.flag(8) ? 1.0f : 0.0f, dinp, C);
-  gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+  float beta = a.flag(8) ? 1.0f : 0.0f;
+  if (!dinp || pool.size() < 2 || (int64_t)N * C * OC < (int64_t)128 * 128 * 128) {
+    if (dinp) gemm(false, false, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C);
+    gemm(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+    return a.done();
+  }
+  // The two products are independent and equally large: half the threads split dinp by rows while
+  // the other half split dweight by rows, one parallel region instead of two.
+  int64_t groups = 0;
+  pool.parallel_chunks(
+      pool.size(), 1, [&](int64_t chunks) { groups = chunks; },
+      [&](int64_t t, int64_t, int64_t) {
+        int64_t first = groups / 2;  // threads [0, first) do dinp, [first, groups) do dweight
+        if (first == 0) {  // a single thread (the pool shrank meanwhile): both products, serially
+          gemm_serial(false, false, N, C, OC, 1.0f, dout, OC, weight, C, beta, dinp, C);
+          gemm_serial(true, false, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dweight, C);
+        } else if (t < first) {
+          int64_t r0 = N * t / first, r1 = N * (t + 1) / first;
+          if (r1 > r0) gemm_serial(false, false, (int)(r1 - r0), C, OC, 1.0f, dout + r0 * OC, OC, weight, C, beta, dinp + r0 * C, C);
+        } else {
+          int64_t parts = groups - first, k = t - first;
+          int64_t o0 = OC * k / parts, o1 = OC * (k + 1) / parts;
+          if (o1 > o0) gemm_serial(true, false, (int)(o1 - o0), C, N, 1.0f, dout + o0, OC, inp, C, 1.0f, dweight + o0 * C, C);
+        }
+      });
   return a.done();
 }
 

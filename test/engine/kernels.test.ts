@@ -240,6 +240,27 @@ describe('native kernels agree with the TypeScript reference', { skip: native.sk
     }
   });
 
+  test('matmulBackward beyond the size where its two products run side by side', () => {
+    const [n, c, oc] = [160, 140, 130];
+    const dout = randomArray(rng, n * oc);
+    const inp = randomArray(rng, n * c);
+    const weight = randomArray(rng, oc * c);
+    for (const accumulate of [false, true]) {
+      const start = randomArray(rng, n * c);
+      const startWeight = randomArray(rng, oc * c);
+      const run = (k: Kernels) => {
+        const dinp = Float32Array.from(start);
+        const dweight = Float32Array.from(startWeight);
+        k.matmulBackward(dinp, dweight, dout, inp, weight, n, c, oc, accumulate);
+        return { dinp, dweight };
+      };
+      const expected = run(tsKernels);
+      const actual = run(native.kernels!);
+      assertClose(`large matmulBackward dinp (accumulate=${accumulate})`, actual.dinp, expected.dinp, 1e-5, 1e-5);
+      assertClose(`large matmulBackward dweight (accumulate=${accumulate})`, actual.dweight, expected.dweight, 1e-5, 1e-5);
+    }
+  });
+
   test('attention with T beyond one causal block', () => {
     const [b, t, c, h] = [2, 70, 16, 2];
     const qkv = randomArray(rng, b * t * 3 * c);
