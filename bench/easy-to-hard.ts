@@ -8,7 +8,7 @@
  * its labels.
  *
  *   node dist/bench/easy-to-hard.js [--format scratchpad|reversed|plain|indexed] [--labels 1000]
- *     [--label-digits 3] [--sft-steps 400] [--rounds 4,5,6] [--n 4] [--tasks 256] [--json]
+ *     [--label-digits 3] [--pad 0] [--sft-steps 400] [--rounds 4,5,6] [--n 4] [--tasks 256] [--json]
  */
 import { EmbeddedBackend } from '../src/engine/backend.js';
 import { ByteTokenizer } from '../src/engine/tokenizer.js';
@@ -34,9 +34,10 @@ const layers = Number(option('--layers', '4'));
 const json = args.includes('--json');
 const log = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
 
-const family = additionFamily({ format });
+const padTo = Number(option('--pad', '0'));
+const family = additionFamily({ format, padTo });
 const tokenizer = new ByteTokenizer();
-const maxDigits = Math.max(labelDigits, ...rounds);
+const maxDigits = Math.max(labelDigits, ...rounds, padTo);
 const maxTokens = format === 'scratchpad' ? 10 * maxDigits + 12 : format === 'indexed' ? 3 * maxDigits + 5 : maxDigits + 3;
 const stop = [';'];
 const started = performance.now();

@@ -20,10 +20,18 @@ export type AdditionFormat = 'plain' | 'reversed' | 'scratchpad' | 'indexed';
 
 const LETTERS = 'abcdefghijklmnopqrstuvwxyz';
 
-/** Multi-digit addition; difficulty = digits per operand (1–12). */
-export function additionFamily(options: { format?: AdditionFormat; revealAnswer?: boolean } = {}): TaskFamily {
+/**
+ * Multi-digit addition; difficulty = digits per operand (1–12). With `padTo`,
+ * operands (and the sum, one digit wider) are written with leading zeros to a
+ * fixed width, so every problem has the same shape whatever its difficulty
+ * (plain and scratchpad formats).
+ */
+export function additionFamily(options: { format?: AdditionFormat; revealAnswer?: boolean; padTo?: number } = {}): TaskFamily {
   const format = options.format ?? 'plain';
-  const difficulty = { min: 1, max: format === 'indexed' ? LETTERS.length - 1 : 12 };
+  const padTo = options.padTo ?? 0;
+  if (padTo && format !== 'plain' && format !== 'scratchpad') throw new RangeError(`addition: padTo works with the plain and scratchpad formats, not ${format}`);
+  const pad = (n: number, width: number) => String(n).padStart(width, '0');
+  const difficulty = { min: 1, max: padTo || (format === 'indexed' ? LETTERS.length - 1 : 12) };
   const end = { answerEnd: [';', '\n'], revealAnswer: options.revealAnswer ?? false };
   const verifier =
     format === 'indexed'
@@ -34,7 +42,7 @@ export function additionFamily(options: { format?: AdditionFormat; revealAnswer?
         ? { ...numericVerifier({ ...end, answerMarker: '>' }), name: 'addition-scratchpad' }
         : numericVerifier(end);
   return {
-    name: `addition-${format}`,
+    name: `addition-${format}${padTo ? `-pad${padTo}` : ''}`,
     difficulty,
     verifier,
     generate(generate: GenerateOptions): Task[] {
@@ -45,12 +53,13 @@ export function additionFamily(options: { format?: AdditionFormat; revealAnswer?
         const b = randomDigits(rng, generate.difficulty);
         const sum = String(a + b);
         const offset = format === 'indexed' ? randomInt(rng, 0, LETTERS.length - 1 - generate.difficulty) : 0;
-        const answer = format === 'reversed' ? [...sum].reverse().join('') : sum;
-        const solution = format === 'scratchpad' ? `${scratchpad(a, b)}>${sum};` : format === 'indexed' ? `${indexedColumns(a, b, offset)};` : `${answer};`;
+        const answer = format === 'reversed' ? [...sum].reverse().join('') : padTo ? pad(a + b, padTo + 1) : sum;
+        const solution =
+          format === 'scratchpad' ? `${scratchpad(a, b, padTo)}>${padTo ? pad(a + b, padTo + 1) : sum};` : format === 'indexed' ? `${indexedColumns(a, b, offset)};` : `${answer};`;
         return {
           id: `${generate.split ?? 'task'}-addition-${format}-d${generate.difficulty}-${generate.seed}-${i}`,
           family: `addition-${format}`,
-          prompt: format === 'indexed' ? `${indexed(a, offset)}+${indexed(b, offset)}=` : `${a}+${b}=`,
+          prompt: format === 'indexed' ? `${indexed(a, offset)}+${indexed(b, offset)}=` : padTo ? `${pad(a, padTo)}+${pad(b, padTo)}=` : `${a}+${b}=`,
           answer,
           solution,
           difficulty: generate.difficulty,
@@ -61,13 +70,13 @@ export function additionFamily(options: { format?: AdditionFormat; revealAnswer?
   };
 }
 
-/** Column-by-column working from the right: `7+5+0=12,4+8+1=13`. */
-export function scratchpad(a: number, b: number): string {
+/** Column-by-column working from the right: `7+5+0=12,4+8+1=13` (over `width` columns when given). */
+export function scratchpad(a: number, b: number, width = 0): string {
   const x = [...String(a)].reverse().map(Number);
   const y = [...String(b)].reverse().map(Number);
   const steps: string[] = [];
   let carry = 0;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+  for (let i = 0; i < Math.max(x.length, y.length, width); i++) {
     const total = (x[i] ?? 0) + (y[i] ?? 0) + carry;
     steps.push(`${x[i] ?? 0}+${y[i] ?? 0}+${carry}=${total}`);
     carry = total >= 10 ? 1 : 0;

@@ -16,6 +16,7 @@ const families: TaskFamily[] = [
   additionFamily({ format: 'reversed' }),
   additionFamily({ format: 'scratchpad' }),
   additionFamily({ format: 'indexed' }),
+  additionFamily({ format: 'scratchpad', padTo: 6 }),
   countdownFamily(),
   stringFamily({ operation: 'reverse' }),
   stringFamily({ operation: 'sort' }),
@@ -51,6 +52,10 @@ describe('task families', () => {
     assert.equal(reversed.answer, [...String((reversed.meta as { sum: number }).sum)].reverse().join(''));
     assert.equal(scratchpad(47, 85), '7+5+0=12,4+8+1=13');
     assert.equal(indexed(417, 0), 'c4b1a7');
+    const [padded] = additionFamily({ format: 'plain', padTo: 5 }).generate({ count: 1, difficulty: 2, seed: 3 });
+    assert.match(padded.prompt, /^000\d\d\+000\d\d=$/);
+    assert.match(padded.answer!, /^000\d{3}$/);
+    assert.throws(() => additionFamily({ format: 'reversed', padTo: 5 }), /padTo works with the plain and scratchpad formats/);
     assert.equal(indexedColumns(47, 85, 0), 'a21b31c10');
     const indexedFamily = additionFamily({ format: 'indexed' });
     const sample = { id: 'i', family: 'addition-indexed', prompt: 'b4a7+b8a5=', answer: '132', meta: { offset: 0 } };
