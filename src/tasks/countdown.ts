@@ -131,22 +131,17 @@ export function parseExpression(text: string): { value: Rational | null; numbers
     numbers.push(n);
     return { n, d: 1 };
   };
-  const product = (): Rational | null => {
-    let value = primary();
-    while (source[at] === '*' || source[at] === '/') {
+  // One precedence level: operands joined left to right by any of `ops`.
+  const level = (operand: () => Rational | null, ops: string) => (): Rational | null => {
+    let value = operand();
+    while (at < source.length && ops.includes(source[at])) {
       const op = source[at++];
-      value = apply(op, value, primary());
+      value = apply(op, value, operand());
     }
     return value;
   };
-  const sum = (): Rational | null => {
-    let value = product();
-    while (source[at] === '+' || source[at] === '-') {
-      const op = source[at++];
-      value = apply(op, value, product());
-    }
-    return value;
-  };
+  const product = level(primary, '*/');
+  const sum = level(product, '+-');
   try {
     const value = sum();
     if (at !== source.length) fail(`unexpected "${source[at]}" at position ${at + 1}`);
