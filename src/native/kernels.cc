@@ -559,18 +559,18 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
       float* dq = dqkv + b * T * 3 * C + h * D;
       float* dk = dq + C;
       float* dv = dq + 2 * C;
-      for (int t = 0; t < T; t++) {  // dK and dV accumulate over row blocks
-        std::fill(dk + (int64_t)t * 3 * C, dk + (int64_t)t * 3 * C + D, 0.0f);
-        std::fill(dv + (int64_t)t * 3 * C, dv + (int64_t)t * 3 * C + D, 0.0f);
-      }
       const float* p = att + bh * T * T;
       const float* dy = dout + b * T * C + h * D;  // (T,D) stride C
-      for (int r0 = 0; r0 < T; r0 += kAttentionBlock) {
+      // dK and dV accumulate over row blocks. The last block sees every key, so going from the last
+      // block to the first, its products initialize dK and dV (beta = 0) and the others add to them.
+      int lastBlock = (T - 1) / kAttentionBlock * kAttentionBlock;
+      for (int r0 = lastBlock; r0 >= 0; r0 -= kAttentionBlock) {
         int r1 = std::min(T, r0 + kAttentionBlock), rows = r1 - r0;
+        float beta = r0 == lastBlock ? 0.0f : 1.0f;
         const float* pb = p + (int64_t)r0 * T;
         const float* dyb = dy + (int64_t)r0 * C;
         gemm_serial(false, true, rows, r1, D, 1.0f, dyb, C, v, 3 * C, 0.0f, dp.data(), T);  // dP = dY V^T
-        gemm_serial(true, false, r1, D, rows, 1.0f, pb, T, dyb, C, 1.0f, dv, 3 * C);        // dV += P^T dY
+        gemm_serial(true, false, r1, D, rows, 1.0f, pb, T, dyb, C, beta, dv, 3 * C);        // dV += P^T dY
         for (int t = r0; t < r1; t++) {  // dS = P * (dP - rowsum(P * dP)) * scale
           const float* pr = p + (int64_t)t * T;
           float* dr = dp.data() + (int64_t)(t - r0) * T;
@@ -579,7 +579,7 @@ static Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
           for (int u = t + 1; u < r1; u++) dr[u] = 0.0f;
         }
         gemm_serial(false, false, rows, D, r1, 1.0f, dp.data(), T, k, 3 * C, 0.0f, dq + (int64_t)r0 * 3 * C, 3 * C);  // dQ = dS K
-        gemm_serial(true, false, r1, D, rows, 1.0f, dp.data(), T, q + (int64_t)r0 * 3 * C, 3 * C, 1.0f, dk, 3 * C);  // dK += dS^T Q
+        gemm_serial(true, false, r1, D, rows, 1.0f, dp.data(), T, q + (int64_t)r0 * 3 * C, 3 * C, beta, dk, 3 * C);  // dK += dS^T Q
       }
     }
   });
