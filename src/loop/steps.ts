@@ -51,16 +51,12 @@ export async function sampleAndVerify(backend: TrainingBackend, tasks: readonly 
           tokens: sample.tokens,
           logprobs: sample.logprobs,
           finishReason: sample.finishReason,
-          verification: await verifier.verify(tasks[i], completionWithStop(sample.text, sample.finishReason, settings.stop)),
+          // The stop string is not in the text; verifiers read an answer that runs to the end of the text.
+          verification: await verifier.verify(tasks[i], sample.text),
         })),
       ),
     ),
   );
-}
-
-/** The completion as the verifier should read it: a stop string that ended it is put back, so "42" + ";" reads "42;". */
-function completionWithStop(text: string, finishReason: 'stop' | 'length', stop: string[] | undefined): string {
-  return finishReason === 'stop' && stop && stop.length > 0 ? text + stop[0] : text;
 }
 
 export function passed(attempt: Attempt): boolean {
