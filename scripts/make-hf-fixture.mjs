@@ -9,7 +9,7 @@
 // engine against them. Needs `npm run build` and a Python with torch and
 // transformers: AUTODIDACT_TORCH_PYTHON=/path/to/venv/bin/python.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineCore } from '../dist/src/index.js';
@@ -28,7 +28,6 @@ for (const [name, tieEmbeddings] of [['hf-tiny', false], ['hf-tiny-tied', true]]
   rmSync(join(dir, 'checkpoint/optimizer.safetensors'));
   // A fresh checkpoint has no optimizer state worth keeping.
   const meta = join(dir, 'checkpoint/autodidact.json');
-  const { readFileSync } = await import('node:fs');
   writeFileSync(meta, JSON.stringify({ ...JSON.parse(readFileSync(meta, 'utf8')), optimizer: null }, null, 2) + '\n');
   const sequences = texts.map((text) => engine.tokenizer.encode(text, { addBos: true }).slice(0, 17));
   const batch = {

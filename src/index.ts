@@ -2,7 +2,7 @@
 export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
-export { EngineCore, datumFromSequence, type EngineOptions } from './engine/engine.js';
+export { EngineCore, datumFromSequence, meanOverTokens, type EngineOptions } from './engine/engine.js';
 export { ModelConfigSchema, resolveModelConfig, type ModelConfig, type ModelConfigInput } from './engine/config.js';
 export { Model, parameterCount } from './engine/model.js';
 export { AdamW, learningRateAt, type AdamParams, type OptimStepResult, type Schedule } from './engine/optimizer.js';

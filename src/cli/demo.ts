@@ -1,9 +1,10 @@
 import cliProgress from 'cli-progress';
 import { EmbeddedBackend } from '../engine/backend.js';
-import { datumFromSequence } from '../engine/engine.js';
+import { meanOverTokens } from '../engine/engine.js';
 import { learningRateAt } from '../engine/optimizer.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
+import { sftDatum } from '../loop/steps.js';
 import type { Datum } from '../spec/training-backend.js';
 
 export interface DemoOptions {
@@ -42,8 +43,7 @@ export async function runEngineDemo(options: DemoOptions, log: (line: string) =>
   const trainingExample = (): Datum => {
     let p = problem();
     while (heldOutKeys.has(p.prompt)) p = problem();
-    const prompt = tokenizer.encode(p.prompt, { addBos: true });
-    return datumFromSequence([...prompt, ...tokenizer.encode(`${p.answer};`), tokenizer.eosId], prompt.length);
+    return sftDatum(tokenizer, p.prompt, `${p.answer};`);
   };
 
   const backend = await EmbeddedBackend.create({ model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 32, seed: options.seed } });
@@ -62,9 +62,7 @@ export async function runEngineDemo(options: DemoOptions, log: (line: string) =>
   let loss = NaN;
   for (let step = 0; step < options.steps; step++) {
     const batch = Array.from({ length: options.batchSize }, trainingExample);
-    const tokens = batch.reduce((sum, d) => sum + Array.from(d.weights!).filter((w) => w > 0).length, 0);
-    for (const datum of batch) datum.weights = Array.from(datum.weights!, (w) => w / tokens);
-    loss = (await backend.forwardBackward(batch, 'cross_entropy')).loss;
+    loss = (await backend.forwardBackward(meanOverTokens(batch), 'cross_entropy')).loss;
     await backend.optimStep({ learningRate: learningRateAt({ kind: 'cosine', learningRate: 3e-3, warmupSteps: 20, totalSteps: options.steps, minLearningRate: 3e-4 }, step), weightDecay: 0.01, gradClipNorm: 1 });
     bar?.update(step + 1, { loss: loss.toFixed(3), speed: ((step + 1) / ((performance.now() - started) / 1000)).toFixed(1) });
   }

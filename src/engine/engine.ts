@@ -188,6 +188,16 @@ export class EngineCore {
   }
 }
 
+/**
+ * The batch with its weights divided by the number of scored (non-zero weight)
+ * tokens, so that the built-in cross-entropy is a mean over them.
+ */
+export function meanOverTokens(batch: readonly Datum[]): Datum[] {
+  const weightsOf = (d: Datum) => d.weights ?? new Array<number>(d.targetTokens.length).fill(1);
+  const scored = batch.reduce((sum, d) => sum + Array.from(weightsOf(d)).filter((w) => w !== 0).length, 0);
+  return batch.map((d) => ({ ...d, weights: Array.from(weightsOf(d), (w) => w / scored) }));
+}
+
 /** A datum for next-token training on `tokens`, scoring only positions from `promptLength` on. */
 export function datumFromSequence(tokens: readonly number[], promptLength = 1, weight = 1): Datum {
   const inputTokens = tokens.slice(0, -1);

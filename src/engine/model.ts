@@ -212,8 +212,8 @@ export class KVCache {
   private readonly H: number;
   private readonly D: number;
 
-  /** Buffers come from `take` (the model's arena, see Model.kvCache) or are allocated. */
-  constructor(config: ModelConfig, slots: number, maxT: number, take: (size: number) => Float32Array = (size) => new Float32Array(size)) {
+  /** Buffers come from `take`: the model's cache arena (Model.kvCache). */
+  constructor(config: ModelConfig, slots: number, maxT: number, take: (size: number) => Float32Array) {
     this.slots = slots;
     this.maxT = maxT;
     this.H = config.nHeads;

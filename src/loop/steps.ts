@@ -9,6 +9,7 @@ import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import { learningRateAt } from '../engine/optimizer.js';
+import { datumFromSequence, meanOverTokens } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 
 /** One sampled attempt at a task, with its verification. */
@@ -84,13 +85,7 @@ export function acceptPassing(groups: readonly Attempt[][], options: { capPerTas
 /** An SFT example: the loss covers the completion (and the EOS after it), not the prompt. */
 export function sftDatum(tokenizer: Tokenizer, prompt: string, completion: string): Datum {
   const promptIds = tokenizer.encode(prompt, { addBos: true });
-  const completionIds = [...tokenizer.encode(completion), tokenizer.eosId];
-  const tokens = [...promptIds, ...completionIds];
-  return {
-    inputTokens: tokens.slice(0, -1),
-    targetTokens: tokens.slice(1),
-    weights: tokens.slice(1).map((_, t) => (t + 1 >= promptIds.length ? 1 : 0)),
-  };
+  return datumFromSequence([...promptIds, ...tokenizer.encode(completion), tokenizer.eosId], promptIds.length);
 }
 
 export interface SftSettings {
@@ -122,9 +117,7 @@ export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, e
       if (order.length === 0) order = shuffle(data.map((_, i) => i), rng);
       batch.push(data[order.pop()!]);
     }
-    const tokens = batch.reduce((sum, d) => sum + Array.from(d.weights!).filter((w) => w > 0).length, 0);
-    const scaled = batch.map((d) => ({ ...d, weights: Array.from(d.weights!, (w) => w / tokens) }));
-    const { loss } = await backend.forwardBackward(scaled, 'cross_entropy');
+    const { loss } = await backend.forwardBackward(meanOverTokens(batch), 'cross_entropy');
     await backend.optimStep({
       learningRate: learningRateAt({ kind: 'cosine', learningRate: settings.learningRate, warmupSteps: settings.warmupSteps ?? Math.floor(settings.steps / 20), totalSteps: settings.steps, minLearningRate: settings.learningRate / 10 }, step),
       weightDecay: settings.weightDecay ?? 0.01,

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { EngineCore, datumFromSequence } from '../../src/engine/engine.js';
+import { EngineCore, datumFromSequence, meanOverTokens } from '../../src/engine/engine.js';
 import { resolveModelConfig } from '../../src/engine/config.js';
 import { learningRateAt } from '../../src/engine/optimizer.js';
 import { InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
@@ -102,9 +102,7 @@ for (const impl of kernelImplementations()) {
       const engine = new EngineCore({ kernels: impl.name, model: { ...tiny, seed: 3 } });
       const before = Float32Array.from(engine.model.params);
       const texts = ['abcdabcdabcdabcd', 'bcdabcdabcdabcda', 'cdabcdabcdabcdab', 'dabcdabcdabcdabc'];
-      const batch = texts.map((text) => datumFromSequence(engine.tokenizer.encode(text, { addBos: true })));
-      const tokens = batch.reduce((sum, d) => sum + d.targetTokens.length, 0);
-      for (const datum of batch) datum.weights = Array.from(datum.weights!, (w) => w / tokens);
+      const batch = meanOverTokens(texts.map((text) => datumFromSequence(engine.tokenizer.encode(text, { addBos: true }))));
       let loss = Infinity;
       for (let step = 0; step < 80; step++) {
         loss = engine.forwardBackwardCrossEntropy(batch).loss;
