@@ -47,3 +47,12 @@ export class TaskFileError extends AutodidactError {
     this.line = line;
   }
 }
+
+/** A recipe file cannot be read or is not valid YAML; names the file. */
+export class RecipeFileError extends AutodidactError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}

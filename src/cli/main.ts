@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError as CommanderArgumentError } from 'command
 import { AutodidactError } from '../errors.js';
 import { getKernels, defaultThreads } from '../engine/kernels.js';
 import { runEngineDemo } from './demo.js';
+import { runCommand } from './run.js';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -25,6 +26,21 @@ program
     const json = options.json ?? false;
     const summary = await runEngineDemo({ ...options, json }, (line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
     if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  });
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+program
+  .command('run')
+  .description('run (or resume) a self-improvement recipe')
+  .argument('<recipe>', 'recipe YAML file (see recipes/)')
+  .option('--set <path=value>', 'override a recipe field, e.g. --set train.steps=200 (repeatable)', collect, [])
+  .option('--out <dir>', 'run directory (default runs/<name>-seed<seed>); rerunning resumes it')
+  .option('--fresh', 'delete the run directory first and start over')
+  .option('--dry-run', 'validate the recipe and print the resolved config without running')
+  .option('--json', 'print a machine-readable summary as the last line')
+  .action(async (recipe: string, options: { set: string[]; out?: string; fresh?: boolean; dryRun?: boolean; json?: boolean }) => {
+    await runCommand(recipe, options);
   });
 
 program

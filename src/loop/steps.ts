@@ -5,6 +5,7 @@
  * verifier; the loop (phases, run store, recipes) composes them.
  */
 import type { Datum, TrainingBackend } from '../spec/training-backend.js';
+import type { Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
@@ -12,11 +13,18 @@ import { learningRateAt } from '../engine/optimizer.js';
 import { datumFromSequence, meanOverTokens } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 
+/** How an attempt came to be: sampled from the task's prompt, or revised from a failed one. */
+export type AttemptKind = 'sample' | 'reflection' | 'rationalization';
+
 /** One sampled attempt at a task, with its verification. */
 export interface Attempt {
   task: Task;
-  /** Index among the n samples of this task. */
+  /** Index among the n samples of this task (of its kind). */
   sample: number;
+  /** Sampled from the prompt (default), or a revision of a failed attempt. */
+  kind?: AttemptKind;
+  /** The policy version that wrote it. */
+  policyVersion?: string;
   completion: string;
   tokens: number[];
   logprobs: number[];
@@ -35,19 +43,35 @@ export interface SampleSettings {
   seed: number;
 }
 
-/** Samples n attempts per task and verifies each. Attempts come back grouped per task, in task order. */
-export async function sampleAndVerify(backend: TrainingBackend, tasks: readonly Task[], verifier: Verifier, settings: SampleSettings): Promise<Attempt[][]> {
+/**
+ * Samples n attempts per task and verifies each. Attempts come back grouped
+ * per task, in task order. `prompts` overrides what the policy reads (a
+ * reflection or hint prompt) while the attempt stays one at the task.
+ */
+export async function sampleAndVerify(
+  policy: Pick<Policy, 'sample'> & { version?: string },
+  tasks: readonly Task[],
+  verifier: Verifier,
+  settings: SampleSettings,
+  options: { prompts?: readonly string[]; kind?: AttemptKind } = {},
+): Promise<Attempt[][]> {
   if (tasks.length === 0) return [];
-  const groups = await backend.sample(
-    tasks.map((task) => task.prompt),
-    { n: settings.n, temperature: settings.temperature, topP: settings.topP ?? 1, maxTokens: settings.maxTokens, stop: settings.stop ?? [], seed: settings.seed },
-  );
+  const groups = await policy.sample(options.prompts ?? tasks.map((task) => task.prompt), {
+    n: settings.n,
+    temperature: settings.temperature,
+    topP: settings.topP ?? 1,
+    maxTokens: settings.maxTokens,
+    stop: settings.stop ?? [],
+    seed: settings.seed,
+  });
   return Promise.all(
     groups.map((samples, i) =>
       Promise.all(
         samples.map(async (sample, j) => ({
           task: tasks[i],
           sample: j,
+          kind: options.kind ?? 'sample',
+          policyVersion: policy.version,
           completion: sample.text,
           tokens: sample.tokens,
           logprobs: sample.logprobs,
@@ -138,8 +162,8 @@ function shuffle(items: number[], rng: Rng): number[] {
 }
 
 /** Greedy accuracy (pass@1 at temperature 0) per difficulty, and overall. */
-export async function evaluate(backend: TrainingBackend, tasks: readonly Task[], verifier: Verifier, settings: { maxTokens: number; stop?: string[] }): Promise<{ accuracy: number; byDifficulty: Record<string, number> }> {
-  const groups = await sampleAndVerify(backend, tasks, verifier, { n: 1, temperature: 0, maxTokens: settings.maxTokens, stop: settings.stop, seed: 0 });
+export async function evaluate(policy: Pick<Policy, 'sample'>, tasks: readonly Task[], verifier: Verifier, settings: { maxTokens: number; stop?: string[] }): Promise<{ accuracy: number; byDifficulty: Record<string, number> }> {
+  const groups = await sampleAndVerify(policy, tasks, verifier, { n: 1, temperature: 0, maxTokens: settings.maxTokens, stop: settings.stop, seed: 0 });
   const totals = new Map<string, { pass: number; count: number }>();
   let pass = 0;
   for (const [attempt] of groups) {

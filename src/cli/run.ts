@@ -1,0 +1,103 @@
+/**
+ * `autodidact run <recipe.yaml>`: validates a recipe, opens (or resumes) its
+ * run directory and runs the loop with a progress bar per phase and a line
+ * per round. Ctrl-C stops cleanly between phases; rerunning resumes.
+ */
+import cliProgress from 'cli-progress';
+import { stringify } from 'yaml';
+import { loadRecipe } from '../recipe/load.js';
+import type { Recipe } from '../recipe/schema.js';
+import { openRun } from '../loop/open-run.js';
+import { runLoop, type LoopResult, type RoundSummary } from '../loop/run-loop.js';
+import { recipeDir } from '../loop/sources.js';
+
+export interface RunCommandOptions {
+  set: string[];
+  out?: string;
+  fresh?: boolean;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/** Default run directory of a recipe: runs/<name>-seed<seed>. */
+export function defaultRunDir(recipe: Recipe): string {
+  return `runs/${recipe.name}-seed${recipe.seed}`;
+}
+
+/** One line per round: accepted counts, held-out accuracy per difficulty, time. */
+export function formatRound(summary: RoundSummary): string {
+  const accuracy = Object.entries(summary.evaluation.byDifficulty)
+    .map(([d, a]) => `${d}:${(a * 100).toFixed(0).padStart(3)}%`)
+    .join(' ');
+  const head = summary.round === 0 ? 'round 0 (warm-up)      ' : `round ${String(summary.round).padEnd(2)} d${String(summary.frontier ?? '-').padEnd(3)} +${String(summary.accepted).padEnd(5)}`;
+  return `${head} held-out ${accuracy}  (${(summary.evaluation.accuracy * 100).toFixed(1)}% all)  ${summary.seconds.toFixed(1)} s`;
+}
+
+/** Installs a Ctrl-C handler that asks the loop to stop between phases; a second Ctrl-C aborts. */
+export function stopOnSigint(log: (line: string) => void): { shouldStop: () => boolean; dispose: () => void } {
+  let requested = false;
+  const handler = () => {
+    if (requested) process.exit(130);
+    requested = true;
+    log('stopping after the current phase (Ctrl-C again to abort); rerun the same command to resume');
+  };
+  process.on('SIGINT', handler);
+  return { shouldStop: () => requested, dispose: () => process.off('SIGINT', handler) };
+}
+
+/** Runs one recipe to the end (or to a clean stop) with progress display. */
+export async function runRecipe(recipe: Recipe, options: { out: string; baseDir: string; fresh?: boolean; log: (line: string) => void; shouldStop?: () => boolean }): Promise<LoopResult & { runDir: string }> {
+  const { parts, close } = await openRun(recipe, { out: options.out, baseDir: options.baseDir, fresh: options.fresh });
+  const bars = process.stderr.isTTY ? new cliProgress.MultiBar({ format: '  {phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  let bar: cliProgress.SingleBar | null = null;
+  try {
+    const result = await runLoop(parts, {
+      phaseStart: (round, phase, total) => {
+        if (bars && total > 0) bar = bars.create(total, 0, { phase: `round ${round} ${phase}`.padEnd(18) });
+      },
+      progress: (_round, _phase, done) => bar?.update(done),
+      phaseEnd: () => {
+        if (bar) bars?.remove(bar);
+        bar = null;
+      },
+      roundEnd: (summary) => (bars ? bars.log(`${formatRound(summary)}\n`) : options.log(formatRound(summary))),
+      shouldStop: options.shouldStop,
+    });
+    return { ...result, runDir: parts.runDir };
+  } finally {
+    bars?.stop();
+    await close();
+  }
+}
+
+export async function runCommand(recipePath: string, options: RunCommandOptions): Promise<void> {
+  const log = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
+  const recipe = loadRecipe(recipePath, options.set);
+  if (options.dryRun) {
+    process.stdout.write(stringify(recipe));
+    if (options.json) process.stdout.write(`${JSON.stringify({ recipe })}\n`);
+    return;
+  }
+  const out = options.out ?? defaultRunDir(recipe);
+  log(`${recipe.name}: ${recipe.rounds} rounds → ${out}`);
+  const sigint = stopOnSigint(log);
+  try {
+    const result = await runRecipe(recipe, { out, baseDir: recipeDir(recipePath), fresh: options.fresh, log, shouldStop: sigint.shouldStop });
+    if (result.stopped) log(`stopped; rerun the same command to resume from ${out}`);
+    const last = result.rounds.at(-1);
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          recipe: recipe.name,
+          runDir: result.runDir,
+          stopped: result.stopped,
+          rounds: result.rounds.map((r) => ({ round: r.round, frontier: r.frontier ?? null, accepted: r.accepted, accuracy: r.evaluation.accuracy, byDifficulty: r.evaluation.byDifficulty, seconds: r.seconds })),
+          final: last ? last.metrics : {},
+          checkpoint: result.checkpoint ?? null,
+        })}\n`,
+      );
+    }
+  } finally {
+    sigint.dispose();
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Curation: which attempts join the training set, and what a training example
+ * looks like. Acceptance is by the verifier (STaR, ReST-EM, Re-ReST) or by a
+ * majority vote among a task's samples for unlabeled tasks (self-consistency);
+ * at most `capPerTask` per task, distinct completions first.
+ */
+import type { Recipe } from '../recipe/schema.js';
+import type { Task } from '../spec/task.js';
+import type { Verifier } from '../spec/verifier.js';
+import type { StoredSample } from '../store/run-store.js';
+import { Rng } from '../engine/random.js';
+import { majorityVote } from '../verifiers/consensus.js';
+import { extractAnswer } from '../verifiers/match.js';
+import { fillTemplate } from './reflect.js';
+import type { Attempt } from './steps.js';
+
+/** The accepted samples of a round, with the reason each was accepted. */
+export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[]): { sampleId: number; reason: string }[] {
+  const byTask = new Map<string, StoredSample[]>();
+  for (const sample of samples) (byTask.get(sample.taskId) ?? byTask.set(sample.taskId, []).get(sample.taskId)!).push(sample);
+  const accepted: { sampleId: number; reason: string }[] = [];
+  for (const task of tasks) {
+    const candidates = byTask.get(task.id) ?? [];
+    let chosen: { sample: StoredSample; reason: string }[];
+    if (recipe.accept.by === 'majority') {
+      // Label-free: the answer most of the task's own samples agree on wins; refinements do not vote.
+      const own = candidates.filter((s) => s.kind === 'sample');
+      const options = { answerEnd: ['\n', ...recipe.sample.stop] };
+      const vote = majorityVote(own.map((s) => s.completion), { ...options, minAgreement: recipe.accept.minAgreement });
+      chosen = vote.answer === null ? [] : own.filter((s) => extractAnswer(s.completion, options) === vote.answer).map((sample) => ({ sample, reason: `majority ${(vote.agreement * 100).toFixed(0)}%` }));
+    } else {
+      // Own samples first, then revisions; the reason names which.
+      const order = { sample: 0, reflection: 1, rationalization: 2 } as const;
+      chosen = candidates
+        .filter((s) => s.verification?.status === 'scored' && s.verification.pass)
+        .sort((a, b) => order[a.kind] - order[b.kind] || a.id - b.id)
+        .map((sample) => ({ sample, reason: sample.kind === 'sample' ? 'verified' : `verified ${sample.kind}` }));
+    }
+    const seen = new Set<string>();
+    for (const { sample, reason } of chosen) {
+      if (seen.size >= recipe.accept.capPerTask) break;
+      if (seen.has(sample.completion)) continue;
+      seen.add(sample.completion);
+      accepted.push({ sampleId: sample.id, reason });
+    }
+  }
+  return accepted;
+}
+
+/**
+ * A training example from an accepted sample: always the task's own prompt
+ * (a revision or rationale trains without the reflection prompt or hint, as
+ * in Re-ReST and STaR). The stop string the sampler cut is put back, so the
+ * policy learns to end its answer; with several stop strings the first is used.
+ */
+export function trainingExample(recipe: Recipe, sample: StoredSample, task: Task): { prompt: string; completion: string } {
+  const endedByEos = sample.finishReason === 'stop' && sample.tokens.length > 0 && sample.kind === 'sample' && sample.completion.length === 0;
+  const stop = sample.finishReason === 'stop' && !endedByEos ? recipe.sample.stop[0] ?? '' : '';
+  return { prompt: task.prompt, completion: `${sample.completion}${stop}` };
+}
+
+/** A stored sample as an Attempt (for monitors and metrics). */
+export function toAttempt(sample: StoredSample, task: Task): Attempt {
+  return {
+    task,
+    sample: sample.sampleIndex,
+    kind: sample.kind,
+    policyVersion: sample.policyVersion,
+    completion: sample.completion,
+    tokens: [...sample.tokens],
+    logprobs: [...sample.logprobs],
+    finishReason: sample.finishReason,
+    verification: sample.verification ?? { status: 'error', error: 'not scored' },
+  };
+}
+
+/**
+ * The warm-up's supervised examples: every labeled task's solution, plus, for
+ * a share of them, a reflection example (a corrupted attempt, the verifier's
+ * feedback on it, and the right solution) and a hint example (the answer in
+ * the prompt), so a small policy learns the formats its own reflector and
+ * rationalizer use.
+ */
+export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier: Verifier, seed: number): { prompt: string; completion: string }[] {
+  const warmup = recipe.warmup!;
+  const rng = new Rng(seed, 0x1abe1);
+  const stop = recipe.sample.stop[0] ?? '';
+  const examples: { prompt: string; completion: string }[] = [];
+  for (const task of tasks) {
+    const solution = task.solution ?? `${task.answer ?? ''}${stop}`;
+    examples.push({ prompt: task.prompt, completion: solution });
+    if (warmup.hintShare > 0 && task.answer !== undefined && rng.next() < warmup.hintShare) {
+      examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution });
+    }
+    if (warmup.reflectionShare > 0 && rng.next() < warmup.reflectionShare) {
+      const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
+      const attempt = corrupt(body, rng);
+      const verdict = verifier.verify(task, attempt);
+      if (verdict instanceof Promise) throw new Error(`warmup.reflectionShare needs a synchronous verifier; ${verifier.name} is asynchronous`);
+      if (verdict.status === 'scored' && !verdict.pass) {
+        examples.push({ prompt: fillTemplate(recipe.reflect.template, { prompt: task.prompt, attempt, feedback: verdict.feedback }), completion: solution });
+      }
+    }
+  }
+  return examples;
+}
+
+/** A plausible wrong attempt: one character changed, dropped or repeated (digits stay digits). */
+export function corrupt(text: string, rng: Rng): string {
+  if (text.length === 0) return '0';
+  const at = Math.floor(rng.next() * text.length);
+  const kind = rng.next();
+  if (kind < 0.6) {
+    const char = text[at];
+    const pool = /\d/.test(char) ? '0123456789' : /[a-z]/.test(char) ? 'abcdefghijklmnopqrstuvwxyz' : char;
+    let replacement = char;
+    for (let tries = 0; replacement === char && pool.length > 1 && tries < 20; tries++) replacement = pool[Math.floor(rng.next() * pool.length)];
+    return text.slice(0, at) + replacement + text.slice(at + 1);
+  }
+  if (kind < 0.8 && text.length > 1) return text.slice(0, at) + text.slice(at + 1);
+  return text.slice(0, at) + text[at] + text.slice(at);
+}

@@ -1,0 +1,101 @@
+/**
+ * Opens (or resumes) a run of a recipe: the run directory, its store, the
+ * embedded backend and the parts the recipe names. Rerunning the same command
+ * on the same directory resumes; a directory holding a run of a different
+ * recipe is refused (only `rounds` may grow, to extend a run).
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { EmbeddedBackend } from '../engine/backend.js';
+import { ByteTokenizer } from '../engine/tokenizer.js';
+import { AutodidactError } from '../errors.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { TrainingBackend } from '../spec/training-backend.js';
+import { RunStore } from '../store/run-store.js';
+import { easyToHardCurriculum, fixedCurriculum } from './curricula.js';
+import { defaultMonitors } from './monitors.js';
+import { policyReflector } from './reflect.js';
+import type { LoopParts } from './run-loop.js';
+import { resolveTasks } from './sources.js';
+
+/** The run directory already holds a run of another recipe. */
+export class RunMismatchError extends AutodidactError {}
+
+export interface OpenRunOptions {
+  /** Run directory (store + checkpoints). */
+  out: string;
+  /** Directory the recipe's relative paths start from. */
+  baseDir: string;
+  /** Delete what the directory holds and start over. */
+  fresh?: boolean;
+  /** Use this backend instead of creating an embedded one (tests). */
+  backend?: TrainingBackend;
+}
+
+export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<{ parts: LoopParts; close: () => Promise<void> }> {
+  const runDir = resolve(options.out);
+  if (options.fresh) rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
+  const { source, verifier } = await resolveTasks(recipe.tasks, options.baseDir);
+  const store = new RunStore(join(runDir, 'run.sqlite'));
+  try {
+    checkSameRecipe(store.getMeta('recipe'), recipe, runDir);
+    store.setMeta('recipe', JSON.stringify(recipe));
+    const initialCheckpoint = recipe.model.checkpoint ? resolve(options.baseDir, recipe.model.checkpoint) : undefined;
+    const backend =
+      options.backend ??
+      (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }));
+    const policy = { name: 'embedded', sample: backend.sample.bind(backend) };
+    const c = recipe.curriculum;
+    const curriculum =
+      c.kind === 'fixed'
+        ? fixedCurriculum(c.difficulty)
+        : easyToHardCurriculum({ ...c, floor: Math.min(c.start, ...(recipe.warmup?.difficulties ?? [c.start])) });
+    const parts: LoopParts = {
+      recipe,
+      backend,
+      tokenizer: new ByteTokenizer(),
+      source,
+      verifier,
+      curriculum,
+      reflector: recipe.reflect.enabled
+        ? policyReflector(policy, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop } })
+        : undefined,
+      monitors: defaultMonitors,
+      store,
+      runDir,
+      initialCheckpoint,
+    };
+    return {
+      parts,
+      close: async () => {
+        store.close();
+        if (!options.backend) await backend.close();
+      },
+    };
+  } catch (error) {
+    store.close();
+    throw error;
+  }
+}
+
+/** Refuses a run directory that holds another recipe's run; names the fields that differ. */
+function checkSameRecipe(saved: string | undefined, recipe: Recipe, runDir: string): void {
+  if (saved === undefined) return;
+  const before = flatten(JSON.parse(saved) as Record<string, unknown>);
+  const now = flatten(recipe as unknown as Record<string, unknown>);
+  const changed = [...new Set([...Object.keys(before), ...Object.keys(now)])].filter((key) => key !== 'rounds' && JSON.stringify(before[key]) !== JSON.stringify(now[key]));
+  if (changed.length) {
+    const shown = changed.slice(0, 3).map((key) => `${key}: ${JSON.stringify(before[key])} → ${JSON.stringify(now[key])}`).join('; ');
+    throw new RunMismatchError(`${runDir} holds a run of a different recipe (${shown}${changed.length > 3 ? '; …' : ''}); rerun with --fresh to start over there, or --out <dir> to run elsewhere`);
+  }
+}
+
+function flatten(value: Record<string, unknown>, prefix = '', out: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const [key, inner] of Object.entries(value)) {
+    const path = prefix ? `${prefix}.${key}` : key;
+    if (inner !== null && typeof inner === 'object' && !Array.isArray(inner)) flatten(inner as Record<string, unknown>, path, out);
+    else out[path] = inner;
+  }
+  return out;
+}

@@ -1,0 +1,417 @@
+/**
+ * The self-improvement loop: a warm-up (round 0: optional SFT on labeled tasks,
+ * then the baseline evaluation), then rounds of named, timed phases:
+ *
+ *   tasks → sample → score → refine → curate → update → evaluate → monitor
+ *
+ * Every phase reads its inputs from the run store and writes its outputs
+ * there before it is marked done, so a run killed at any moment resumes at the
+ * first unfinished phase and loses no finished sample (sampling saves each
+ * chunk of tasks as it finishes). Methods are choices of parts: which
+ * acceptance, whether failures are reflected on (Re-ReST) or rationalized
+ * (STaR), how the update starts (ReST-EM trains from the base each round).
+ */
+import { join } from 'node:path';
+import type { Recipe } from '../recipe/schema.js';
+import type { Curriculum, RoundOutcome } from '../spec/curriculum.js';
+import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Reflector } from '../spec/reflector.js';
+import type { Task } from '../spec/task.js';
+import type { TaskSource } from '../spec/task-source.js';
+import type { TrainingBackend } from '../spec/training-backend.js';
+import type { Verifier } from '../spec/verifier.js';
+import type { Monitor } from '../spec/monitor.js';
+import type { Tokenizer } from '../engine/tokenizer.js';
+import type { RunStore, SampleRow, StoredSample } from '../store/run-store.js';
+import { planCounts } from './curricula.js';
+import { fillTemplate } from './reflect.js';
+import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } from './steps.js';
+import { meanPassAtK } from './metrics.js';
+import { curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
+import { seedFor } from './seeds.js';
+
+/** The phases of a round, in order. */
+export const PHASES = ['tasks', 'sample', 'score', 'refine', 'curate', 'update', 'evaluate', 'monitor'] as const;
+export type Phase = (typeof PHASES)[number] | 'warmup';
+
+/** Everything a loop runs with; `buildLoop` makes it from a recipe. */
+export interface LoopParts {
+  recipe: Recipe;
+  backend: TrainingBackend;
+  tokenizer: Tokenizer;
+  source: TaskSource;
+  verifier: Verifier;
+  curriculum: Curriculum;
+  /** Reflects on failures (Re-ReST); required when `recipe.reflect.enabled`. */
+  reflector?: Reflector;
+  monitors: Monitor[];
+  store: RunStore;
+  /** Where checkpoints go. */
+  runDir: string;
+  /** The checkpoint round 0 starts from, when the recipe names one (no warm-up training then). */
+  initialCheckpoint?: string;
+}
+
+/** Callbacks for progress display and clean stops. */
+export interface LoopEvents {
+  phaseStart?(round: number, phase: Phase, total: number): void;
+  progress?(round: number, phase: Phase, done: number, total: number): void;
+  phaseEnd?(round: number, phase: Phase, ms: number): void;
+  roundEnd?(summary: RoundSummary): void;
+  /** Checked before every phase: returning true stops the loop cleanly (rerun to resume). */
+  shouldStop?(): boolean;
+}
+
+export interface Evaluation {
+  accuracy: number;
+  byDifficulty: Record<string, number>;
+}
+
+/** What a finished round reports. */
+export interface RoundSummary {
+  round: number;
+  /** The difficulty the round focused on (undefined for the warm-up). */
+  frontier?: number;
+  tasks: number;
+  accepted: number;
+  /** Accepted attempts at the frontier difficulty. */
+  acceptedAtFrontier: number;
+  evaluation: Evaluation;
+  metrics: Record<string, number>;
+  /** Time of its phases (summed across resumes). */
+  seconds: number;
+  checkpoint: string;
+}
+
+export interface LoopResult {
+  rounds: RoundSummary[];
+  /** True when shouldStop ended the loop before its last round. */
+  stopped: boolean;
+  /** The last checkpoint written. */
+  checkpoint?: string;
+}
+
+class StopRequested extends Error {}
+
+/** Runs (or resumes) a recipe's rounds against a run store. */
+export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promise<LoopResult> {
+  const { recipe, store, backend } = parts;
+  const policy = { name: 'embedded', version: 'base', sample: (prompts: readonly string[], options: SamplingOptions) => backend.sample(prompts, options) } satisfies Policy;
+  let weightsAt: number | null = null; // which round's checkpoint the backend holds
+  const rounds: RoundSummary[] = [];
+
+  const phase = async (round: number, name: Phase, total: number, work: (progress: (done: number) => void) => Promise<void>) => {
+    if (store.phaseDone(round, name)) return;
+    if (events.shouldStop?.()) throw new StopRequested();
+    events.phaseStart?.(round, name, total);
+    const started = performance.now();
+    await work((done) => events.progress?.(round, name, done, total));
+    const ms = performance.now() - started;
+    store.markPhase(round, name, ms);
+    events.phaseEnd?.(round, name, ms);
+  };
+  const useWeights = async (round: number) => {
+    if (weightsAt === round) return;
+    const saved = store.checkpoint(round);
+    if (!saved) throw new Error(`run store ${store.path}: round ${round} has no checkpoint to resume from`);
+    await backend.load(saved.path);
+    policy.version = saved.policyVersion;
+    weightsAt = round;
+  };
+  const saveWeights = async (round: number, version: string) => {
+    const path = join(parts.runDir, 'checkpoints', `round-${round}`);
+    await backend.save(path);
+    store.saveCheckpoint(round, path, version);
+    policy.version = version;
+    weightsAt = round;
+  };
+
+  try {
+    // Round 0: held-out tasks, the warm-up, the baseline.
+    const heldOut = heldOutTasks(parts);
+    const excluded = new Set(heldOut.map((t) => t.prompt));
+    const labeled = labeledTasks(parts, excluded);
+    await phase(0, 'warmup', recipe.warmup?.steps ?? 0, async (progress) => {
+      if (parts.initialCheckpoint) {
+        store.saveCheckpoint(0, parts.initialCheckpoint, 'base');
+        weightsAt = null;
+        return;
+      }
+      const warmup = recipe.warmup;
+      if (warmup) {
+        const examples = labeledExamples(recipe, labeled, parts.verifier, seedFor(recipe.seed, 'warmup-examples'));
+        await fineTune(backend, parts.tokenizer, examples, { steps: warmup.steps, batchSize: warmup.batchSize, learningRate: warmup.learningRate, seed: seedFor(recipe.seed, 'warmup'), onStep: (step) => progress(step + 1) });
+      }
+      await saveWeights(0, warmup ? 'sft' : 'base');
+    });
+    rounds.push(await evaluateRound(0, undefined));
+
+    for (let round = 1; round <= recipe.rounds; round++) {
+      // tasks: the curriculum plans the round from the outcomes so far.
+      const history = outcomes(round);
+      const plan = parts.curriculum.plan(round, history);
+      await phase(round, 'tasks', 1, async () => {
+        const tasks: Task[] = [];
+        for (const { difficulty, count } of planCounts(plan, recipe.tasks.perRound)) {
+          tasks.push(...drawTasks(parts.source, { count, difficulty, seed: seedFor(recipe.seed, 'tasks', round, difficulty), split: `round${round}` }, excluded));
+        }
+        store.saveTasks(round, 'train', tasks);
+      });
+      const tasks = store.loadTasks(round, 'train') ?? [];
+      const byId = new Map(tasks.map((t) => [t.id, t]));
+
+      // sample: n attempts per task from the current policy, saved chunk by chunk.
+      const chunk = recipe.sample.chunk;
+      const chunks = Math.ceil(tasks.length / chunk);
+      await phase(round, 'sample', tasks.length, async (progress) => {
+        await useWeights(round - 1);
+        const done = new Set(store.loadSamples(round, 'sample').map((s) => s.taskId));
+        for (let c = 0; c < chunks; c++) {
+          const part = tasks.slice(c * chunk, (c + 1) * chunk);
+          if (part.every((t) => done.has(t.id))) {
+            progress(Math.min(tasks.length, (c + 1) * chunk));
+            continue;
+          }
+          const sampling = samplingOptions(recipe, recipe.sample.n, recipe.sample.temperature, seedFor(recipe.seed, 'sample', round, c));
+          const groups = await policy.sample(part.map((t) => t.prompt), sampling);
+          store.saveSamples(part.flatMap((task, i) => groups[i].map((completion, j) => sampleRow(round, 'sample', task, j, task.prompt, completion, policy.version, sampling))));
+          progress(Math.min(tasks.length, (c + 1) * chunk));
+        }
+      });
+
+      // score: the verifier's verdict and feedback for every sample.
+      await phase(round, 'score', 0, async () => scoreUnscored(parts, round, byId));
+
+      // refine: Re-ReST reflection on failures, STaR rationalization with the answer as a hint.
+      await phase(round, 'refine', 0, async () => {
+        if (!recipe.reflect.enabled && !recipe.rationalize.enabled) return;
+        await useWeights(round - 1);
+        const samples = store.loadSamples(round, 'sample');
+        if (recipe.reflect.enabled) await reflect(parts, round, samples, byId, policy.version);
+        if (recipe.rationalize.enabled) await rationalize(parts, policy, round, samples, byId);
+        await scoreUnscored(parts, round, byId);
+      });
+
+      // curate: the accepted set (verifier or majority vote; capped per task, distinct first).
+      await phase(round, 'curate', 0, async () => {
+        const samples = store.loadSamples(round);
+        const accepted = curate(recipe, tasks, samples);
+        store.saveAccepted(round, accepted);
+        const acceptedTasks = new Set(store.samplesById(accepted.map((a) => a.sampleId)).map((s) => s.taskId));
+        const byDifficulty: RoundOutcome['byDifficulty'] = {};
+        for (const task of tasks) {
+          const entry = (byDifficulty[String(task.difficulty ?? 0)] ??= { tasks: 0, solved: 0 });
+          entry.tasks++;
+          if (acceptedTasks.has(task.id)) entry.solved++;
+        }
+        store.setMeta(`outcome/${round}`, JSON.stringify({ round, frontier: plan.frontier, byDifficulty } satisfies RoundOutcome));
+      });
+
+      // update: fine-tune on the accepted set (this round's or all so far), from the base or the last weights.
+      await phase(round, 'update', recipe.train.steps, async (progress) => {
+        await useWeights(recipe.train.from === 'base' ? 0 : round - 1);
+        const ids = store.acceptedIds(recipe.train.data === 'all' ? 1 : round, round);
+        const accepted = store.samplesById(ids);
+        const examples = accepted.map((s) => trainingExample(recipe, s, lookupTask(parts, s)));
+        if (recipe.train.includeLabeled) examples.push(...labeled.map((t) => ({ prompt: t.prompt, completion: completionOf(recipe, t) })));
+        await fineTune(backend, parts.tokenizer, examples, { steps: recipe.train.steps, batchSize: recipe.train.batchSize, learningRate: recipe.train.learningRate, seed: seedFor(recipe.seed, 'train', round), onStep: (step) => progress(step + 1) });
+        await saveWeights(round, `round-${round}`);
+      });
+
+      rounds.push(await evaluateRound(round, plan.frontier));
+    }
+    return { rounds, stopped: false, checkpoint: store.checkpoint(recipe.rounds)?.path };
+  } catch (error) {
+    if (error instanceof StopRequested) return { rounds, stopped: true, checkpoint: rounds.at(-1)?.checkpoint };
+    throw error;
+  }
+
+  /** evaluate + monitor phases of a round, and its summary. */
+  async function evaluateRound(round: number, frontier: number | undefined): Promise<RoundSummary> {
+    const heldOut = heldOutTasks(parts);
+    await phase(round, 'evaluate', heldOut.length, async () => {
+      await useWeights(round);
+      const metrics: Record<string, number> = {};
+      if (heldOut.length) {
+        const { accuracy, byDifficulty } = await evaluate(policy, heldOut, parts.verifier, { maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop });
+        metrics['eval/accuracy'] = accuracy;
+        for (const [d, a] of Object.entries(byDifficulty)) metrics[`eval/accuracy/d${d}`] = a;
+        if (recipe.eval.n > 0) {
+          const groups = await sampleAndVerify(policy, heldOut, parts.verifier, { ...samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round)) });
+          for (const [key, value] of Object.entries(meanPassAtK(groups, recipe.eval.k))) metrics[`eval/${key}`] = value;
+        }
+      }
+      store.saveMetrics(round, metrics);
+    });
+    await phase(round, 'monitor', 0, async () => {
+      const metrics: Record<string, number> = {};
+      if (round > 0) {
+        const record = roundRecord(parts, round);
+        for (const monitor of parts.monitors) Object.assign(metrics, monitor.observe(record));
+      }
+      for (const [name, ms] of Object.entries(store.phaseTimings(round))) metrics[`timing_ms/${name}`] = ms;
+      store.saveMetrics(round, metrics);
+    });
+    const metrics = store.metrics(round);
+    const accepted = round > 0 ? store.samplesById(store.acceptedIds(round, round)) : [];
+    const tasks = round > 0 ? store.loadTasks(round, 'train') ?? [] : [];
+    const difficultyOf = new Map(tasks.map((t) => [t.id, t.difficulty]));
+    const byDifficulty = Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith('eval/accuracy/d')).map(([k, v]) => [k.slice('eval/accuracy/d'.length), v]));
+    const summary: RoundSummary = {
+      round,
+      frontier,
+      tasks: tasks.length,
+      accepted: accepted.length,
+      acceptedAtFrontier: accepted.filter((s) => difficultyOf.get(s.taskId) === frontier).length,
+      evaluation: { accuracy: metrics['eval/accuracy'] ?? 0, byDifficulty },
+      metrics,
+      seconds: Object.values(store.phaseTimings(round)).reduce((a, b) => a + b, 0) / 1000,
+      checkpoint: store.checkpoint(round)?.path ?? '',
+    };
+    events.roundEnd?.(summary);
+    return summary;
+  }
+
+  function outcomes(before: number): RoundOutcome[] {
+    const list: RoundOutcome[] = [];
+    for (let r = 1; r < before; r++) {
+      const saved = store.getMeta(`outcome/${r}`);
+      if (saved) list.push(JSON.parse(saved) as RoundOutcome);
+    }
+    return list;
+  }
+}
+
+/** Sampling options of the recipe with a given n, temperature and seed. */
+function samplingOptions(recipe: Recipe, n: number, temperature: number, seed: number): SamplingOptions {
+  return { n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed };
+}
+
+function sampleRow(round: number, kind: AttemptKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
+  return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion, sampler: { ...sampler } };
+}
+
+/** Scores every sample of a round that has no score yet, in chunks (each saved at once). */
+async function scoreUnscored(parts: LoopParts, round: number, byId: Map<string, Task>): Promise<void> {
+  const pending = parts.store.loadSamples(round).filter((s) => s.verification === null);
+  for (let i = 0; i < pending.length; i += 256) {
+    const rows = [];
+    for (const sample of pending.slice(i, i + 256)) {
+      const task = byId.get(sample.taskId);
+      if (!task) throw new Error(`run store: sample ${sample.id} names task ${sample.taskId}, which round ${round} does not have`);
+      rows.push({ sampleId: sample.id, verifier: { name: parts.verifier.name, version: parts.verifier.version }, verification: await parts.verifier.verify(task, sample.completion) });
+    }
+    parts.store.saveScores(rows);
+  }
+}
+
+/** Re-ReST: the reflector revises failed attempts (up to `perTask` per task) using the verifier's feedback. */
+async function reflect(parts: LoopParts, round: number, samples: StoredSample[], byId: Map<string, Task>, policyVersion: string): Promise<void> {
+  const { recipe, store } = parts;
+  if (!parts.reflector) throw new Error('recipe enables reflect, but no reflector was given');
+  const done = new Set(store.loadSamples(round, 'reflection').map((s) => s.parentId));
+  const perTask = new Map<string, number>();
+  const failed = samples.filter((s) => {
+    if (s.verification?.status !== 'scored' || s.verification.pass) return false;
+    const count = perTask.get(s.taskId) ?? 0;
+    if (count >= recipe.reflect.perTask) return false;
+    perTask.set(s.taskId, count + 1);
+    return true;
+  });
+  const chunk = recipe.sample.chunk;
+  for (let c = 0; c * chunk < failed.length; c++) {
+    const part = failed.slice(c * chunk, (c + 1) * chunk).filter((s) => !done.has(s.id));
+    if (part.length === 0) continue;
+    const seed = seedFor(recipe.seed, 'reflect', round, c);
+    const reflections = await parts.reflector.reflect(
+      part.map((s) => ({ task: byId.get(s.taskId)!, attempt: s.completion, feedback: s.verification?.status === 'scored' ? s.verification.feedback : '' })),
+      { n: recipe.reflect.n, seed },
+    );
+    const sampler = { ...samplingOptions(recipe, recipe.reflect.n, recipe.reflect.temperature, seed), reflector: parts.reflector.name };
+    store.saveSamples(part.flatMap((s, i) => reflections[i].revisions.map((revision, j) => ({ ...sampleRow(round, 'reflection', byId.get(s.taskId)!, s.sampleIndex * recipe.reflect.n + j, reflections[i].prompt, revision, policyVersion, sampler, s.id), sampler }))));
+  }
+}
+
+/** STaR rationalization: tasks none of whose samples passed are tried again with the answer as a hint. */
+async function rationalize(parts: LoopParts, policy: Policy, round: number, samples: StoredSample[], byId: Map<string, Task>): Promise<void> {
+  const { recipe, store } = parts;
+  const solved = new Set(samples.filter((s) => s.verification?.status === 'scored' && s.verification.pass).map((s) => s.taskId));
+  const done = new Set(store.loadSamples(round, 'rationalization').map((s) => s.taskId));
+  const unsolved = [...new Set(samples.map((s) => s.taskId))].filter((id) => !solved.has(id) && byId.get(id)?.answer !== undefined);
+  const chunk = recipe.sample.chunk;
+  for (let c = 0; c * chunk < unsolved.length; c++) {
+    const part = unsolved.slice(c * chunk, (c + 1) * chunk).filter((id) => !done.has(id)).map((id) => byId.get(id)!);
+    if (part.length === 0) continue;
+    const prompts = part.map((task) => fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer! }));
+    const sampling = samplingOptions(recipe, recipe.rationalize.n, recipe.rationalize.temperature, seedFor(recipe.seed, 'rationalize', round, c));
+    const groups = await policy.sample(prompts, sampling);
+    store.saveSamples(part.flatMap((task, i) => groups[i].map((completion, j) => sampleRow(round, 'rationalization', task, j, prompts[i], completion, policy.version, sampling))));
+  }
+}
+
+/** The monitors' view of a round, read back from the store. */
+function roundRecord(parts: LoopParts, round: number) {
+  const tasks = new Map((parts.store.loadTasks(round, 'train') ?? []).map((t) => [t.id, t]));
+  const samples = parts.store.loadSamples(round);
+  const attempts = new Map(samples.map((s) => [s.id, toAttempt(s, tasks.get(s.taskId)!)]));
+  const groups = new Map<string, Attempt[]>();
+  for (const s of samples) if (s.kind === 'sample') (groups.get(s.taskId) ?? groups.set(s.taskId, []).get(s.taskId)!).push(attempts.get(s.id)!);
+  const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
+  const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
+  const labeledTruth = [...tasks.values()].every((t) => t.answer !== undefined);
+  return {
+    round,
+    groups: [...groups.values()],
+    refinements,
+    accepted,
+    // Ground truth: the verifier's verdict, when every task carries its answer.
+    isCorrect: labeledTruth ? (a: Attempt) => a.verification.status === 'scored' && a.verification.pass : undefined,
+  };
+}
+
+/** The task a stored sample belongs to. */
+function lookupTask(parts: LoopParts, sample: StoredSample): Task {
+  const task = (parts.store.loadTasks(sample.round, 'train') ?? []).find((t) => t.id === sample.taskId);
+  if (!task) throw new Error(`run store: accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${sample.round}`);
+  return task;
+}
+
+/** What a labeled task's completion is for supervised training: its worked solution, else its answer and the stop string. */
+export function completionOf(recipe: Recipe, task: Task): string {
+  if (task.solution !== undefined) return task.solution;
+  if (task.answer !== undefined) return `${task.answer}${recipe.sample.stop[0] ?? ''}`;
+  throw new Error(`task ${task.id} has neither a solution nor an answer; it cannot be a labeled example`);
+}
+
+/** Held-out tasks: `eval.count` per reported difficulty, from a split no round draws from. */
+function heldOutTasks(parts: LoopParts): Task[] {
+  const { recipe, source } = parts;
+  return evalDifficulties(recipe).flatMap((difficulty) => source.tasks({ count: recipe.eval.count, difficulty, seed: seedFor(recipe.seed, 'heldout', difficulty), split: 'heldout' }));
+}
+
+/** The difficulties reported: `eval.difficulties`, else the warm-up's and the curriculum's. */
+export function evalDifficulties(recipe: Recipe): number[] {
+  if (recipe.eval.difficulties) return recipe.eval.difficulties;
+  const set = new Set<number>(recipe.warmup?.difficulties ?? []);
+  const c = recipe.curriculum;
+  if (c.kind === 'fixed') set.add(c.difficulty);
+  else for (let d = c.start; d <= c.max; d++) set.add(d);
+  return [...set].sort((a, b) => a - b);
+}
+
+function labeledTasks(parts: LoopParts, excluded: Set<string>): Task[] {
+  const warmup = parts.recipe.warmup;
+  if (!warmup) return [];
+  return warmup.difficulties.flatMap((difficulty) => drawTasks(parts.source, { count: warmup.count, difficulty, seed: seedFor(parts.recipe.seed, 'labeled', difficulty), split: 'labeled' }, excluded));
+}
+
+/** `count` tasks from a source, none of whose prompts is held out (asks for more until it has them, or the source runs dry). */
+function drawTasks(source: TaskSource, request: { count: number; difficulty: number; seed: number; split: string }, excluded: Set<string>): Task[] {
+  let ask = request.count;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const tasks = source.tasks({ ...request, count: ask }).filter((t) => !excluded.has(t.prompt));
+    if (tasks.length >= request.count || attempt === 3) return tasks.slice(0, request.count);
+    ask *= 2;
+  }
+  return [];
+}

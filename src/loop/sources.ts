@@ -1,0 +1,118 @@
+/**
+ * Task sources for recipes: built-in families by name, user families by module
+ * path (the public task API), and JSONL task files.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { InvalidConfigError } from '../errors.js';
+import type { Task, TaskFamily } from '../spec/task.js';
+import type { TaskRequest, TaskSource } from '../spec/task-source.js';
+import type { Verifier } from '../spec/verifier.js';
+import { additionFamily } from '../tasks/addition.js';
+import { countdownFamily } from '../tasks/countdown.js';
+import { loadTaskFile } from '../tasks/jsonl.js';
+import { Rng } from '../engine/random.js';
+import { stringFamily } from '../tasks/strings.js';
+import { matchVerifier, numericVerifier } from '../verifiers/match.js';
+
+/** Built-in families by the name a recipe uses; each takes the recipe's `tasks.options`. */
+export const builtinFamilies: Record<string, (options: Record<string, unknown>) => TaskFamily> = {
+  addition: (options) => additionFamily(options),
+  countdown: (options) => countdownFamily(options),
+  string: (options) => stringFamily(options),
+};
+
+/** A family as a task source. */
+export function familySource(family: TaskFamily): TaskSource {
+  return {
+    name: family.name,
+    difficulty: family.difficulty,
+    tasks: (request: TaskRequest) => family.generate({ count: request.count, difficulty: request.difficulty, seed: request.seed, split: request.split }),
+  };
+}
+
+/**
+ * A task file as a source: each request draws `count` tasks of the requested
+ * difficulty (all tasks when the file gives none) in a seeded order. Task ids
+ * are the file's, so the same task may come back in later rounds.
+ */
+export function fileSource(tasks: readonly Task[], name: string): TaskSource {
+  const difficulties = tasks.map((t) => t.difficulty).filter((d): d is number => d !== undefined);
+  const range = difficulties.length ? { min: Math.min(...difficulties), max: Math.max(...difficulties) } : { min: 0, max: 0 };
+  return {
+    name,
+    difficulty: range,
+    tasks(request: TaskRequest): Task[] {
+      const pool = difficulties.length ? tasks.filter((t) => t.difficulty === request.difficulty) : [...tasks];
+      const rng = new Rng(request.seed, 0xf11e);
+      for (let i = pool.length - 1; i > 0; i--) {
+        const j = Math.floor(rng.next() * (i + 1));
+        [pool[i], pool[j]] = [pool[j], pool[i]];
+      }
+      return pool.slice(0, request.count);
+    },
+  };
+}
+
+function isTaskFamily(value: unknown): value is TaskFamily {
+  const family = value as Partial<TaskFamily> | null;
+  return (
+    typeof family === 'object' && family !== null && typeof family.name === 'string' && typeof family.generate === 'function' &&
+    typeof family.verifier?.verify === 'function' && typeof family.difficulty?.min === 'number' && typeof family.difficulty?.max === 'number'
+  );
+}
+
+/**
+ * Resolves `tasks.family`: a built-in name, or a module path (relative to
+ * `baseDir`, the recipe's directory) whose default export is a TaskFamily or
+ * a function of the options that returns one.
+ */
+export async function loadFamily(spec: string, options: Record<string, unknown>, baseDir: string): Promise<TaskFamily> {
+  const builtin = builtinFamilies[spec];
+  if (builtin) return builtin(options);
+  if (!/[./\\]/.test(spec)) {
+    throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${Object.keys(builtinFamilies).join(', ')} or a module path such as ./my-family.js`);
+  }
+  const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (error) {
+    throw new InvalidConfigError('tasks.family', `cannot import ${path}: ${(error as Error).message}`);
+  }
+  const exported = module.default;
+  const family = typeof exported === 'function' ? await (exported as (o: Record<string, unknown>) => unknown)(options) : exported;
+  if (!isTaskFamily(family)) {
+    throw new InvalidConfigError('tasks.family', `${path} must export default a TaskFamily ({ name, difficulty: { min, max }, generate, verifier }) or a function returning one`);
+  }
+  return family;
+}
+
+/** Verifier of file tasks. */
+export function fileVerifier(kind: 'exact' | 'normalized' | 'numeric', options: { answerMarker?: string; revealAnswer: boolean }): Verifier {
+  const match = { answerMarker: options.answerMarker, revealAnswer: options.revealAnswer, answerEnd: ['\n'] };
+  if (kind === 'numeric') return numericVerifier(match);
+  return matchVerifier({ ...match, normalize: kind === 'normalized' });
+}
+
+/** The task source and verifier a recipe's `tasks` section names. */
+export async function resolveTasks(
+  tasks: { family?: string; options: Record<string, unknown>; file?: string; verifier: 'exact' | 'normalized' | 'numeric'; answerMarker?: string; revealAnswer: boolean },
+  baseDir: string,
+): Promise<{ source: TaskSource; verifier: Verifier; family?: TaskFamily }> {
+  if ((tasks.family === undefined) === (tasks.file === undefined)) {
+    throw new InvalidConfigError('tasks', 'set exactly one of `family` (a built-in name or a module path) and `file` (a JSONL task file)');
+  }
+  if (tasks.family !== undefined) {
+    const family = await loadFamily(tasks.family, tasks.options, baseDir);
+    return { source: familySource(family), verifier: family.verifier, family };
+  }
+  const path = resolve(baseDir, tasks.file!);
+  const loaded = loadTaskFile(path);
+  return { source: fileSource(loaded, loaded[0]?.family ?? 'file'), verifier: fileVerifier(tasks.verifier, tasks) };
+}
+
+/** The directory a recipe file's relative paths start from. */
+export function recipeDir(recipePath: string): string {
+  return dirname(resolve(recipePath));
+}

@@ -1,0 +1,69 @@
+/**
+ * Loading recipes: YAML → `--set` overrides → zod validation → the checks
+ * between fields. Every problem is an InvalidConfigError naming the field.
+ */
+import { readFileSync } from 'node:fs';
+import { parse, YAMLParseError } from 'yaml';
+import { InvalidConfigError, RecipeFileError } from '../errors.js';
+import { parseConfig } from '../config/validate.js';
+import { RecipeSchema, type Recipe } from './schema.js';
+
+/** Applies `path.to.key=value` overrides; values are read as YAML (`3`, `true`, `[1, 4]`, `text`). */
+export function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[]): Record<string, unknown> {
+  const result = structuredClone(raw);
+  for (const override of overrides) {
+    const at = override.indexOf('=');
+    if (at <= 0) throw new InvalidConfigError(override, 'a --set override is path.to.key=value, e.g. --set train.steps=200');
+    const path = override.slice(0, at).split('.');
+    const text = override.slice(at + 1);
+    let value: unknown;
+    try {
+      value = parse(text);
+    } catch {
+      value = text;
+    }
+    let node: Record<string, unknown> = result;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (next === undefined || next === null) node[key] = {};
+      else if (typeof next !== 'object' || Array.isArray(next)) throw new InvalidConfigError(path.join('.'), `cannot set a key inside \`${key}\`, which is ${Array.isArray(next) ? 'an array' : typeof next}`);
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path.at(-1)!] = value;
+  }
+  return result;
+}
+
+/** Validates a recipe object (already parsed from YAML, overrides applied). */
+export function validateRecipe(raw: unknown): Recipe {
+  const recipe = parseConfig(RecipeSchema, raw);
+  const c = recipe.curriculum;
+  if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
+  if (recipe.accept.by === 'majority' && (recipe.reflect.enabled || recipe.rationalize.enabled)) {
+    throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'needs verifier feedback or answers, but accept.by is majority (no labels); set accept.by: verifier or disable it');
+  }
+  if (recipe.eval.n > 0) {
+    const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);
+    if (tooLarge !== undefined) throw new InvalidConfigError('eval.k', `pass@${tooLarge} needs at least ${tooLarge} samples per task, but eval.n = ${recipe.eval.n}`);
+  }
+  return recipe;
+}
+
+/** Reads, overrides and validates a recipe file. */
+export function loadRecipe(path: string, overrides: readonly string[] = []): Recipe {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new RecipeFileError(path, `cannot read the recipe (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (error) {
+    if (error instanceof YAMLParseError) throw new RecipeFileError(path, `YAML syntax error at line ${error.linePos?.[0].line ?? '?'}: ${error.message.split('\n')[0]}`);
+    throw error;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecipeFileError(path, 'a recipe is a YAML mapping (name: …, rounds: …, tasks: …)');
+  return validateRecipe(applyOverrides(raw as Record<string, unknown>, overrides));
+}

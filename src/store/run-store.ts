@@ -1,0 +1,243 @@
+/**
+ * The run store: one SQLite file per run (better-sqlite3, synchronous, WAL)
+ * holding everything a round produced — tasks, samples with their token ids and
+ * logprobs, scores with feedback, refinements, the accepted set, metrics,
+ * checkpoints and phase timings — with provenance (policy version, sampler
+ * settings, verifier name and version). Every write is a transaction, so a run
+ * killed at any moment keeps everything it finished, and the loop resumes from it.
+ */
+import Database from 'better-sqlite3';
+import type { Task } from '../spec/task.js';
+import type { Verification } from '../spec/verifier.js';
+import type { AttemptKind } from '../loop/steps.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS phases (
+  round INTEGER NOT NULL, phase TEXT NOT NULL, ms REAL NOT NULL, finished_at TEXT NOT NULL,
+  PRIMARY KEY (round, phase));
+CREATE TABLE IF NOT EXISTS tasks (
+  round INTEGER NOT NULL, split TEXT NOT NULL, position INTEGER NOT NULL,
+  id TEXT NOT NULL, difficulty REAL, json TEXT NOT NULL,
+  PRIMARY KEY (round, split, position));
+CREATE TABLE IF NOT EXISTS samples (
+  id INTEGER PRIMARY KEY,
+  round INTEGER NOT NULL, kind TEXT NOT NULL, task_id TEXT NOT NULL, sample_index INTEGER NOT NULL,
+  parent_id INTEGER REFERENCES samples(id),
+  prompt TEXT NOT NULL, completion TEXT NOT NULL, tokens BLOB NOT NULL, logprobs BLOB NOT NULL,
+  finish_reason TEXT NOT NULL, policy_version TEXT NOT NULL, sampler TEXT NOT NULL,
+  UNIQUE (round, kind, task_id, sample_index));
+CREATE TABLE IF NOT EXISTS scores (
+  sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
+  verifier TEXT NOT NULL, verifier_version TEXT NOT NULL, status TEXT NOT NULL,
+  reward REAL, pass INTEGER, feedback TEXT, extracted TEXT, reason TEXT);
+CREATE TABLE IF NOT EXISTS accepted (
+  round INTEGER NOT NULL, sample_id INTEGER NOT NULL REFERENCES samples(id), reason TEXT NOT NULL,
+  PRIMARY KEY (round, sample_id));
+CREATE TABLE IF NOT EXISTS metrics (round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, key));
+CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT NULL, policy_version TEXT NOT NULL);
+`;
+
+/** A sample to store: one completion of a task (or a revision of one) and how it was made. */
+export interface SampleRow {
+  round: number;
+  kind: AttemptKind;
+  taskId: string;
+  sampleIndex: number;
+  /** The sample a refinement revises. */
+  parentId?: number | null;
+  /** What the policy read (the task prompt, or a reflection / hint prompt). */
+  prompt: string;
+  completion: string;
+  tokens: readonly number[];
+  logprobs: readonly number[];
+  finishReason: 'stop' | 'length';
+  policyVersion: string;
+  /** Sampler settings, as JSON-able data. */
+  sampler: Record<string, unknown>;
+}
+
+/** A stored sample, with its id and score (null until scored). */
+export interface StoredSample extends SampleRow {
+  id: number;
+  verification: Verification | null;
+  verifier: { name: string; version: string } | null;
+}
+
+interface SampleRecord {
+  id: number; round: number; kind: string; task_id: string; sample_index: number; parent_id: number | null;
+  prompt: string; completion: string; tokens: Buffer; logprobs: Buffer; finish_reason: string; policy_version: string; sampler: string;
+  verifier: string | null; verifier_version: string | null; status: string | null; reward: number | null; pass: number | null;
+  feedback: string | null; extracted: string | null; reason: string | null;
+}
+
+export class RunStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.path = path;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  /** Whether a phase of a round has finished. */
+  phaseDone(round: number, phase: string): boolean {
+    return this.db.prepare('SELECT 1 FROM phases WHERE round = ? AND phase = ?').get(round, phase) !== undefined;
+  }
+
+  markPhase(round: number, phase: string, ms: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO phases (round, phase, ms, finished_at) VALUES (?, ?, ?, ?)').run(round, phase, ms, new Date().toISOString());
+  }
+
+  /** Milliseconds of each finished phase of a round. */
+  phaseTimings(round: number): Record<string, number> {
+    const rows = this.db.prepare('SELECT phase, ms FROM phases WHERE round = ? ORDER BY finished_at').all(round) as { phase: string; ms: number }[];
+    return Object.fromEntries(rows.map((row) => [row.phase, row.ms]));
+  }
+
+  saveTasks(round: number, split: string, tasks: readonly Task[]): void {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO tasks (round, split, position, id, difficulty, json) VALUES (?, ?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM tasks WHERE round = ? AND split = ?').run(round, split);
+      tasks.forEach((task, i) => insert.run(round, split, i, task.id, task.difficulty ?? null, JSON.stringify(task)));
+    })();
+  }
+
+  /** The tasks of a round and split, in the order they were saved; null when none were. */
+  loadTasks(round: number, split: string): Task[] | null {
+    const rows = this.db.prepare('SELECT json FROM tasks WHERE round = ? AND split = ? ORDER BY position').all(round, split) as { json: string }[];
+    return rows.length ? rows.map((row) => JSON.parse(row.json) as Task) : null;
+  }
+
+  /** Saves samples in one transaction and returns their ids. */
+  saveSamples(rows: readonly SampleRow[]): number[] {
+    const insert = this.db.prepare(
+      `INSERT INTO samples (round, kind, task_id, sample_index, parent_id, prompt, completion, tokens, logprobs, finish_reason, policy_version, sampler)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    return this.db.transaction(() =>
+      rows.map((row) =>
+        Number(
+          insert.run(
+            row.round, row.kind, row.taskId, row.sampleIndex, row.parentId ?? null, row.prompt, row.completion,
+            Buffer.from(Int32Array.from(row.tokens).buffer), Buffer.from(Float32Array.from(row.logprobs).buffer),
+            row.finishReason, row.policyVersion, JSON.stringify(row.sampler),
+          ).lastInsertRowid,
+        ),
+      ),
+    )();
+  }
+
+  /** Saves the scores of samples in one transaction. */
+  saveScores(rows: readonly { sampleId: number; verifier: { name: string; version: string }; verification: Verification }[]): void {
+    const insert = this.db.prepare(
+      'INSERT OR REPLACE INTO scores (sample_id, verifier, verifier_version, status, reward, pass, feedback, extracted, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+    this.db.transaction(() => {
+      for (const { sampleId, verifier, verification: v } of rows) {
+        if (v.status === 'scored') insert.run(sampleId, verifier.name, verifier.version, v.status, v.reward, v.pass ? 1 : 0, v.feedback, v.extracted ?? null, null);
+        else insert.run(sampleId, verifier.name, verifier.version, v.status, null, null, null, null, v.status === 'error' ? v.error : v.reason);
+      }
+    })();
+  }
+
+  /** Samples of a round (of one kind, when given), in insertion order, with their scores. */
+  loadSamples(round: number, kind?: AttemptKind): StoredSample[] {
+    const rows = this.db
+      .prepare(
+        `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
+         FROM samples s LEFT JOIN scores c ON c.sample_id = s.id
+         WHERE s.round = ? AND (? IS NULL OR s.kind = ?) ORDER BY s.id`,
+      )
+      .all(round, kind ?? null, kind ?? null) as SampleRecord[];
+    return rows.map(toStoredSample);
+  }
+
+  /** Samples by id (any round), with their scores. */
+  samplesById(ids: readonly number[]): StoredSample[] {
+    if (ids.length === 0) return [];
+    const select = this.db.prepare(
+      `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
+       FROM samples s LEFT JOIN scores c ON c.sample_id = s.id WHERE s.id = ?`,
+    );
+    return ids.map((id) => {
+      const row = select.get(id) as SampleRecord | undefined;
+      if (!row) throw new Error(`run store ${this.path}: no sample ${id}`);
+      return toStoredSample(row);
+    });
+  }
+
+  saveAccepted(round: number, accepted: readonly { sampleId: number; reason: string }[]): void {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO accepted (round, sample_id, reason) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM accepted WHERE round = ?').run(round);
+      for (const row of accepted) insert.run(round, row.sampleId, row.reason);
+    })();
+  }
+
+  /** Ids of the samples accepted in rounds `from`..`to` (inclusive). */
+  acceptedIds(from: number, to: number): number[] {
+    return (this.db.prepare('SELECT sample_id FROM accepted WHERE round BETWEEN ? AND ? ORDER BY round, sample_id').all(from, to) as { sample_id: number }[]).map((row) => row.sample_id);
+  }
+
+  saveMetrics(round: number, metrics: Record<string, number>): void {
+    const insert = this.db.prepare('INSERT OR REPLACE INTO metrics (round, key, value) VALUES (?, ?, ?)');
+    this.db.transaction(() => {
+      for (const [key, value] of Object.entries(metrics)) if (Number.isFinite(value)) insert.run(round, key, value);
+    })();
+  }
+
+  metrics(round: number): Record<string, number> {
+    const rows = this.db.prepare('SELECT key, value FROM metrics WHERE round = ? ORDER BY key').all(round) as { key: string; value: number }[];
+    return Object.fromEntries(rows.map((row) => [row.key, row.value]));
+  }
+
+  saveCheckpoint(round: number, path: string, policyVersion: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)').run(round, path, policyVersion);
+  }
+
+  checkpoint(round: number): { path: string; policyVersion: string } | undefined {
+    const row = this.db.prepare('SELECT path, policy_version FROM checkpoints WHERE round = ?').get(round) as { path: string; policy_version: string } | undefined;
+    return row && { path: row.path, policyVersion: row.policy_version };
+  }
+}
+
+function toStoredSample(row: SampleRecord): StoredSample {
+  let verification: Verification | null = null;
+  if (row.status === 'scored') verification = { status: 'scored', reward: row.reward ?? 0, pass: row.pass === 1, feedback: row.feedback ?? '', ...(row.extracted !== null ? { extracted: row.extracted } : {}) };
+  else if (row.status === 'error') verification = { status: 'error', error: row.reason ?? '' };
+  else if (row.status === 'not-applicable') verification = { status: 'not-applicable', reason: row.reason ?? '' };
+  return {
+    id: row.id,
+    round: row.round,
+    kind: row.kind as AttemptKind,
+    taskId: row.task_id,
+    sampleIndex: row.sample_index,
+    parentId: row.parent_id,
+    prompt: row.prompt,
+    completion: row.completion,
+    tokens: Array.from(new Int32Array(row.tokens.buffer.slice(row.tokens.byteOffset, row.tokens.byteOffset + row.tokens.byteLength))),
+    logprobs: Array.from(new Float32Array(row.logprobs.buffer.slice(row.logprobs.byteOffset, row.logprobs.byteOffset + row.logprobs.byteLength))),
+    finishReason: row.finish_reason as 'stop' | 'length',
+    policyVersion: row.policy_version,
+    sampler: JSON.parse(row.sampler) as Record<string, unknown>,
+    verification,
+    verifier: row.verifier !== null ? { name: row.verifier, version: row.verifier_version ?? '' } : null,
+  };
+}
