@@ -1,5 +1,5 @@
 /** Autodidact: language models and agents that improve themselves. Public API. */
-export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError } from './errors.js';
+export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
 export { EngineCore, datumFromSequence, meanOverTokens, type EngineOptions } from './engine/engine.js';
@@ -20,3 +20,19 @@ export { matchVerifier, numericVerifier, extractAnswer, parseNumber, type MatchO
 export { sampleAndVerify, acceptPassing, fineTune, evaluate, sftDatum, passed, type Attempt, type SampleSettings, type SftSettings } from './loop/steps.js';
 export { passAtK, meanPassAtK, exploreExploit } from './loop/metrics.js';
 export { majorityVote, type Vote } from './verifiers/consensus.js';
+export type { Completion, Policy, SamplingOptions } from './spec/policy.js';
+export type { TaskRequest, TaskSource } from './spec/task-source.js';
+export { singleTurnEnvironment, type Environment, type EnvironmentStep } from './spec/environment.js';
+export type { Reflection, ReflectionInput, Reflector } from './spec/reflector.js';
+export type { Curriculum, RoundOutcome, RoundPlan } from './spec/curriculum.js';
+export type { Monitor, RoundRecord } from './spec/monitor.js';
+export { RunStore, type SampleRow, type StoredSample } from './store/run-store.js';
+export { RecipeSchema, type Recipe, type RecipeInput } from './recipe/schema.js';
+export { loadRecipe, validateRecipe, applyOverrides } from './recipe/load.js';
+export { runLoop, PHASES, type LoopParts, type LoopEvents, type LoopResult, type RoundSummary, type Evaluation } from './loop/run-loop.js';
+export { openRun, RunMismatchError, type OpenRunOptions } from './loop/open-run.js';
+export { fixedCurriculum, easyToHardCurriculum, planCounts } from './loop/curricula.js';
+export { samplingMonitor, bstarMonitor, defaultMonitors } from './loop/monitors.js';
+export { policyReflector, fillTemplate } from './loop/reflect.js';
+export { curate, labeledExamples, corrupt } from './loop/curate.js';
+export { familySource, fileSource, loadFamily, builtinFamilies } from './loop/sources.js';

@@ -4,6 +4,7 @@ import { AutodidactError } from '../errors.js';
 import { getKernels, defaultThreads } from '../engine/kernels.js';
 import { runEngineDemo } from './demo.js';
 import { runCommand } from './run.js';
+import { compareCommand } from './compare.js';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -41,6 +42,20 @@ program
   .option('--json', 'print a machine-readable summary as the last line')
   .action(async (recipe: string, options: { set: string[]; out?: string; fresh?: boolean; dryRun?: boolean; json?: boolean }) => {
     await runCommand(recipe, options);
+  });
+
+program
+  .command('compare')
+  .description('run recipes with the same seeds and budget and print mean ± std of final metrics')
+  .argument('<recipes...>', 'recipe YAML files')
+  .option('--seeds <n>', 'seeds per recipe (0 … n−1)', positiveInt, 3)
+  .option('--metrics <list>', 'comma-separated metric keys (default: eval/accuracy, the hardest eval/accuracy/d*, accept/count, seconds)')
+  .option('--set <path=value>', 'override a field in every recipe (repeatable)', collect, [])
+  .option('--out <dir>', 'parent directory of the runs; rerunning resumes them', 'runs/compare')
+  .option('--fresh', 'delete the runs first and start over')
+  .option('--json', 'print {"recipes":{name:{metric:{mean,std}}}} as the last line')
+  .action(async (recipes: string[], options: { seeds: number; metrics?: string; set: string[]; out: string; fresh?: boolean; json?: boolean }) => {
+    await compareCommand(recipes, options);
   });
 
 program
