@@ -1,88 +1,124 @@
-import cliProgress from 'cli-progress';
-import { EmbeddedBackend } from '../engine/backend.js';
-import { meanOverTokens } from '../engine/engine.js';
-import { learningRateAt } from '../engine/optimizer.js';
-import { Rng } from '../engine/random.js';
-import { ByteTokenizer } from '../engine/tokenizer.js';
-import { sftDatum } from '../loop/steps.js';
-import type { Datum } from '../spec/training-backend.js';
+/**
+ * The demo: easy-to-hard self-improvement on addition. The tiny embedded model
+ * is fine-tuned on a small labeled set of short sums (the SFT-only baseline),
+ * then teaches itself from unlabeled longer ones, round after round, moving
+ * one digit up once it masters the current length, keeping only what the
+ * verifier accepts. Two methods start from the same SFT checkpoint: ReST-EM
+ * (sample, verify, fine-tune) and Re-ReST (+ the policy reflecting on its
+ * failures with the verifier's feedback). Everything runs through the loop and
+ * the run store, like `autodidact run`; the calibration behind the settings
+ * is in docs/results.md.
+ */
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { validateRecipe } from '../recipe/load.js';
+import type { RecipeInput } from '../recipe/schema.js';
+import type { LoopResult, RoundSummary } from '../loop/run-loop.js';
+import { runRecipe, stopOnSigint } from './run.js';
+
+/** The demo's settings (chosen by the calibration in docs/results.md). */
+export const DEMO_SETTINGS = {
+  format: 'reversed',
+  model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 128 },
+  /** Labeled sums per length, and the lengths. */
+  labels: { count: 400, difficulties: [1, 2, 3, 4] },
+  sft: { steps: 600, learningRate: 3e-3, reflectionShare: 0.3 },
+  /** Unlabeled rounds: the frontier starts one digit beyond the labels. */
+  curriculum: { start: 5, max: 7, promoteAt: 0.5, review: 0.3 },
+  rounds: 4,
+  perRound: 256,
+  sample: { n: 4, temperature: 0.7 },
+  train: { steps: 120, learningRate: 1e-3 },
+  evalCount: 100,
+} as const;
 
 export interface DemoOptions {
-  steps: number;
-  batchSize: number;
   seed: number;
   json: boolean;
-  save?: string;
+  out: string;
+  fresh?: boolean;
+  /** Self-training rounds per method (default DEMO_SETTINGS.rounds). */
+  rounds?: number;
 }
 
-export interface DemoSummary {
-  steps: number;
-  seconds: number;
-  finalLoss: number;
-  heldOutAccuracyBefore: number;
-  heldOutAccuracyAfter: number;
-  samples: { prompt: string; completion: string; correct: boolean }[];
-  engine: { kernels: string; blas: string; threads: number; parameters: number };
+type Accuracy = { accuracy: number; hardest: number; byDifficulty: Record<string, number> };
+
+function accuracyOf(summary: RoundSummary, hardest: number): Accuracy {
+  return { accuracy: summary.evaluation.byDifficulty[String(hardest)] ?? 0, hardest, byDifficulty: summary.evaluation.byDifficulty };
 }
 
-/**
- * The engine demo: train the embedded transformer from scratch on written-out
- * two-digit additions ("23+58=81;"), then ask it held-out sums. It shows the
- * engine really learns in-process; the self-improvement loop builds on it.
- */
-export async function runEngineDemo(options: DemoOptions, log: (line: string) => void): Promise<DemoSummary> {
-  const tokenizer = new ByteTokenizer();
-  const rng = new Rng(options.seed);
-  const problem = () => {
-    const a = Math.floor(rng.next() * 100);
-    const b = Math.floor(rng.next() * 100);
-    return { prompt: `${a}+${b}=`, answer: `${a + b}` };
-  };
-  const heldOut = Array.from({ length: 64 }, problem);
-  const heldOutKeys = new Set(heldOut.map((p) => p.prompt));
-  const trainingExample = (): Datum => {
-    let p = problem();
-    while (heldOutKeys.has(p.prompt)) p = problem();
-    return sftDatum(tokenizer, p.prompt, `${p.answer};`);
-  };
-
-  const backend = await EmbeddedBackend.create({ model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 32, seed: options.seed } });
-  const info = backend.info();
-  log(`engine: ${info.parameters.toLocaleString()} parameters, ${info.kernels} kernels (${info.blas}), ${info.threads} threads`);
-  const accuracy = async () => {
-    const groups = await backend.sample(heldOut.map((p) => p.prompt), { temperature: 0, maxTokens: 6, stop: [';'] });
-    const samples = groups.map(([sample], i) => ({ prompt: heldOut[i].prompt, completion: sample.text, correct: sample.text === heldOut[i].answer }));
-    return { accuracy: samples.filter((s) => s.correct).length / samples.length, samples };
-  };
-  const before = await accuracy();
-
+export async function runDemo(options: DemoOptions, log: (line: string) => void) {
+  const s = DEMO_SETTINGS;
+  const out = resolve(options.out);
+  // A finished demo reruns from scratch; an interrupted one resumes where it stopped.
+  if (options.fresh || existsSync(join(out, 'finished.json'))) rmSync(out, { recursive: true, force: true });
   const started = performance.now();
-  const bar = options.json ? null : new cliProgress.SingleBar({ format: 'training |{bar}| {value}/{total} steps | loss {loss} | {speed} steps/s', hideCursor: true }, cliProgress.Presets.shades_classic);
-  bar?.start(options.steps, 0, { loss: '-', speed: '-' });
-  let loss = NaN;
-  for (let step = 0; step < options.steps; step++) {
-    const batch = Array.from({ length: options.batchSize }, trainingExample);
-    loss = (await backend.forwardBackward(meanOverTokens(batch), 'cross_entropy')).loss;
-    await backend.optimStep({ learningRate: learningRateAt({ kind: 'cosine', learningRate: 3e-3, warmupSteps: 20, totalSteps: options.steps, minLearningRate: 3e-4 }, step), weightDecay: 0.01, gradClipNorm: 1 });
-    bar?.update(step + 1, { loss: loss.toFixed(3), speed: ((step + 1) / ((performance.now() - started) / 1000)).toFixed(1) });
-  }
-  bar?.stop();
-  const seconds = (performance.now() - started) / 1000;
-  const after = await accuracy();
-  if (options.save) await backend.save(options.save);
-  await backend.close();
-
-  log(`trained ${options.steps} steps in ${seconds.toFixed(1)} s, final loss ${loss.toFixed(3)}`);
-  log(`held-out sums answered correctly: ${(before.accuracy * 100).toFixed(0)}% before training → ${(after.accuracy * 100).toFixed(0)}% after`);
-  for (const sample of after.samples.slice(0, 8)) log(`  ${sample.prompt}${sample.completion.padEnd(4)} ${sample.correct ? '✓' : '✗'}`);
-  if (options.save) log(`checkpoint saved to ${options.save} (opens with transformers' LlamaForCausalLM.from_pretrained)`);
-  return {
-    steps: options.steps,
-    seconds,
-    finalLoss: loss,
-    heldOutAccuracyBefore: before.accuracy,
-    heldOutAccuracyAfter: after.accuracy,
-    samples: after.samples,
-    engine: { kernels: info.kernels, blas: info.blas, threads: info.threads, parameters: info.parameters },
+  const hardest = s.curriculum.max;
+  const difficulties = Array.from({ length: hardest }, (_, i) => i + 1);
+  const base = {
+    name: 'demo',
+    seed: options.seed,
+    rounds: options.rounds ?? s.rounds,
+    model: { config: { ...s.model, seed: options.seed } },
+    tasks: { family: 'addition', options: { format: s.format }, perRound: s.perRound },
+    warmup: { count: s.labels.count, difficulties: [...s.labels.difficulties], steps: s.sft.steps, learningRate: s.sft.learningRate, reflectionShare: s.sft.reflectionShare },
+    curriculum: { kind: 'easy-to-hard', ...s.curriculum },
+    sample: { n: s.sample.n, temperature: s.sample.temperature, maxTokens: hardest + 3, stop: [';'] },
+    accept: { by: 'verifier', capPerTask: 1 },
+    train: { steps: s.train.steps, learningRate: s.train.learningRate, from: 'previous', data: 'all', includeLabeled: true },
+    eval: { count: s.evalCount, difficulties },
+  } satisfies RecipeInput;
+  const sigint = stopOnSigint(log);
+  const run = (recipe: RecipeInput) => runRecipe(validateRecipe(recipe), { out: join(out, recipe.name), baseDir: out, log: () => {}, shouldStop: sigint.shouldStop });
+  const table = (result: LoopResult) => {
+    for (const r of result.rounds.slice(1)) {
+      log(`  ${String(r.round).padStart(5)}  ${String(r.frontier).padStart(6)}  ${String(r.accepted).padStart(8)}  ${difficulties.map((d) => pct(r.evaluation.byDifficulty[String(d)])).join(' ')}  ${r.seconds.toFixed(1).padStart(6)}`);
+    }
   };
+  const header = `  round  digits  accepted  ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}  seconds`;
+  try {
+    log(`Easy-to-hard self-improvement on ${s.format} addition: SFT on ${s.labels.count} labeled sums per length (${s.labels.difficulties.join(', ')} digits), then unlabeled rounds from ${s.curriculum.start} up to ${hardest} digits.`);
+    const sft = await run({ ...base, name: 'sft', rounds: 0 });
+    if (sft.stopped) return null;
+    const baseline = sft.rounds[0];
+    log(`\nSFT-only baseline (${baseline.seconds.toFixed(1)} s)\n  held-out    ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}\n  accuracy    ${difficulties.map((d) => pct(baseline.evaluation.byDifficulty[String(d)])).join(' ')}`);
+    const sftCheckpoint = sft.rounds[0].checkpoint;
+    const methods = [
+      { name: 'rest-em', recipe: { ...base, name: 'rest-em', model: { checkpoint: sftCheckpoint } } },
+      { name: 're-rest', recipe: { ...base, name: 're-rest', model: { checkpoint: sftCheckpoint }, reflect: { enabled: true, n: 1, perTask: 1, temperature: s.sample.temperature } } },
+    ];
+    const results: Record<string, LoopResult> = {};
+    for (const method of methods) {
+      log(`\n${method.name}${method.name === 're-rest' ? ' (+ reflection on failures with the verifier feedback)' : ' (sample 4, keep what the verifier accepts, fine-tune)'}\n${header}`);
+      const result = await run(method.recipe);
+      table(result);
+      if (result.stopped) return null;
+      results[method.name] = result;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    log(`\nHeld-out accuracy (${s.evalCount} sums per length, greedy)\n  ${'method'.padEnd(16)} ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}`);
+    log(`  ${'SFT only'.padEnd(16)} ${difficulties.map((d) => pct(baseline.evaluation.byDifficulty[String(d)])).join(' ')}`);
+    for (const [name, result] of Object.entries(results)) log(`  ${name.padEnd(16)} ${difficulties.map((d) => pct(result.rounds.at(-1)!.evaluation.byDifficulty[String(d)])).join(' ')}`);
+    const byRecipe = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, { ...accuracyOf(result.rounds.at(-1)!, hardest), checkpoint: result.checkpoint, rounds: result.rounds.length - 1 }]));
+    const final = byRecipe['rest-em'];
+    const base0 = accuracyOf(baseline, hardest);
+    log(`\nAt ${hardest} digits: SFT only ${pct(base0.accuracy).trim()} → rest-em ${pct(final.accuracy).trim()} (${((final.accuracy - base0.accuracy) * 100).toFixed(0)} points), re-rest ${pct(byRecipe['re-rest'].accuracy).trim()}. Total ${seconds.toFixed(0)} s.`);
+    log(`Runs (store + checkpoints): ${out}`);
+    const summary = {
+      baseline: base0,
+      final: { ...final, recipe: 'rest-em' },
+      byRecipe,
+      rounds: Object.fromEntries(Object.entries(results).map(([name, result]) => [name, result.rounds.map((r) => ({ round: r.round, digits: r.frontier ?? null, accepted: r.accepted, byDifficulty: r.evaluation.byDifficulty, seconds: r.seconds }))])),
+      seconds,
+      checkpoint: final.checkpoint ?? null,
+    };
+    writeFileSync(join(out, 'finished.json'), `${JSON.stringify(summary)}\n`);
+    return summary;
+  } finally {
+    sigint.dispose();
+  }
+}
+
+function pct(value: number | undefined): string {
+  return value === undefined ? '   -' : `${(value * 100).toFixed(0)}%`.padStart(4);
 }

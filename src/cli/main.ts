@@ -2,7 +2,8 @@
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { AutodidactError } from '../errors.js';
 import { getKernels, defaultThreads } from '../engine/kernels.js';
-import { runEngineDemo } from './demo.js';
+import { runEngineDemo } from './train-demo.js';
+import { runDemo } from './demo.js';
 import { runCommand } from './run.js';
 import { compareCommand } from './compare.js';
 
@@ -17,6 +18,21 @@ program.name('autodidact').description('Language models and agents that improve 
 
 program
   .command('demo')
+  .description('easy-to-hard self-improvement: SFT on short sums, then the model teaches itself longer ones (rest-em vs re-rest)')
+  .option('--seed <n>', 'seed of data, initialization and sampling', (v) => Number.parseInt(v, 10), 0)
+  .option('--rounds <n>', 'self-training rounds per method', positiveInt)
+  .option('--out <dir>', 'where the runs go; an interrupted demo resumes from here', 'runs/demo')
+  .option('--fresh', 'start over even if an interrupted demo is there')
+  .option('--json', 'print a machine-readable summary as the last line')
+  .action(async (options: { seed: number; rounds?: number; out: string; fresh?: boolean; json?: boolean }) => {
+    const json = options.json ?? false;
+    const summary = await runDemo({ ...options, json }, (line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
+    if (summary === null) process.stderr.write('stopped; rerun the same command to resume\n');
+    else if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  });
+
+program
+  .command('train-demo')
   .description('train the embedded transformer from scratch on additions and test it on held-out sums')
   .option('--steps <n>', 'training steps', positiveInt, 800)
   .option('--batch-size <n>', 'sequences per step', positiveInt, 64)

@@ -14,15 +14,26 @@ export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, pref
   if (issue.code === 'unrecognized_keys') {
     const key = issue.keys[0];
     const field = path ? `${path}.${key}` : key;
-    const known = knownKeys(schema, issue.path);
+    const known = knownKeys(schema, issue.path, input);
     const nearest = nearestKey(key, known);
     const hint = nearest ? ` — did you mean \`${nearest}\`?` : known.length ? ` (valid keys: ${known.join(', ')})` : '';
     throw new InvalidConfigError(field, `unknown key${hint}`);
   }
+  const received = describe(valueAt(input, issue.path));
   if (issue.code === 'invalid_type') {
-    const received = describe(valueAt(input, issue.path));
-    const message = received === 'undefined' ? `is required (expected ${issue.expected})` : `expected ${issue.expected}, got ${received}`;
+    const expected = issue.expected === 'int' ? 'integer' : issue.expected;
+    const message = received === 'undefined' ? `is required (expected ${expected})` : `expected ${expected}, got ${received}`;
     throw new InvalidConfigError(path || '(root)', message);
+  }
+  // A discriminated union (`curriculum.kind`) or an enum: name the valid values.
+  const choices = issue.code === 'invalid_union' && 'options' in issue ? (issue.options as unknown[]) : issue.code === 'invalid_value' ? issue.values : null;
+  if (choices) {
+    const valid = choices.map(String).join(', ');
+    throw new InvalidConfigError(path || '(root)', received === 'undefined' ? `is required (one of: ${valid})` : `expected one of: ${valid}; got ${received}`);
+  }
+  if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number') {
+    const bound = issue.code === 'too_small' ? `${issue.inclusive ? '≥' : '>'} ${issue.minimum}` : `${issue.inclusive ? '≤' : '<'} ${issue.maximum}`;
+    throw new InvalidConfigError(path || '(root)', `must be ${bound}, got ${received}`);
   }
   throw new InvalidConfigError(path || '(root)', issue.message);
 }
@@ -41,11 +52,19 @@ function describe(value: unknown): string {
   return typeof value;
 }
 
-function knownKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
+type SchemaNode = { shape?: Record<string, unknown>; def?: { innerType?: unknown; options?: SchemaNode[]; discriminator?: string; values?: unknown[] } };
+
+function knownKeys(schema: z.ZodType, path: PropertyKey[], input: unknown): string[] {
   let current: unknown = schema;
-  for (const key of [...path, null]) {
-    let inner = current as { shape?: Record<string, unknown>; unwrap?: () => unknown; def?: { innerType?: unknown } };
-    while (inner && !inner.shape && inner.def?.innerType) inner = inner.def.innerType as typeof inner;
+  for (const [depth, key] of [...path, null].entries()) {
+    let inner = current as SchemaNode;
+    while (inner && !inner.shape && inner.def?.innerType) inner = inner.def.innerType as SchemaNode;
+    // A discriminated union: the option the input's discriminator picks.
+    const discriminator = inner?.def?.discriminator;
+    if (discriminator && inner.def?.options) {
+      const tag = (valueAt(input, path.slice(0, depth)) as Record<string, unknown> | undefined)?.[discriminator];
+      inner = inner.def.options.find((option) => (option.shape?.[discriminator] as SchemaNode | undefined)?.def?.values?.includes(tag)) ?? inner;
+    }
     if (key === null) return inner?.shape ? Object.keys(inner.shape) : [];
     if (!inner?.shape || typeof key !== 'string') return [];
     current = inner.shape[key];

@@ -61,7 +61,10 @@ export function loadRecipe(path: string, overrides: readonly string[] = []): Rec
   try {
     raw = parse(text);
   } catch (error) {
-    if (error instanceof YAMLParseError) throw new RecipeFileError(path, `YAML syntax error at line ${error.linePos?.[0].line ?? '?'}: ${error.message.split('\n')[0]}`);
+    if (error instanceof YAMLParseError) {
+      const at = error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : 'an unknown line';
+      throw new RecipeFileError(path, `YAML syntax error at ${at}: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
+    }
     throw error;
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecipeFileError(path, 'a recipe is a YAML mapping (name: …, rounds: …, tasks: …)');

@@ -13,7 +13,8 @@ describe('autodidact CLI', () => {
     assert.equal(out.status, 0);
     assert.match(out.stdout, /demo/);
     assert.match(out.stdout, /info/);
-    assert.match(run(['demo', '--help']).stdout, /--steps <n>/);
+    assert.match(run(['train-demo', '--help']).stdout, /--steps <n>/);
+    assert.match(run(['demo', '--help']).stdout, /--rounds <n>/);
   });
 
   test('info respects AUTODIDACT_THREADS and AUTODIDACT_KERNELS', () => {
@@ -36,8 +37,8 @@ describe('autodidact CLI', () => {
     assert.match(required.stderr, /AUTODIDACT_KERNELS=native but AUTODIDACT_ADDON=\/nonexistent\/addon.node does not exist/);
   });
 
-  test('demo --json trains and ends with a machine-readable summary', () => {
-    const out = run(['demo', '--steps', '20', '--batch-size', '8', '--json']);
+  test('train-demo --json trains and ends with a machine-readable summary', () => {
+    const out = run(['train-demo', '--steps', '20', '--batch-size', '8', '--json']);
     assert.equal(out.status, 0, out.stderr);
     const summary = JSON.parse(out.stdout.trim().split('\n').at(-1)!);
     assert.equal(summary.steps, 20);
@@ -47,7 +48,7 @@ describe('autodidact CLI', () => {
   });
 
   test('bad arguments are refused with a message', () => {
-    const out = run(['demo', '--steps', 'many']);
+    const out = run(['train-demo', '--steps', 'many']);
     assert.notEqual(out.status, 0);
     assert.match(out.stderr, /--steps.*positive integer/);
   });
