@@ -9,7 +9,7 @@ import { loadRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
 import { openRun } from '../loop/open-run.js';
 import { runLoop, type LoopResult, type RoundSummary } from '../loop/run-loop.js';
-import { recipeDir } from '../loop/sources.js';
+import { recipeDir, resolveTasks } from '../loop/sources.js';
 
 export interface RunCommandOptions {
   set: string[];
@@ -74,6 +74,7 @@ export async function runCommand(recipePath: string, options: RunCommandOptions)
   const log = (line: string) => (options.json ? process.stderr : process.stdout).write(`${line}\n`);
   const recipe = loadRecipe(recipePath, options.set);
   if (options.dryRun) {
+    await resolveTasks(recipe.tasks, recipeDir(recipePath)); // a family that does not load fails here too
     process.stdout.write(stringify(recipe));
     if (options.json) process.stdout.write(`${JSON.stringify({ recipe })}\n`);
     return;
