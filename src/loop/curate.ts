@@ -25,7 +25,7 @@ export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly
     if (recipe.accept.by === 'majority') {
       // Label-free: the answer most of the task's own samples agree on wins; refinements do not vote.
       const own = candidates.filter((s) => s.kind === 'sample');
-      const options = { answerEnd: ['\n', ...recipe.sample.stop] };
+      const options = { answerMarker: recipe.accept.answerMarker, answerEnd: ['\n', ...recipe.sample.stop] };
       const vote = majorityVote(own.map((s) => s.completion), { ...options, minAgreement: recipe.accept.minAgreement });
       chosen = vote.answer === null ? [] : own.filter((s) => extractAnswer(s.completion, options) === vote.answer).map((sample) => ({ sample, reason: `majority ${(vote.agreement * 100).toFixed(0)}%` }));
     } else {
@@ -50,13 +50,13 @@ export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly
 /**
  * A training example from an accepted sample: always the task's own prompt
  * (a revision or rationale trains without the reflection prompt or hint, as
- * in Re-ReST and STaR). The stop string the sampler cut is put back, so the
- * policy learns to end its answer; with several stop strings the first is used.
+ * in Re-ReST and STaR). When a stop string ended the sample, the sampler cut
+ * it; it is put back so the policy learns to end its answer (with several
+ * stop strings, the first). A sample ended by EOS needs nothing: SFT appends EOS.
  */
-export function trainingExample(recipe: Recipe, sample: StoredSample, task: Task): { prompt: string; completion: string } {
-  const endedByEos = sample.finishReason === 'stop' && sample.tokens.length > 0 && sample.kind === 'sample' && sample.completion.length === 0;
-  const stop = sample.finishReason === 'stop' && !endedByEos ? recipe.sample.stop[0] ?? '' : '';
-  return { prompt: task.prompt, completion: `${sample.completion}${stop}` };
+export function trainingExample(recipe: Recipe, sample: StoredSample, task: Task, eosId: number): { prompt: string; completion: string } {
+  const endedByStopString = sample.finishReason === 'stop' && sample.tokens.at(-1) !== eosId;
+  return { prompt: task.prompt, completion: `${sample.completion}${endedByStopString ? recipe.sample.stop[0] ?? '' : ''}` };
 }
 
 /** A stored sample as an Attempt (for monitors and metrics). */

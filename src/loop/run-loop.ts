@@ -212,7 +212,14 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         await useWeights(recipe.train.from === 'base' ? 0 : round - 1);
         const ids = store.acceptedIds(recipe.train.data === 'all' ? 1 : round, round);
         const accepted = store.samplesById(ids);
-        const examples = accepted.map((s) => trainingExample(recipe, s, lookupTask(parts, s)));
+        const tasksOf = new Map<number, Map<string, Task>>();
+        const taskOf = (sample: StoredSample) => {
+          if (!tasksOf.has(sample.round)) tasksOf.set(sample.round, new Map((store.loadTasks(sample.round, 'train') ?? []).map((t) => [t.id, t])));
+          const task = tasksOf.get(sample.round)!.get(sample.taskId);
+          if (!task) throw new Error(`run store: accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${sample.round}`);
+          return task;
+        };
+        const examples = accepted.map((s) => trainingExample(recipe, s, taskOf(s), parts.tokenizer.eosId));
         if (recipe.train.includeLabeled) examples.push(...labeled.map((t) => ({ prompt: t.prompt, completion: completionOf(recipe, t) })));
         await fineTune(backend, parts.tokenizer, examples, { steps: recipe.train.steps, batchSize: recipe.train.batchSize, learningRate: recipe.train.learningRate, seed: seedFor(recipe.seed, 'train', round), onStep: (step) => progress(step + 1) });
         await saveWeights(round, `round-${round}`);
@@ -367,13 +374,6 @@ function roundRecord(parts: LoopParts, round: number) {
     // Ground truth: the verifier's verdict, when every task carries its answer.
     isCorrect: labeledTruth ? (a: Attempt) => a.verification.status === 'scored' && a.verification.pass : undefined,
   };
-}
-
-/** The task a stored sample belongs to. */
-function lookupTask(parts: LoopParts, sample: StoredSample): Task {
-  const task = (parts.store.loadTasks(sample.round, 'train') ?? []).find((t) => t.id === sample.taskId);
-  if (!task) throw new Error(`run store: accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${sample.round}`);
-  return task;
 }
 
 /** What a labeled task's completion is for supervised training: its worked solution, else its answer and the stop string. */

@@ -107,6 +107,8 @@ const AcceptSchema = z
     capPerTask: positiveInt.default(1),
     /** Majority vote: share of a task's samples that must agree. */
     minAgreement: probability.default(0.5),
+    /** Majority vote: the answer follows the last occurrence of this marker (e.g. `>` after a scratchpad); default the whole completion. */
+    answerMarker: z.string().optional(),
   })
   .strict();
 
