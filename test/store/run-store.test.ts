@@ -1,0 +1,183 @@
+/** The run store: what goes in comes back out exactly, and a reopened file still holds all of it. */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { RunStore, type SampleRow } from '../../src/store/run-store.js';
+import type { Task } from '../../src/spec/task.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'autodidact-store-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const freshPath = () => join(dir, `run-${files++}.sqlite`);
+
+const tasks: Task[] = [
+  { id: 't-2', family: 'addition-plain', prompt: '3+4=', answer: '7', solution: '7;', difficulty: 1, meta: { a: 3, b: 4 } },
+  { id: 't-0', family: 'addition-plain', prompt: '12+30=', answer: '42', difficulty: 2 },
+  { id: 't-1', family: 'unlabeled', prompt: 'say hi' },
+];
+
+const row = (overrides: Partial<SampleRow> = {}): SampleRow => ({
+  round: 1,
+  kind: 'sample',
+  taskId: 't-2',
+  sampleIndex: 0,
+  prompt: '3+4=',
+  completion: '7',
+  tokens: [55, 257],
+  logprobs: [-0.1, -1e-3],
+  finishReason: 'stop',
+  policyVersion: 'sft',
+  sampler: { n: 2, temperature: 0.7, stop: [';'], seed: 123 },
+  ...overrides,
+});
+
+describe('run store', () => {
+  test('tasks come back in the order they were saved, per round and split; resaving replaces them', () => {
+    const store = new RunStore(freshPath());
+    try {
+      assert.equal(store.loadTasks(1, 'train'), null, 'nothing saved yet');
+      store.saveTasks(1, 'train', tasks);
+      store.saveTasks(2, 'train', tasks.slice(0, 1));
+      assert.deepEqual(store.loadTasks(1, 'train'), tasks);
+      assert.deepEqual(store.loadTasks(2, 'train'), tasks.slice(0, 1));
+      assert.equal(store.loadTasks(1, 'heldout'), null);
+      store.saveTasks(1, 'train', [tasks[2], tasks[0]]);
+      assert.deepEqual(store.loadTasks(1, 'train'), [tasks[2], tasks[0]]);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('samples keep token ids exactly and logprobs at Float32 precision, with their provenance', () => {
+    const store = new RunStore(freshPath());
+    try {
+      const logprobs = [-0.1, -2.718281828, -1e-7, -30.5, 0];
+      const tokens = [256, 0, 255, 257, 2 ** 31 - 1];
+      const [first, second] = store.saveSamples([
+        row({ tokens, logprobs, completion: 'x', finishReason: 'length' }),
+        row({ sampleIndex: 1, tokens: [], logprobs: [], completion: '', sampler: { nested: { k: [1, 2] } } }),
+      ]);
+      const [reflection] = store.saveSamples([row({ kind: 'reflection', parentId: first, prompt: '3+4=8|digit 1 is wrong|3+4=', policyVersion: 'round-1' })]);
+      const samples = store.loadSamples(1);
+      assert.deepEqual(samples.map((s) => s.id), [first, second, reflection]);
+      const [a, b, c] = samples;
+      assert.deepEqual(a.tokens, tokens);
+      assert.deepEqual(a.logprobs, logprobs.map(Math.fround));
+      assert.notEqual(a.logprobs[1], -2.718281828, 'stored as Float32, not Float64');
+      assert.deepEqual(
+        { round: a.round, kind: a.kind, taskId: a.taskId, sampleIndex: a.sampleIndex, parentId: a.parentId, prompt: a.prompt, completion: a.completion, finishReason: a.finishReason, policyVersion: a.policyVersion, sampler: a.sampler, verification: a.verification, verifier: a.verifier },
+        { round: 1, kind: 'sample', taskId: 't-2', sampleIndex: 0, parentId: null, prompt: '3+4=', completion: 'x', finishReason: 'length', policyVersion: 'sft', sampler: { n: 2, temperature: 0.7, stop: [';'], seed: 123 }, verification: null, verifier: null },
+      );
+      assert.deepEqual([b.tokens, b.logprobs, b.completion, b.sampler], [[], [], '', { nested: { k: [1, 2] } }]);
+      assert.deepEqual([c.kind, c.parentId, c.policyVersion], ['reflection', first, 'round-1']);
+      assert.deepEqual(store.loadSamples(1, 'reflection').map((s) => s.id), [reflection]);
+      assert.deepEqual(store.loadSamples(1, 'sample').map((s) => s.id), [first, second]);
+      assert.deepEqual(store.loadSamples(2), []);
+      assert.deepEqual(store.samplesById([reflection, first]).map((s) => s.id), [reflection, first]);
+      assert.throws(() => store.samplesById([9999]), /no sample 9999/);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('a (round, kind, task, index) is stored once: a duplicate fails and rolls back its whole batch', () => {
+    const store = new RunStore(freshPath());
+    try {
+      store.saveSamples([row()]);
+      assert.throws(() => store.saveSamples([row({ sampleIndex: 5 }), row()]), /UNIQUE constraint failed/);
+      assert.deepEqual(store.loadSamples(1).map((s) => s.sampleIndex), [0], 'the batch is one transaction');
+      store.saveSamples([row({ kind: 'rationalization' }), row({ round: 2 }), row({ taskId: 't-0' })]);
+      assert.equal(store.loadSamples(1).length, 3);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('scores of all three statuses round-trip with verifier name and version; rescoring replaces', () => {
+    const store = new RunStore(freshPath());
+    try {
+      const ids = store.saveSamples([0, 1, 2, 3].map((i) => row({ sampleIndex: i })));
+      const verifier = { name: 'numeric', version: '1' };
+      store.saveScores([
+        { sampleId: ids[0], verifier, verification: { status: 'scored', reward: 1, pass: true, feedback: 'correct', extracted: '7' } },
+        { sampleId: ids[1], verifier, verification: { status: 'scored', reward: 0.25, pass: false, feedback: 'digit 1 is wrong' } },
+        { sampleId: ids[2], verifier: { name: 'judge', version: '2b' }, verification: { status: 'error', error: 'timeout' } },
+        { sampleId: ids[3], verifier, verification: { status: 'not-applicable', reason: 'task t-2 has no answer' } },
+      ]);
+      const scored = store.loadSamples(1);
+      assert.deepEqual(scored.map((s) => s.verification), [
+        { status: 'scored', reward: 1, pass: true, feedback: 'correct', extracted: '7' },
+        { status: 'scored', reward: 0.25, pass: false, feedback: 'digit 1 is wrong' },
+        { status: 'error', error: 'timeout' },
+        { status: 'not-applicable', reason: 'task t-2 has no answer' },
+      ]);
+      assert.deepEqual(scored.map((s) => s.verifier), [verifier, verifier, { name: 'judge', version: '2b' }, verifier]);
+      store.saveScores([{ sampleId: ids[2], verifier, verification: { status: 'scored', reward: 0, pass: false, feedback: 'empty' } }]);
+      assert.deepEqual(store.samplesById([ids[2]])[0].verification, { status: 'scored', reward: 0, pass: false, feedback: 'empty' });
+    } finally {
+      store.close();
+    }
+  });
+
+  test('accepted ids by round range; resaving a round replaces only that round', () => {
+    const store = new RunStore(freshPath());
+    try {
+      const ids = store.saveSamples([1, 2, 3].flatMap((round) => [0, 1].map((i) => row({ round, sampleIndex: i }))));
+      store.saveAccepted(1, [{ sampleId: ids[1], reason: 'verified' }, { sampleId: ids[0], reason: 'verified' }]);
+      store.saveAccepted(2, [{ sampleId: ids[2], reason: 'verified reflection' }]);
+      store.saveAccepted(3, [{ sampleId: ids[5], reason: 'majority 75%' }]);
+      assert.deepEqual(store.acceptedIds(1, 1), [ids[0], ids[1]]);
+      assert.deepEqual(store.acceptedIds(1, 3), [ids[0], ids[1], ids[2], ids[5]]);
+      assert.deepEqual(store.acceptedIds(2, 3), [ids[2], ids[5]]);
+      assert.deepEqual(store.acceptedIds(4, 9), []);
+      store.saveAccepted(1, [{ sampleId: ids[1], reason: 'verified' }]);
+      assert.deepEqual(store.acceptedIds(1, 3), [ids[1], ids[2], ids[5]]);
+    } finally {
+      store.close();
+    }
+  });
+
+  test('everything written is there after closing and reopening the file', () => {
+    const path = freshPath();
+    const first = new RunStore(path);
+    const ids = first.saveSamples([row(), row({ sampleIndex: 1, completion: '8', tokens: [56], logprobs: [-0.5] })]);
+    first.saveTasks(1, 'train', tasks);
+    first.saveScores([{ sampleId: ids[1], verifier: { name: 'numeric', version: '1' }, verification: { status: 'scored', reward: 0, pass: false, feedback: 'digit 1 is wrong', extracted: '8' } }]);
+    first.saveAccepted(1, [{ sampleId: ids[0], reason: 'verified' }]);
+    first.saveMetrics(1, { 'reward/mean': 0.5, 'eval/accuracy': 0.25, 'bad/nan': Number.NaN, 'bad/inf': Infinity });
+    first.saveMetrics(1, { 'reward/mean': 0.75 });
+    first.saveCheckpoint(0, '/runs/x/checkpoints/round-0', 'sft');
+    first.saveCheckpoint(1, '/runs/x/checkpoints/round-1', 'round-1');
+    first.setMeta('recipe', '{"name":"x"}');
+    first.setMeta('recipe', '{"name":"y"}');
+    first.markPhase(1, 'tasks', 1.5);
+    first.markPhase(1, 'sample', 20);
+    const before = { samples: first.loadSamples(1), tasks: first.loadTasks(1, 'train') };
+    first.close();
+
+    const store = new RunStore(path);
+    try {
+      assert.deepEqual(store.loadSamples(1), before.samples);
+      assert.deepEqual(store.loadTasks(1, 'train'), before.tasks);
+      assert.deepEqual(store.samplesById([ids[1]])[0].verification, { status: 'scored', reward: 0, pass: false, feedback: 'digit 1 is wrong', extracted: '8' });
+      assert.deepEqual(store.acceptedIds(1, 1), [ids[0]]);
+      assert.deepEqual(store.metrics(1), { 'eval/accuracy': 0.25, 'reward/mean': 0.75 }, 'non-finite values are not stored; a rewrite replaces');
+      assert.deepEqual(store.metrics(2), {});
+      assert.deepEqual(store.checkpoint(0), { path: '/runs/x/checkpoints/round-0', policyVersion: 'sft' });
+      assert.deepEqual(store.checkpoint(1), { path: '/runs/x/checkpoints/round-1', policyVersion: 'round-1' });
+      assert.equal(store.checkpoint(2), undefined);
+      assert.equal(store.getMeta('recipe'), '{"name":"y"}');
+      assert.equal(store.getMeta('missing'), undefined);
+      assert.equal(store.phaseDone(1, 'sample'), true);
+      assert.equal(store.phaseDone(1, 'score'), false);
+      assert.equal(store.phaseDone(2, 'tasks'), false);
+      assert.deepEqual(store.phaseTimings(1), { tasks: 1.5, sample: 20 });
+      store.markPhase(1, 'sample', 30);
+      assert.deepEqual(store.phaseTimings(1), { tasks: 1.5, sample: 30 }, 'marking again replaces the time');
+    } finally {
+      store.close();
+    }
+  });
+});
