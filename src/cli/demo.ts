@@ -17,7 +17,7 @@ import type { LoopResult, RoundSummary } from '../loop/run-loop.js';
 import { runRecipe, stopOnSigint } from './run.js';
 
 /** The demo's settings (chosen by the calibration in docs/results.md). */
-export const DEMO_SETTINGS = {
+export const DEMO_SETTINGS: DemoSettings = {
   format: 'reversed',
   model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 128 },
   /** Labeled sums per length, and the lengths. */
@@ -30,15 +30,32 @@ export const DEMO_SETTINGS = {
   sample: { n: 4, temperature: 0.7 },
   train: { steps: 120, learningRate: 1e-3 },
   evalCount: 100,
-} as const;
+};
+
+export interface DemoSettings {
+  format: 'plain' | 'reversed' | 'scratchpad' | 'indexed';
+  model: { dModel: number; nLayers: number; nHeads: number; maxSeqLen: number };
+  labels: { count: number; difficulties: number[] };
+  sft: { steps: number; learningRate: number; reflectionShare: number };
+  curriculum: { start: number; max: number; promoteAt: number; review: number };
+  rounds: number;
+  perRound: number;
+  sample: { n: number; temperature: number };
+  train: { steps: number; learningRate: number };
+  evalCount: number;
+}
 
 export interface DemoOptions {
   seed: number;
   json: boolean;
   out: string;
   fresh?: boolean;
-  /** Self-training rounds per method (default DEMO_SETTINGS.rounds). */
+  /** Self-training rounds per method (default settings.rounds). */
   rounds?: number;
+  /** Settings other than the calibrated defaults (bench/demo-calibration.ts). */
+  settings?: DemoSettings;
+  /** Methods to run (default both). */
+  methods?: ('rest-em' | 're-rest')[];
 }
 
 type Accuracy = { accuracy: number; hardest: number; byDifficulty: Record<string, number> };
@@ -48,7 +65,7 @@ function accuracyOf(summary: RoundSummary, hardest: number): Accuracy {
 }
 
 export async function runDemo(options: DemoOptions, log: (line: string) => void) {
-  const s = DEMO_SETTINGS;
+  const s = options.settings ?? DEMO_SETTINGS;
   const out = resolve(options.out);
   // A finished demo reruns from scratch; an interrupted one resumes where it stopped.
   if (options.fresh || existsSync(join(out, 'finished.json'))) rmSync(out, { recursive: true, force: true });
@@ -63,7 +80,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     tasks: { family: 'addition', options: { format: s.format }, perRound: s.perRound },
     warmup: { count: s.labels.count, difficulties: [...s.labels.difficulties], steps: s.sft.steps, learningRate: s.sft.learningRate, reflectionShare: s.sft.reflectionShare },
     curriculum: { kind: 'easy-to-hard', ...s.curriculum },
-    sample: { n: s.sample.n, temperature: s.sample.temperature, maxTokens: hardest + 3, stop: [';'] },
+    sample: { n: s.sample.n, temperature: s.sample.temperature, maxTokens: answerLength(s.format, hardest) + 2, stop: [';'] },
     accept: { by: 'verifier', capPerTask: 1 },
     train: { steps: s.train.steps, learningRate: s.train.learningRate, from: 'previous', data: 'all', includeLabeled: true },
     eval: { count: s.evalCount, difficulties },
@@ -83,10 +100,10 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     const baseline = sft.rounds[0];
     log(`\nSFT-only baseline (${baseline.seconds.toFixed(1)} s)\n  held-out    ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}\n  accuracy    ${difficulties.map((d) => pct(baseline.evaluation.byDifficulty[String(d)])).join(' ')}`);
     const sftCheckpoint = sft.rounds[0].checkpoint;
-    const methods = [
+    const methods = ([
       { name: 'rest-em', recipe: { ...base, name: 'rest-em', model: { checkpoint: sftCheckpoint } } },
       { name: 're-rest', recipe: { ...base, name: 're-rest', model: { checkpoint: sftCheckpoint }, reflect: { enabled: true, n: 1, perTask: 1, temperature: s.sample.temperature } } },
-    ];
+    ] as const).filter((m) => (options.methods ?? ['rest-em', 're-rest']).includes(m.name));
     const results: Record<string, LoopResult> = {};
     for (const method of methods) {
       log(`\n${method.name}${method.name === 're-rest' ? ' (+ reflection on failures with the verifier feedback)' : ' (sample 4, keep what the verifier accepts, fine-tune)'}\n${header}`);
@@ -100,9 +117,9 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     log(`  ${'SFT only'.padEnd(16)} ${difficulties.map((d) => pct(baseline.evaluation.byDifficulty[String(d)])).join(' ')}`);
     for (const [name, result] of Object.entries(results)) log(`  ${name.padEnd(16)} ${difficulties.map((d) => pct(result.rounds.at(-1)!.evaluation.byDifficulty[String(d)])).join(' ')}`);
     const byRecipe = Object.fromEntries(Object.entries(results).map(([name, result]) => [name, { ...accuracyOf(result.rounds.at(-1)!, hardest), checkpoint: result.checkpoint, rounds: result.rounds.length - 1 }]));
-    const final = byRecipe['rest-em'];
+    const final = byRecipe['rest-em'] ?? Object.values(byRecipe)[0];
     const base0 = accuracyOf(baseline, hardest);
-    log(`\nAt ${hardest} digits: SFT only ${pct(base0.accuracy).trim()} → rest-em ${pct(final.accuracy).trim()} (${((final.accuracy - base0.accuracy) * 100).toFixed(0)} points), re-rest ${pct(byRecipe['re-rest'].accuracy).trim()}. Total ${seconds.toFixed(0)} s.`);
+    log(`\nAt ${hardest} digits: SFT only ${pct(base0.accuracy).trim()} → rest-em ${pct(final.accuracy).trim()} (${((final.accuracy - base0.accuracy) * 100).toFixed(0)} points), re-rest ${pct(byRecipe['re-rest']?.accuracy).trim()}. Total ${seconds.toFixed(0)} s.`);
     log(`Runs (store + checkpoints): ${out}`);
     const summary = {
       baseline: base0,
@@ -117,6 +134,13 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
   } finally {
     sigint.dispose();
   }
+}
+
+/** Longest answer of a format at a number of digits (scratchpad: 'a+b+c=dd,' per column, then the sum). */
+function answerLength(format: DemoSettings['format'], digits: number): number {
+  if (format === 'scratchpad') return 9 * digits + digits + 2;
+  if (format === 'indexed') return 3 * (digits + 1);
+  return digits + 1;
 }
 
 function pct(value: number | undefined): string {
