@@ -13,8 +13,10 @@ import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
  * (`LlamaForCausalLM.from_pretrained(dir)`):
  *   config.json            LlamaConfig fields
  *   model.safetensors      F32 tensors under LlamaForCausalLM's names
- *   autodidact.json        our model config (seed, init), tokenizer, optimizer step
+ *   autodidact.json        our model config (seed, init, positionEncoding), tokenizer, optimizer step
  *   optimizer.safetensors  AdamW moments (exp_avg, exp_avg_sq) for resuming training
+ * A model with positionEncoding `none` (NoPE) still writes config.json, but
+ * transformers would run it with rotary positions: only this engine reads it right.
  * It is written to a temporary directory and renamed into place, so a killed
  * save never leaves a half-written checkpoint behind.
  */
@@ -77,6 +79,8 @@ export function fromLlamaConfig(path: string, llama: Record<string, unknown>, ex
         tieEmbeddings: (llama.tie_word_embeddings ?? false) as boolean,
         initStd: (llama.initializer_range ?? 0.02) as number,
         seed: extra.seed ?? 0,
+        // Not a LlamaConfig field: autodidact.json records it (a transformers checkpoint has rotary positions).
+        positionEncoding: extra.positionEncoding ?? 'rope',
       },
       'config.json',
     );

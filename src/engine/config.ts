@@ -11,13 +11,21 @@ export const ModelConfigSchema = z
     dModel: z.number().int().positive().default(128),
     /** Number of transformer blocks. */
     nLayers: z.number().int().positive().default(4),
-    /** Attention heads (H); head size D = dModel / nHeads must be even (rotary pairs). */
+    /** Attention heads (H); with rotary positions the head size D = dModel / nHeads must be even (rotary pairs). */
     nHeads: z.number().int().positive().default(4),
     /** Hidden width of the SwiGLU MLP (F). Default 4·dModel when omitted. */
     ffnHidden: z.number().int().positive().optional(),
     /** Longest sequence (prompt + completion) the model accepts. */
     maxSeqLen: z.number().int().positive().default(128),
-    /** Rotary base θ. */
+    /**
+     * How attention sees positions: `rope` rotates queries and keys (rotary
+     * positions, as in llama); `none` applies no positional encoding (NoPE), so
+     * the causal mask alone tells tokens apart by position. NoPE length-generalizes
+     * better on arithmetic (Kazemnejad et al. 2023). Not a LlamaConfig field:
+     * checkpoints record it in autodidact.json.
+     */
+    positionEncoding: z.enum(['rope', 'none']).default('rope'),
+    /** Rotary base θ (unused when positionEncoding is `none`). */
     ropeTheta: z.number().positive().default(10000),
     /** RMSNorm epsilon. */
     rmsNormEps: z.number().positive().default(1e-5),
@@ -40,7 +48,7 @@ export function resolveModelConfig(input: ModelConfigInput | undefined, prefix =
   if (config.dModel % config.nHeads !== 0) {
     throw new InvalidConfigError(`${prefix}.dModel`, `${config.dModel} is not divisible by nHeads = ${config.nHeads}; choose dModel a multiple of nHeads`);
   }
-  if ((config.dModel / config.nHeads) % 2 !== 0) {
+  if (config.positionEncoding === 'rope' && (config.dModel / config.nHeads) % 2 !== 0) {
     throw new InvalidConfigError(`${prefix}.nHeads`, `head size dModel/nHeads = ${config.dModel / config.nHeads} must be even for rotary positions`);
   }
   return config;

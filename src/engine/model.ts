@@ -3,7 +3,7 @@
  *
  *   x = embed(tokens)                                   (B, T, C)
  *   for each block:
- *     x = x + Wo · attention(rope(Wqkv · rmsnorm(x)))    causal, H heads of size D
+ *     x = x + Wo · attention(rope(Wqkv · rmsnorm(x)))    causal, H heads of size D (no rope with positionEncoding none)
  *     x = x + Wdown · (silu(Wgate · h) ⊙ (Wup · h)),  h = rmsnorm(x)
  *   logits = Whead · rmsnorm(x)                         (B, T, V)
  *
@@ -243,7 +243,7 @@ export class Model {
   readonly grads: Float32Array;
   readonly weights: ModelTensors;
   readonly gradients: ModelTensors;
-  private readonly ropeCos: Float32Array; // (maxSeqLen, D/2)
+  private readonly ropeCos: Float32Array; // (maxSeqLen, D/2), empty without rotary positions
   private readonly ropeSin: Float32Array; // (maxSeqLen, D/2)
   private acts: Activations | null = null;
   private readonly activationArena = new Arena();
@@ -259,7 +259,7 @@ export class Model {
     this.grads = new Float32Array(total);
     this.weights = viewTensors(config, this.params);
     this.gradients = viewTensors(config, this.grads);
-    [this.ropeCos, this.ropeSin] = ropeTables(config);
+    [this.ropeCos, this.ropeSin] = config.positionEncoding === 'rope' ? ropeTables(config) : [new Float32Array(0), new Float32Array(0)];
     this.initialize();
   }
 
@@ -321,6 +321,7 @@ export class Model {
    */
   forward(tokens: Int32Array, targets: Int32Array, B: number, T: number, options: { entropy?: boolean } = {}): { logprobs: Float32Array; entropy?: Float32Array } {
     const k = this.kernels;
+    const rope = this.config.positionEncoding === 'rope';
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V, rmsNormEps: eps } = this.config;
     const N = B * T;
     checkShape(this.config, B, T);
@@ -334,7 +335,7 @@ export class Model {
       const block = w.blocks[l];
       k.rmsnormForward(a.ln1[l], a.rstd1[l], a.residual[l], block.ln1, N, C, eps); // (N, C)
       k.matmulForward(a.qkv[l], a.ln1[l], block.wqkv, N, C, 3 * C, false); // (N, 3C)
-      k.rope(a.qkv[l], a.positions, this.ropeCos, this.ropeSin, N, C, H, false);
+      if (rope) k.rope(a.qkv[l], a.positions, this.ropeCos, this.ropeSin, N, C, H, false);
       k.attentionForward(a.attY[l], a.att[l], a.qkv[l], B, T, C, H); // (N, C), att (B, H, T, T)
       a.mid[l].set(a.residual[l]);
       k.matmulForward(a.mid[l], a.attY[l], block.wo, N, C, C, true); // (N, C) residual + attention
@@ -368,6 +369,7 @@ export class Model {
     if (dlogprobs.length !== a.B * a.T) throw new InvalidArgumentError('dlogprobs', `has ${dlogprobs.length} values for a (${a.B}, ${a.T}) batch`);
     this.pending = null;
     const k = this.kernels;
+    const rope = this.config.positionEncoding === 'rope';
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V } = this.config;
     const { B, T } = a;
     const N = B * T;
@@ -389,7 +391,7 @@ export class Model {
       // attention branch: mid = residual[l] + Wo · attY
       k.matmulBackward(a.dln, grad.wo, a.dres, a.attY[l], block.wo, N, C, C, false); // d(attY) (N, C)
       k.attentionBackward(a.dqkv, a.dln, a.qkv[l], a.att[l], B, T, C, H); // (N, 3C)
-      k.rope(a.dqkv, a.positions, this.ropeCos, this.ropeSin, N, C, H, true);
+      if (rope) k.rope(a.dqkv, a.positions, this.ropeCos, this.ropeSin, N, C, H, true);
       k.matmulBackward(a.dln, grad.wqkv, a.dqkv, a.ln1[l], block.wqkv, N, C, 3 * C, false); // d(ln1) (N, C)
       k.rmsnormBackward(a.dres, grad.ln1, a.dln, a.residual[l], block.ln1, a.rstd1[l], N, C); // dres = d(residual[l])
     }
@@ -404,6 +406,7 @@ export class Model {
    */
   forwardCached(cache: KVCache, tokens: Int32Array, slots: Int32Array, positions: Int32Array): Float32Array {
     const k = this.kernels;
+    const rope = this.config.positionEncoding === 'rope';
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V, rmsNormEps: eps } = this.config;
     const R = tokens.length;
     checkIds('tokens', tokens, R, V);
@@ -426,7 +429,7 @@ export class Model {
       const block = w.blocks[l];
       k.rmsnormForward(ln, full.rstd, x, block.ln1, R, C, eps);
       k.matmulForward(qkv, ln, block.wqkv, R, C, 3 * C, false);
-      k.rope(qkv, positions, this.ropeCos, this.ropeSin, R, C, H, false);
+      if (rope) k.rope(qkv, positions, this.ropeCos, this.ropeSin, R, C, H, false);
       k.attentionCached(attY, qkv, cache.keys[l], cache.values[l], slots, positions, R, C, H, cache.maxT);
       k.matmulForward(x, attY, block.wo, R, C, C, true);
       k.rmsnormForward(ln, full.rstd, x, block.ln2, R, C, eps);

@@ -42,6 +42,22 @@ describe('checkpoints', () => {
     assert.equal(meta.extra.note, 'kept');
   });
 
+  test('positionEncoding none survives save → load (recorded in autodidact.json); the loaded model scores the same', () => {
+    const engine = new EngineCore({ kernels: 'native', model: { ...config, positionEncoding: 'none' } });
+    trainSteps(engine, 2);
+    const dir = join(work, 'nope');
+    engine.save(dir);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'autodidact.json'), 'utf8')).model.positionEncoding, 'none');
+    const loaded = new EngineCore({ kernels: 'native', checkpoint: dir });
+    assert.equal(loaded.model.config.positionEncoding, 'none');
+    assert.deepEqual(loaded.model.config, engine.model.config);
+    const datum = datumFromSequence(engine.tokenizer.encode('no positions here', { addBos: true }));
+    assert.deepEqual(loaded.forward([datum]).logprobs, engine.forward([datum]).logprobs);
+    // Without autodidact.json (a transformers checkpoint) the model has rotary positions.
+    rmSync(join(dir, 'autodidact.json'));
+    assert.equal(new EngineCore({ kernels: 'native', checkpoint: dir }).model.config.positionEncoding, 'rope');
+  });
+
   test('config.json carries the LlamaConfig fields transformers needs', () => {
     const dir = join(work, 'llama-config');
     new EngineCore({ kernels: 'ts', model: { ...config, tieEmbeddings: true } }).save(dir);

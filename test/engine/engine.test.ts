@@ -8,14 +8,16 @@ import { EngineCore, datumFromSequence, meanOverTokens } from '../../src/engine/
 import { resolveModelConfig } from '../../src/engine/config.js';
 import { learningRateAt } from '../../src/engine/optimizer.js';
 import { InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
-import { assertClose, kernelImplementations } from '../helpers.js';
+import { assertClose, kernelImplementations, maxAbsDiff } from '../helpers.js';
+import { Rng } from '../../src/engine/random.js';
 
 const tiny = { dModel: 32, nLayers: 2, nHeads: 4, maxSeqLen: 48, seed: 11 };
 
 for (const impl of kernelImplementations()) {
   describe(`${impl.name} engine`, { skip: impl.skip }, () => {
-    test('KV-cached sampling gives the logprobs of a full forward recomputation', () => {
-      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+    for (const positionEncoding of ['rope', 'none'] as const) {
+      test(`KV-cached sampling gives the logprobs of a full forward recomputation (positionEncoding ${positionEncoding})`, () => {
+      const engine = new EngineCore({ kernels: impl.name, model: { ...tiny, positionEncoding } });
       const prompts = ['Hello', 'a much longer prompt here'];
       const groups = engine.sample(prompts, { n: 3, maxTokens: 12, temperature: 1, seed: 5, stopTokenIds: [] });
       prompts.forEach((prompt, i) => {
@@ -28,6 +30,37 @@ for (const impl of kernelImplementations()) {
           assertClose(`prompt ${i} cached vs recomputed logprobs`, sample.logprobs, completion, 1e-4, 1e-4);
         }
       });
+      });
+    }
+
+    test('positionEncoding none: no rotary positions (ropeTheta has no effect, rope gives other logits), and backward matches finite differences', () => {
+      const datum = datumFromSequence(Array.from({ length: 20 }, (_, i) => 65 + ((i * 7) % 26)));
+      // A wide init, so that attention is far from uniform and positions matter.
+      const logprobsOf = (model: object) => new EngineCore({ kernels: impl.name, model: { ...tiny, initStd: 0.2, ...model } }).forward([datum]).logprobs[0];
+      const nope = logprobsOf({ positionEncoding: 'none' });
+      assert.deepEqual(logprobsOf({ positionEncoding: 'none', ropeTheta: 37 }), nope);
+      assert.ok(maxAbsDiff(logprobsOf({ positionEncoding: 'rope' }), nope) > 1e-3, 'same weights with rotary positions give other logits');
+      // Gradient along a random direction u: (L(p + εu) − L(p − εu)) / 2ε ≈ ∇L · u.
+      const engine = new EngineCore({ kernels: impl.name, model: { ...tiny, initStd: 0.2, positionEncoding: 'none', dModel: 36, nHeads: 4 } });
+      const model = engine.model;
+      const batch = meanOverTokens([datum]);
+      model.zeroGrad();
+      engine.forwardBackwardCrossEntropy(batch);
+      const grads = Float32Array.from(model.grads);
+      model.zeroGrad();
+      const start = Float32Array.from(model.params);
+      const rng = new Rng(4);
+      const u = Float32Array.from(start, () => rng.next() * 2 - 1);
+      const lossAt = (epsilon: number) => {
+        for (let i = 0; i < start.length; i++) model.params[i] = start[i] + epsilon * u[i];
+        return engine.forward([datum]).logprobs[0].reduce((sum, lp) => sum - lp, 0) / datum.targetTokens.length;
+      };
+      const epsilon = 1e-3;
+      const numeric = (lossAt(epsilon) - lossAt(-epsilon)) / (2 * epsilon);
+      model.params.set(start);
+      const analytic = grads.reduce((sum, g, i) => sum + g * u[i], 0);
+      console.log(`  directional derivative: analytic ${analytic.toFixed(5)}, finite differences ${numeric.toFixed(5)}`);
+      assert.ok(Math.abs(analytic - numeric) <= 2e-2 * Math.abs(analytic) + 1e-3, `analytic ${analytic} vs numeric ${numeric}`);
     });
 
     test('batching pads without changing results: a datum scores the same alone or beside a longer one', () => {
@@ -151,6 +184,13 @@ describe('errors name the field and the fix', () => {
       assert.match(error.message, /not divisible by nHeads/);
       return true;
     });
+  });
+
+  test('an odd head size is refused with rotary positions and accepted without', () => {
+    assert.throws(() => resolveModelConfig({ dModel: 36, nHeads: 4 }), (error: unknown) => error instanceof InvalidConfigError && error.field === 'model.nHeads' && /must be even/.test(error.message));
+    assert.equal(resolveModelConfig({ dModel: 36, nHeads: 4, positionEncoding: 'none' }).positionEncoding, 'none');
+    assert.equal(resolveModelConfig({}).positionEncoding, 'rope');
+    assert.throws(() => resolveModelConfig({ positionEncoding: 'alibi' } as never), /`model.positionEncoding`/);
   });
 
   test('unknown key suggests the nearest valid one', () => {
