@@ -35,7 +35,7 @@ export const DEMO_SETTINGS: DemoSettings = {
 export interface DemoSettings {
   format: 'plain' | 'reversed' | 'scratchpad' | 'indexed';
   model: { dModel: number; nLayers: number; nHeads: number; maxSeqLen: number };
-  labels: { count: number; difficulties: number[] };
+  labels: { count: number | number[]; difficulties: number[] };
   sft: { steps: number; learningRate: number; reflectionShare: number };
   curriculum: { start: number; max: number; promoteAt: number; review: number };
   rounds: number;
@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     rounds: options.rounds ?? s.rounds,
     model: { config: { ...s.model, seed: options.seed } },
     tasks: { family: 'addition', options: { format: s.format }, perRound: s.perRound },
-    warmup: { count: s.labels.count, difficulties: [...s.labels.difficulties], steps: s.sft.steps, learningRate: s.sft.learningRate, reflectionShare: s.sft.reflectionShare },
+    warmup: { count: Array.isArray(s.labels.count) ? [...s.labels.count] : s.labels.count, difficulties: [...s.labels.difficulties], steps: s.sft.steps, learningRate: s.sft.learningRate, reflectionShare: s.sft.reflectionShare },
     curriculum: { kind: 'easy-to-hard', ...s.curriculum },
     sample: { n: s.sample.n, temperature: s.sample.temperature, maxTokens: answerLength(s.format, hardest) + 2, stop: [';'] },
     accept: { by: 'verifier', capPerTask: 1 },
@@ -94,7 +94,8 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
   };
   const header = `  round  digits  accepted  ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}  seconds`;
   try {
-    log(`Easy-to-hard self-improvement on ${s.format} addition: SFT on ${s.labels.count} labeled sums per length (${s.labels.difficulties.join(', ')} digits), then unlabeled rounds from ${s.curriculum.start} up to ${hardest} digits.`);
+    const counts = s.labels.difficulties.map((d, i) => `${typeof s.labels.count === 'number' ? s.labels.count : s.labels.count[i]} × ${d}`).join(', ');
+    log(`Easy-to-hard self-improvement on ${s.format} addition: SFT on a small labeled set (${counts} digits), then unlabeled sums from ${s.curriculum.start} up to ${hardest} digits, one length up once the current one is mastered.`);
     const sft = await run({ ...base, name: 'sft', rounds: 0 });
     if (sft.stopped) return null;
     const baseline = sft.rounds[0];

@@ -402,7 +402,7 @@ export function evalDifficulties(recipe: Recipe): number[] {
 function labeledTasks(parts: LoopParts, excluded: Set<string>): Task[] {
   const warmup = parts.recipe.warmup;
   if (!warmup) return [];
-  return warmup.difficulties.flatMap((difficulty) => drawTasks(parts.source, { count: warmup.count, difficulty, seed: seedFor(parts.recipe.seed, 'labeled', difficulty), split: 'labeled' }, excluded));
+  return warmup.difficulties.flatMap((difficulty, i) => drawTasks(parts.source, { count: typeof warmup.count === 'number' ? warmup.count : warmup.count[i], difficulty, seed: seedFor(parts.recipe.seed, 'labeled', difficulty), split: 'labeled' }, excluded));
 }
 
 /** `count` tasks from a source, none of whose prompts is held out (asks for more until it has them, or the source runs dry). */

@@ -122,25 +122,31 @@ export interface SftSettings {
   seed: number;
   /** Called after every step. */
   onStep?: (step: number, loss: number) => void;
+  /**
+   * Batch examples of similar length together (default false), as transformers'
+   * `group_by_length` does: a batch costs its longest sequence times its size,
+   * so mixing 15- and 100-token examples wastes most of a step on padding.
+   */
+  groupByLength?: boolean;
 }
 
 /**
  * Fine-tunes on (prompt, completion) pairs: mean token cross-entropy over the
- * completions of each batch, AdamW with a cosine schedule, batches drawn
- * without replacement (reshuffled every epoch). Returns the loss of each step.
+ * completions of each batch, AdamW with a cosine schedule. Every epoch visits
+ * each example once in a seeded random order; with `groupByLength` the order
+ * is cut into mega-batches of 8 batches, each sorted by length before it is
+ * split, and the batches are shuffled again. Returns the loss of each step.
  */
 export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, examples: readonly { prompt: string; completion: string }[], settings: SftSettings): Promise<number[]> {
   if (examples.length === 0 || settings.steps === 0) return [];
   const data = examples.map((e) => sftDatum(tokenizer, e.prompt, e.completion));
   const rng = new Rng(settings.seed, 0x5f7);
-  let order: number[] = [];
+  const batchSize = Math.min(settings.batchSize, data.length);
+  let batches: number[][] = [];
   const losses: number[] = [];
   for (let step = 0; step < settings.steps; step++) {
-    const batch: Datum[] = [];
-    while (batch.length < Math.min(settings.batchSize, data.length)) {
-      if (order.length === 0) order = shuffle(data.map((_, i) => i), rng);
-      batch.push(data[order.pop()!]);
-    }
+    if (batches.length === 0) batches = epochBatches(data, batchSize, settings.groupByLength ?? false, rng);
+    const batch = batches.pop()!.map((i) => data[i]);
     const { loss } = await backend.forwardBackward(meanOverTokens(batch), 'cross_entropy');
     await backend.optimStep({
       learningRate: learningRateAt({ kind: 'cosine', learningRate: settings.learningRate, warmupSteps: settings.warmupSteps ?? Math.floor(settings.steps / 20), totalSteps: settings.steps, minLearningRate: settings.learningRate / 10 }, step),
@@ -151,6 +157,24 @@ export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, e
     settings.onStep?.(step, loss);
   }
   return losses;
+}
+
+/** One epoch's batches of example indices (the last may be smaller). */
+function epochBatches(data: readonly Datum[], batchSize: number, groupByLength: boolean, rng: Rng): number[][] {
+  const order = shuffle(data.map((_, i) => i), rng);
+  const batches: number[][] = [];
+  const mega = groupByLength ? batchSize * 8 : batchSize;
+  for (let start = 0; start < order.length; start += mega) {
+    const chunk = order.slice(start, start + mega);
+    if (groupByLength) chunk.sort((a, b) => data[b].inputTokens.length - data[a].inputTokens.length);
+    for (let i = 0; i < chunk.length; i += batchSize) batches.push(chunk.slice(i, i + batchSize));
+  }
+  return groupByLength ? shuffleBatches(batches, rng) : batches.reverse();
+}
+
+function shuffleBatches(batches: number[][], rng: Rng): number[][] {
+  const order = shuffle(batches.map((_, i) => i), rng);
+  return order.map((i) => batches[i]);
 }
 
 function shuffle(items: number[], rng: Rng): number[] {

@@ -39,6 +39,9 @@ export function validateRecipe(raw: unknown): Recipe {
   const recipe = parseConfig(RecipeSchema, raw);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
+  if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {
+    throw new InvalidConfigError('warmup.count', `lists ${recipe.warmup.count.length} counts for ${recipe.warmup.difficulties.length} difficulties; give one count per difficulty, or a single number`);
+  }
   if (recipe.accept.by === 'majority' && (recipe.reflect.enabled || recipe.rationalize.enabled)) {
     throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'needs verifier feedback or answers, but accept.by is majority (no labels); set accept.by: verifier or disable it');
   }

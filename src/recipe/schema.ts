@@ -69,8 +69,8 @@ const CurriculumSchema = z.discriminatedUnion('kind', [
 /** Supervised warm-up on labeled tasks before round 1 (the SFT baseline). */
 const WarmupSchema = z
   .object({
-    /** Labeled tasks per difficulty. */
-    count: positiveInt,
+    /** Labeled tasks per difficulty: one number for all, or a list with one count per entry of `difficulties`. */
+    count: z.union([positiveInt, z.array(positiveInt).min(1)]),
     /** Difficulties of the labeled tasks. */
     difficulties: z.array(z.number().int()).min(1),
     steps: positiveInt,
