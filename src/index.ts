@@ -17,7 +17,7 @@ export { countdownFamily, countdownVerifier, parseExpression } from './tasks/cou
 export { stringFamily } from './tasks/strings.js';
 export { loadTaskFile, TaskLineSchema } from './tasks/jsonl.js';
 export { matchVerifier, numericVerifier, extractAnswer, parseNumber, type MatchOptions } from './verifiers/match.js';
-export { sampleAndVerify, acceptPassing, fineTune, evaluate, sftDatum, passed, type Attempt, type SampleSettings, type SftSettings } from './loop/steps.js';
+export { sampleAndVerify, acceptPassing, fineTune, evaluate, sftDatum, passed, type Attempt, type SampleSettings, type SftSettings, type SftExample } from './loop/steps.js';
 export { passAtK, meanPassAtK, exploreExploit } from './loop/metrics.js';
 export { majorityVote, type Vote } from './verifiers/consensus.js';
 export type { Completion, Policy, SamplingOptions } from './spec/policy.js';

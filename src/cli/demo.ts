@@ -18,22 +18,25 @@ import { runRecipe, stopOnSigint } from './run.js';
 
 /** The demo's settings (chosen by the calibration in docs/results.md). */
 export const DEMO_SETTINGS: DemoSettings = {
-  format: 'reversed',
-  model: { dModel: 128, nLayers: 4, nHeads: 4, maxSeqLen: 128 },
+  format: 'scratchpad',
+  revealAnswer: true,
+  model: { dModel: 128, nLayers: 3, nHeads: 4, maxSeqLen: 128 },
   /** Labeled sums per length, and the lengths. */
-  labels: { count: 400, difficulties: [1, 2, 3, 4] },
-  sft: { steps: 600, learningRate: 3e-3, reflectionShare: 0.3 },
-  /** Unlabeled rounds: the frontier starts one digit beyond the labels. */
-  curriculum: { start: 5, max: 7, promoteAt: 0.5, review: 0.3 },
+  labels: { count: 100, difficulties: [1, 2, 3] },
+  sft: { steps: 500, learningRate: 3e-3, reflectionShare: 0.2 },
+  /** Unlabeled rounds: start at 2 digits, move to 3 once half the 2-digit tasks are solved. */
+  curriculum: { start: 2, max: 3, promoteAt: 0.5, review: 0.2 },
   rounds: 4,
-  perRound: 256,
-  sample: { n: 4, temperature: 0.7 },
-  train: { steps: 120, learningRate: 1e-3 },
+  perRound: 320,
+  sample: { n: 8, temperature: 0.7 },
+  train: { steps: 120, learningRate: 3e-3 },
   evalCount: 100,
 };
 
 export interface DemoSettings {
   format: 'plain' | 'reversed' | 'scratchpad' | 'indexed';
+  /** Whether the verifier's feedback states the expected sum (as a failing unit test shows the expected output); only the reflector reads feedback. */
+  revealAnswer: boolean;
   model: { dModel: number; nLayers: number; nHeads: number; maxSeqLen: number };
   labels: { count: number | number[]; difficulties: number[] };
   sft: { steps: number; learningRate: number; reflectionShare: number };
@@ -77,7 +80,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     seed: options.seed,
     rounds: options.rounds ?? s.rounds,
     model: { config: { ...s.model, seed: options.seed } },
-    tasks: { family: 'addition', options: { format: s.format }, perRound: s.perRound },
+    tasks: { family: 'addition', options: { format: s.format, revealAnswer: s.revealAnswer }, perRound: s.perRound },
     warmup: { count: Array.isArray(s.labels.count) ? [...s.labels.count] : s.labels.count, difficulties: [...s.labels.difficulties], steps: s.sft.steps, learningRate: s.sft.learningRate, reflectionShare: s.sft.reflectionShare },
     curriculum: { kind: 'easy-to-hard', ...s.curriculum },
     sample: { n: s.sample.n, temperature: s.sample.temperature, maxTokens: answerLength(s.format, hardest) + 2, stop: [';'] },
@@ -107,7 +110,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     ] as const).filter((m) => (options.methods ?? ['rest-em', 're-rest']).includes(m.name));
     const results: Record<string, LoopResult> = {};
     for (const method of methods) {
-      log(`\n${method.name}${method.name === 're-rest' ? ' (+ reflection on failures with the verifier feedback)' : ' (sample 4, keep what the verifier accepts, fine-tune)'}\n${header}`);
+      log(`\n${method.name}${method.name === 're-rest' ? ' (+ reflection on failures with the verifier feedback)' : ` (sample ${s.sample.n}, keep what the verifier accepts, fine-tune)`}\n${header}`);
       const result = await run(method.recipe);
       table(result);
       if (result.stopped) return null;

@@ -12,7 +12,7 @@ import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
 import { extractAnswer } from '../verifiers/match.js';
 import { fillTemplate } from './reflect.js';
-import type { Attempt } from './steps.js';
+import type { Attempt, SftExample } from './steps.js';
 
 /** The accepted samples of a round, with the reason each was accepted. */
 export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[]): { sampleId: number; reason: string }[] {
@@ -81,16 +81,16 @@ export function toAttempt(sample: StoredSample, task: Task): Attempt {
  * the prompt), so a small policy learns the formats its own reflector and
  * rationalizer use.
  */
-export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier: Verifier, seed: number): { prompt: string; completion: string }[] {
+export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier: Verifier, seed: number): SftExample[] {
   const warmup = recipe.warmup!;
   const rng = new Rng(seed, 0x1abe1);
   const stop = recipe.sample.stop[0] ?? '';
-  const examples: { prompt: string; completion: string }[] = [];
+  const examples: SftExample[] = [];
   for (const task of tasks) {
     const solution = task.solution ?? `${task.answer ?? ''}${stop}`;
     examples.push({ prompt: task.prompt, completion: solution });
     if (warmup.hintShare > 0 && task.answer !== undefined && rng.next() < warmup.hintShare) {
-      examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution });
+      examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution, group: 'hint' });
     }
     if (warmup.reflectionShare > 0 && rng.next() < warmup.reflectionShare) {
       const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
@@ -98,7 +98,7 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
       const verdict = verifier.verify(task, attempt);
       if (verdict instanceof Promise) throw new Error(`warmup.reflectionShare needs a synchronous verifier; ${verifier.name} is asynchronous`);
       if (verdict.status === 'scored' && !verdict.pass) {
-        examples.push({ prompt: fillTemplate(recipe.reflect.template, { prompt: task.prompt, attempt, feedback: verdict.feedback }), completion: solution });
+        examples.push({ prompt: fillTemplate(recipe.reflect.template, { prompt: task.prompt, attempt, feedback: verdict.feedback }), completion: solution, group: 'reflection' });
       }
     }
   }

@@ -122,30 +122,36 @@ export interface SftSettings {
   seed: number;
   /** Called after every step. */
   onStep?: (step: number, loss: number) => void;
+}
+
+/** A supervised example; examples of different `group`s never share a batch. */
+export interface SftExample {
+  prompt: string;
+  completion: string;
   /**
-   * Batch examples of similar length together (default false), as transformers'
-   * `group_by_length` does: a batch costs its longest sequence times its size,
-   * so mixing 15- and 100-token examples wastes most of a step on padding.
+   * Batches are drawn within a group (default: one group). A batch costs its
+   * longest sequence times its size, so long auxiliary examples (reflection
+   * prompts) kept apart from short task examples save most of the padding.
    */
-  groupByLength?: boolean;
+  group?: string;
 }
 
 /**
  * Fine-tunes on (prompt, completion) pairs: mean token cross-entropy over the
  * completions of each batch, AdamW with a cosine schedule. Every epoch visits
- * each example once in a seeded random order; with `groupByLength` the order
- * is cut into mega-batches of 8 batches, each sorted by length before it is
- * split, and the batches are shuffled again. Returns the loss of each step.
+ * each example once: a seeded shuffle within each group, cut into batches,
+ * the batches of all groups shuffled together. Returns the loss of each step.
  */
-export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, examples: readonly { prompt: string; completion: string }[], settings: SftSettings): Promise<number[]> {
+export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, examples: readonly SftExample[], settings: SftSettings): Promise<number[]> {
   if (examples.length === 0 || settings.steps === 0) return [];
   const data = examples.map((e) => sftDatum(tokenizer, e.prompt, e.completion));
+  const groups = new Map<string, number[]>();
+  examples.forEach((e, i) => (groups.get(e.group ?? '') ?? groups.set(e.group ?? '', []).get(e.group ?? '')!).push(i));
   const rng = new Rng(settings.seed, 0x5f7);
-  const batchSize = Math.min(settings.batchSize, data.length);
   let batches: number[][] = [];
   const losses: number[] = [];
   for (let step = 0; step < settings.steps; step++) {
-    if (batches.length === 0) batches = epochBatches(data, batchSize, settings.groupByLength ?? false, rng);
+    if (batches.length === 0) batches = epochBatches([...groups.values()], settings.batchSize, rng);
     const batch = batches.pop()!.map((i) => data[i]);
     const { loss } = await backend.forwardBackward(meanOverTokens(batch), 'cross_entropy');
     await backend.optimStep({
@@ -159,22 +165,15 @@ export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, e
   return losses;
 }
 
-/** One epoch's batches of example indices (the last may be smaller). */
-function epochBatches(data: readonly Datum[], batchSize: number, groupByLength: boolean, rng: Rng): number[][] {
-  const order = shuffle(data.map((_, i) => i), rng);
+/** One epoch's batches of example indices; a group's last batch may be smaller. */
+function epochBatches(groups: readonly number[][], batchSize: number, rng: Rng): number[][] {
   const batches: number[][] = [];
-  const mega = groupByLength ? batchSize * 8 : batchSize;
-  for (let start = 0; start < order.length; start += mega) {
-    const chunk = order.slice(start, start + mega);
-    if (groupByLength) chunk.sort((a, b) => data[b].inputTokens.length - data[a].inputTokens.length);
-    for (let i = 0; i < chunk.length; i += batchSize) batches.push(chunk.slice(i, i + batchSize));
+  for (const group of groups) {
+    const order = shuffle([...group], rng);
+    const size = Math.min(batchSize, order.length);
+    for (let i = 0; i < order.length; i += size) batches.push(order.slice(i, i + size));
   }
-  return groupByLength ? shuffleBatches(batches, rng) : batches.reverse();
-}
-
-function shuffleBatches(batches: number[][], rng: Rng): number[][] {
-  const order = shuffle(batches.map((_, i) => i), rng);
-  return order.map((i) => batches[i]);
+  return batches.length > 1 ? shuffle(batches.map((_, i) => i), rng).map((i) => batches[i]) : batches;
 }
 
 function shuffle(items: number[], rng: Rng): number[] {
