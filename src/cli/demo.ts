@@ -20,10 +20,10 @@ import { runRecipe, stopOnSigint } from './run.js';
 export const DEMO_SETTINGS: DemoSettings = {
   format: 'scratchpad',
   revealAnswer: true,
-  model: { dModel: 128, nLayers: 3, nHeads: 4, maxSeqLen: 128 },
+  model: { dModel: 128, nLayers: 3, nHeads: 4, maxSeqLen: 192 },
   /** Labeled sums per length, and the lengths. */
   labels: { count: 100, difficulties: [1, 2, 3] },
-  sft: { steps: 500, learningRate: 3e-3, reflectionShare: 0.2 },
+  sft: { steps: 600, learningRate: 3e-3, reflectionShare: 0.1 },
   /** Unlabeled rounds: start at 2 digits, move to 3 once half the 2-digit tasks are solved. */
   curriculum: { start: 2, max: 3, promoteAt: 0.5, review: 0.2 },
   rounds: 4,
@@ -89,16 +89,15 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     eval: { count: s.evalCount, difficulties },
   } satisfies RecipeInput;
   const sigint = stopOnSigint(log);
-  const run = (recipe: RecipeInput) => runRecipe(validateRecipe(recipe), { out: join(out, recipe.name), baseDir: out, log: () => {}, shouldStop: sigint.shouldStop });
-  const table = (result: LoopResult) => {
-    for (const r of result.rounds.slice(1)) {
-      log(`  ${String(r.round).padStart(5)}  ${String(r.frontier).padStart(6)}  ${String(r.accepted).padStart(8)}  ${difficulties.map((d) => pct(r.evaluation.byDifficulty[String(d)])).join(' ')}  ${r.seconds.toFixed(1).padStart(6)}`);
-    }
-  };
+  // One table line per self-training round, printed as the round ends.
+  const row = (r: RoundSummary) =>
+    r.round === 0 ? null : `  ${String(r.round).padStart(5)}  ${String(r.frontier).padStart(6)}  ${String(r.accepted).padStart(8)}  ${difficulties.map((d) => pct(r.evaluation.byDifficulty[String(d)])).join(' ')}  ${r.seconds.toFixed(1).padStart(6)}`;
+  const run = (recipe: RecipeInput) => runRecipe(validateRecipe(recipe), { out: join(out, recipe.name), baseDir: out, log, shouldStop: sigint.shouldStop, formatRound: row });
   const header = `  round  digits  accepted  ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}  seconds`;
   try {
     const counts = s.labels.difficulties.map((d, i) => `${typeof s.labels.count === 'number' ? s.labels.count : s.labels.count[i]} × ${d}`).join(', ');
     log(`Easy-to-hard self-improvement on ${s.format} addition: SFT on a small labeled set (${counts} digits), then unlabeled sums from ${s.curriculum.start} up to ${hardest} digits, one length up once the current one is mastered.`);
+    log(`Supervised fine-tuning (${s.sft.steps} steps) …`);
     const sft = await run({ ...base, name: 'sft', rounds: 0 });
     if (sft.stopped) return null;
     const baseline = sft.rounds[0];
@@ -112,7 +111,6 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
     for (const method of methods) {
       log(`\n${method.name}${method.name === 're-rest' ? ' (+ reflection on failures with the verifier feedback)' : ` (sample ${s.sample.n}, keep what the verifier accepts, fine-tune)`}\n${header}`);
       const result = await run(method.recipe);
-      table(result);
       if (result.stopped) return null;
       results[method.name] = result;
     }

@@ -46,7 +46,11 @@ export function stopOnSigint(log: (line: string) => void): { shouldStop: () => b
 }
 
 /** Runs one recipe to the end (or to a clean stop) with progress display. */
-export async function runRecipe(recipe: Recipe, options: { out: string; baseDir: string; fresh?: boolean; log: (line: string) => void; shouldStop?: () => boolean }): Promise<LoopResult & { runDir: string }> {
+export async function runRecipe(
+  recipe: Recipe,
+  options: { out: string; baseDir: string; fresh?: boolean; log: (line: string) => void; shouldStop?: () => boolean; formatRound?: (summary: RoundSummary) => string | null },
+): Promise<LoopResult & { runDir: string }> {
+  const format = options.formatRound ?? formatRound;
   const { parts, close } = await openRun(recipe, { out: options.out, baseDir: options.baseDir, fresh: options.fresh });
   const bars = process.stderr.isTTY ? new cliProgress.MultiBar({ format: '  {phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   let bar: cliProgress.SingleBar | null = null;
@@ -60,7 +64,10 @@ export async function runRecipe(recipe: Recipe, options: { out: string; baseDir:
         if (bar) bars?.remove(bar);
         bar = null;
       },
-      roundEnd: (summary) => (bars ? bars.log(`${formatRound(summary)}\n`) : options.log(formatRound(summary))),
+      roundEnd: (summary) => {
+        const line = format(summary);
+        if (line !== null) bars ? bars.log(`${line}\n`) : options.log(line);
+      },
       shouldStop: options.shouldStop,
     });
     return { ...result, runDir: parts.runDir };
