@@ -52,3 +52,23 @@ describe('self-training steps', () => {
     }
   });
 });
+
+describe('fineTune batching', () => {
+  test('examples of different groups never share a batch; every example is seen once per epoch', async () => {
+    const { MockBackend, decodeDatum } = await import('./mock-backend.js');
+    const backend = new MockBackend();
+    const examples = [
+      ...Array.from({ length: 10 }, (_, i) => ({ prompt: `${i}+1=`, completion: `${i + 1};` })),
+      ...Array.from({ length: 6 }, (_, i) => ({ prompt: `long reflection prompt ${i}|`, completion: `${i};`, group: 'reflection' })),
+    ];
+    // batch size 4: the task group gives 4+4+2, the reflection group 4+2 → 5 batches per epoch
+    await fineTune(backend, tokenizer, examples, { steps: 5, batchSize: 4, learningRate: 1e-3, seed: 1 });
+    const batches = backend.calls.filter((c) => c.op === 'forwardBackward').map((c) => (c as { batch: Parameters<typeof decodeDatum>[0][] }).batch.map((d) => decodeDatum(d).prompt));
+    assert.equal(batches.length, 5);
+    for (const batch of batches) {
+      const reflection = batch.filter((p) => p.startsWith('long')).length;
+      assert.ok(reflection === 0 || reflection === batch.length, `mixed batch: ${batch.join(' ')}`);
+    }
+    assert.deepEqual(batches.flat().sort(), examples.map((e) => e.prompt).sort());
+  });
+});
