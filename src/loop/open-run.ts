@@ -34,9 +34,10 @@ export interface OpenRunOptions {
 
 export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<{ parts: LoopParts; close: () => Promise<void> }> {
   const runDir = resolve(options.out);
+  // Resolve the task family first: a recipe that cannot load leaves no run directory behind.
+  const { source, verifier } = await resolveTasks(recipe.tasks, options.baseDir);
   if (options.fresh) rmSync(runDir, { recursive: true, force: true });
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  const { source, verifier } = await resolveTasks(recipe.tasks, options.baseDir);
   const store = new RunStore(join(runDir, 'run.sqlite'));
   try {
     checkSameRecipe(store.getMeta('recipe'), recipe, runDir);

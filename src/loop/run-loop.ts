@@ -78,7 +78,7 @@ export interface RoundSummary {
   acceptedAtFrontier: number;
   evaluation: Evaluation;
   metrics: Record<string, number>;
-  /** Time of its phases (summed across resumes). */
+  /** Time of its finished phases (a phase cut short by a kill counts only the run that finished it). */
   seconds: number;
   checkpoint: string;
 }
