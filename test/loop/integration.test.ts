@@ -1,8 +1,8 @@
 /**
  * A small seeded self-training run on the real embedded engine: ReST-EM on
  * word reversal, 100 labels per length, then four rounds on unlabeled
- * 3-letter words. Held-out accuracy must rise at least 10 points above the
- * SFT baseline (measured: 15% → 35% on 2 threads, 2026-11-26).
+ * 3-letter words. Held-out accuracy must rise at least 15 points above the
+ * SFT baseline (measured: 7% → 36% on 2 threads, 2026-11-26).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -26,8 +26,8 @@ test('rest-em on unlabeled words raises held-out accuracy above the SFT baseline
       curriculum: { kind: 'fixed', difficulty: 3 },
       sample: { n: 4, temperature: 0.8, maxTokens: 6, stop: [';'], chunk: 64 },
       accept: { by: 'verifier', capPerTask: 1 },
-      train: { steps: 100, learningRate: 0.002, from: 'previous', data: 'all', includeLabeled: true },
-      eval: { count: 60, difficulties: [3] },
+      train: { steps: 150, learningRate: 0.003, from: 'previous', data: 'all', includeLabeled: true },
+      eval: { count: 100, difficulties: [3] },
     });
     const { parts, close } = await openRun(recipe, { out: dir, baseDir: dir });
     try {
@@ -36,7 +36,7 @@ test('rest-em on unlabeled words raises held-out accuracy above the SFT baseline
       console.log(`  held-out accuracy by round: ${accuracy.map((a) => `${(a * 100).toFixed(0)}%`).join(' → ')}`);
       assert.equal(result.rounds.length, 5);
       assert.ok(result.rounds.slice(1).every((r) => r.accepted > 0), 'every round accepts some of its own attempts');
-      assert.ok(accuracy[4] >= accuracy[0] + 0.1, `final ${accuracy[4]} should be ≥ baseline ${accuracy[0]} + 0.10`);
+      assert.ok(accuracy[4] >= accuracy[0] + 0.15, `final ${accuracy[4]} should be ≥ baseline ${accuracy[0]} + 0.15`);
     } finally {
       await close();
     }
