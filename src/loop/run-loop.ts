@@ -126,9 +126,10 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     weightsAt = round;
   };
 
+  // Held-out tasks, drawn once: every round evaluates on them and no round trains on their prompts.
+  const heldOut = heldOutTasks(parts);
   try {
-    // Round 0: held-out tasks, the warm-up, the baseline.
-    const heldOut = heldOutTasks(parts);
+    // Round 0: the warm-up and the baseline.
     const excluded = new Set(heldOut.map((t) => t.prompt));
     const labeled = labeledTasks(parts, excluded);
     await phase(0, 'warmup', recipe.warmup?.steps ?? 0, async (progress) => {
@@ -197,7 +198,8 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         const samples = store.loadSamples(round);
         const accepted = curate(recipe, tasks, samples);
         store.saveAccepted(round, accepted);
-        const acceptedTasks = new Set(store.samplesById(accepted.map((a) => a.sampleId)).map((s) => s.taskId));
+        const taskOfSample = new Map(samples.map((s) => [s.id, s.taskId]));
+        const acceptedTasks = new Set(accepted.map((a) => taskOfSample.get(a.sampleId)));
         const byDifficulty: RoundOutcome['byDifficulty'] = {};
         for (const task of tasks) {
           const entry = (byDifficulty[String(task.difficulty ?? 0)] ??= { tasks: 0, solved: 0 });
@@ -235,7 +237,6 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
 
   /** evaluate + monitor phases of a round, and its summary. */
   async function evaluateRound(round: number, frontier: number | undefined): Promise<RoundSummary> {
-    const heldOut = heldOutTasks(parts);
     await phase(round, 'evaluate', heldOut.length, async () => {
       await useWeights(round);
       const metrics: Record<string, number> = {};

@@ -4,7 +4,9 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
 import { InvalidConfigError } from '../errors.js';
+import { parseConfig } from '../config/validate.js';
 import type { Task, TaskFamily } from '../spec/task.js';
 import type { TaskRequest, TaskSource } from '../spec/task-source.js';
 import type { Verifier } from '../spec/verifier.js';
@@ -15,11 +17,19 @@ import { Rng } from '../engine/random.js';
 import { stringFamily } from '../tasks/strings.js';
 import { matchVerifier, numericVerifier } from '../verifiers/match.js';
 
+const revealAnswer = z.boolean().optional();
+/** Options of each built-in family (`tasks.options`), validated like the rest of a recipe. */
+const familyOptions = {
+  addition: z.object({ format: z.enum(['plain', 'reversed', 'scratchpad', 'indexed']).optional(), revealAnswer, padTo: z.number().int().nonnegative().optional() }).strict(),
+  countdown: z.object({ revealAnswer }).strict(),
+  string: z.object({ operation: z.enum(['reverse', 'sort']).optional(), revealAnswer }).strict(),
+};
+
 /** Built-in families by the name a recipe uses; each takes the recipe's `tasks.options`. */
 export const builtinFamilies: Record<string, (options: Record<string, unknown>) => TaskFamily> = {
-  addition: (options) => additionFamily(options),
-  countdown: (options) => countdownFamily(options),
-  string: (options) => stringFamily(options),
+  addition: (options) => additionFamily(parseConfig(familyOptions.addition, options, 'tasks.options')),
+  countdown: (options) => countdownFamily(parseConfig(familyOptions.countdown, options, 'tasks.options')),
+  string: (options) => stringFamily(parseConfig(familyOptions.string, options, 'tasks.options')),
 };
 
 /** A family as a task source. */

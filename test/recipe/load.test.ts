@@ -161,6 +161,15 @@ describe('task sources of a recipe', () => {
     await assert.rejects(resolveTasks(tasks({ family: 'addition', file: 'x.jsonl' }), dir), { message });
   });
 
+  test("a built-in family's options are checked like the rest of the recipe", async () => {
+    await assert.rejects(resolveTasks(tasks({ family: 'addition', options: { fromat: 'reversed' } }), dir), {
+      message: 'Invalid config field `tasks.options.fromat`: unknown key — did you mean `format`?',
+    });
+    await assert.rejects(resolveTasks(tasks({ family: 'string', options: { operation: 'shuffle' } }), dir), {
+      message: 'Invalid config field `tasks.options.operation`: expected one of: reverse, sort; got string "shuffle"',
+    });
+  });
+
   test('a built-in family resolves with its options and verifier', async () => {
     const { source, verifier } = await resolveTasks(tasks({ family: 'addition', options: { format: 'reversed' } }), dir);
     assert.equal(source.name, 'addition-reversed');
