@@ -52,6 +52,7 @@ export async function compareCommand(recipePaths: string[], options: CompareOpti
         const result = await runRecipe(recipe, { out: join(options.out, `${recipe.name}-seed${seed}`), baseDir: recipeDir(path), fresh: options.fresh, log, shouldStop: sigint.shouldStop });
         if (result.stopped) {
           log(`stopped; rerun the same command to resume`);
+          process.exitCode = 130;
           return;
         }
         const last = result.rounds.at(-1);

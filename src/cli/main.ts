@@ -27,7 +27,10 @@ program
   .action(async (options: { seed: number; rounds?: number; out: string; fresh?: boolean; json?: boolean }) => {
     const json = options.json ?? false;
     const summary = await runDemo({ ...options, json }, (line) => (json ? process.stderr : process.stdout).write(`${line}\n`));
-    if (summary === null) process.stderr.write('stopped; rerun the same command to resume\n');
+    if (summary === null) {
+      process.stderr.write('stopped; rerun the same command to resume\n');
+      process.exitCode = 130;
+    }
     else if (json) process.stdout.write(`${JSON.stringify(summary)}\n`);
   });
 

@@ -91,7 +91,10 @@ export async function runCommand(recipePath: string, options: RunCommandOptions)
   const sigint = stopOnSigint(log);
   try {
     const result = await runRecipe(recipe, { out, baseDir: recipeDir(recipePath), fresh: options.fresh, log, shouldStop: sigint.shouldStop });
-    if (result.stopped) log(`stopped; rerun the same command to resume from ${out}`);
+    if (result.stopped) {
+      log(`stopped; rerun the same command to resume from ${out}`);
+      process.exitCode = 130; // stopped by Ctrl-C: not finished, as shells report an interrupted command
+    }
     const last = result.rounds.at(-1);
     if (options.json) {
       process.stdout.write(

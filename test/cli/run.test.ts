@@ -99,3 +99,31 @@ describe('autodidact run', () => {
     assert.equal(JSON.parse(fresh.stdout.trim().split('\n').at(-1)!).stopped, false);
   });
 });
+
+describe('Ctrl-C', () => {
+  test('SIGINT stops between phases with exit code 130; rerunning finishes the run', async () => {
+    const { spawn } = await import('node:child_process');
+    const out = join(dir, 'interrupted');
+    // Many rounds, so the run is still going when the first round line appears.
+    const child = spawn(process.execPath, [cli, 'run', tiny, '--out', out, '--set', 'rounds=40'], { cwd: dir, env: { ...process.env, AUTODIDACT_THREADS: '1' } });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    const code = await new Promise<number | null>((resolve) => {
+      child.stdout.on('data', (chunk) => {
+        stdout += chunk;
+        if (/round 1 /.test(stdout) && !child.killed) child.kill('SIGINT');
+      });
+      child.on('exit', (status) => resolve(status));
+    });
+    assert.equal(code, 130, `exit ${code}\n${stdout}\n${stderr}`);
+    assert.match(stdout, /stopping after the current phase/);
+    assert.match(stdout, /stopped; rerun the same command to resume from /);
+    assert.doesNotMatch(stdout, /round 40 /);
+    const resumed = run(['run', tiny, '--out', out, '--set', 'rounds=40', '--json']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    const summary = JSON.parse(resumed.stdout.trim().split('\n').at(-1)!);
+    assert.equal(summary.stopped, false);
+    assert.equal(summary.rounds.length, 41);
+  });
+});
