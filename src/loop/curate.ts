@@ -12,7 +12,7 @@ import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
 import { extractAnswer } from '../verifiers/match.js';
 import { fillTemplate } from './reflect.js';
-import type { Attempt, SftExample } from './steps.js';
+import { firstDistinct, type Attempt, type SftExample } from './steps.js';
 
 /** The accepted samples of a round, with the reason each was accepted. */
 export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[]): { sampleId: number; reason: string }[] {
@@ -36,13 +36,7 @@ export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly
         .sort((a, b) => order[a.kind] - order[b.kind] || a.id - b.id)
         .map((sample) => ({ sample, reason: sample.kind === 'sample' ? 'verified' : `verified ${sample.kind}` }));
     }
-    const seen = new Set<string>();
-    for (const { sample, reason } of chosen) {
-      if (seen.size >= recipe.accept.capPerTask) break;
-      if (seen.has(sample.completion)) continue;
-      seen.add(sample.completion);
-      accepted.push({ sampleId: sample.id, reason });
-    }
+    for (const { sample, reason } of firstDistinct(chosen, recipe.accept.capPerTask, (c) => c.sample.completion)) accepted.push({ sampleId: sample.id, reason });
   }
   return accepted;
 }
@@ -87,7 +81,7 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
   const stop = recipe.sample.stop[0] ?? '';
   const examples: SftExample[] = [];
   for (const task of tasks) {
-    const solution = task.solution ?? `${task.answer ?? ''}${stop}`;
+    const solution = completionOf(recipe, task);
     examples.push({ prompt: task.prompt, completion: solution });
     if (warmup.hintShare > 0 && task.answer !== undefined && rng.next() < warmup.hintShare) {
       examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution, group: 'hint' });
@@ -119,4 +113,11 @@ export function corrupt(text: string, rng: Rng): string {
   }
   if (kind < 0.8 && text.length > 1) return text.slice(0, at) + text.slice(at + 1);
   return text.slice(0, at) + text[at] + text.slice(at);
+}
+
+/** What a labeled task's completion is for supervised training: its worked solution, else its answer and the stop string. */
+export function completionOf(recipe: Recipe, task: Task): string {
+  if (task.solution !== undefined) return task.solution;
+  if (task.answer !== undefined) return `${task.answer}${recipe.sample.stop[0] ?? ''}`;
+  throw new Error(`task ${task.id} has neither a solution nor an answer; it cannot be a labeled example`);
 }

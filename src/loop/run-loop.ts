@@ -27,7 +27,7 @@ import { planCounts } from './curricula.js';
 import { fillTemplate } from './reflect.js';
 import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } from './steps.js';
 import { meanPassAtK } from './metrics.js';
-import { curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
+import { completionOf, curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
 import { seedFor } from './seeds.js';
 
 /** The phases of a round, in order. */
@@ -375,13 +375,6 @@ function roundRecord(parts: LoopParts, round: number) {
     // Ground truth: the verifier's verdict, when every task carries its answer.
     isCorrect: labeledTruth ? (a: Attempt) => a.verification.status === 'scored' && a.verification.pass : undefined,
   };
-}
-
-/** What a labeled task's completion is for supervised training: its worked solution, else its answer and the stop string. */
-export function completionOf(recipe: Recipe, task: Task): string {
-  if (task.solution !== undefined) return task.solution;
-  if (task.answer !== undefined) return `${task.answer}${recipe.sample.stop[0] ?? ''}`;
-  throw new Error(`task ${task.id} has neither a solution nor an answer; it cannot be a labeled example`);
 }
 
 /** Held-out tasks: `eval.count` per reported difficulty, from a split no round draws from. */

@@ -93,17 +93,20 @@ export function passed(attempt: Attempt): boolean {
  * distinct completions first (ReST-EM caps per task so easy tasks do not dominate).
  */
 export function acceptPassing(groups: readonly Attempt[][], options: { capPerTask: number }): Attempt[] {
-  const accepted: Attempt[] = [];
-  for (const group of groups) {
-    const seen = new Set<string>();
-    for (const attempt of group) {
-      if (seen.size >= options.capPerTask) break;
-      if (!passed(attempt) || seen.has(attempt.completion)) continue;
-      seen.add(attempt.completion);
-      accepted.push(attempt);
-    }
+  return groups.flatMap((group) => firstDistinct(group.filter(passed), options.capPerTask, (attempt) => attempt.completion));
+}
+
+/** The first `cap` candidates with distinct completions, in order (the per-task cap of ReST-EM). */
+export function firstDistinct<T>(candidates: readonly T[], cap: number, completion: (candidate: T) => string): T[] {
+  const seen = new Set<string>();
+  const kept: T[] = [];
+  for (const candidate of candidates) {
+    if (seen.size >= cap) break;
+    if (seen.has(completion(candidate))) continue;
+    seen.add(completion(candidate));
+    kept.push(candidate);
   }
-  return accepted;
+  return kept;
 }
 
 /** An SFT example: the loss covers the completion (and the EOS after it), not the prompt. */
