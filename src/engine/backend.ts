@@ -82,14 +82,14 @@ export class EmbeddedBackend implements TrainingBackend {
     return this.enqueue(() => this.call('forward', batch, options)) as Promise<ForwardResult>;
   }
 
-  forwardBackward(batch: readonly Datum[], loss: Loss): Promise<ForwardBackwardResult> {
+  forwardBackward(batch: readonly Datum[], loss: Loss, options: ForwardOptions = {}): Promise<ForwardBackwardResult> {
     return this.enqueue(async () => {
       if (loss === 'cross_entropy') {
-        const out = (await this.call('forwardBackwardCrossEntropy', batch)) as { loss: number; logprobs: Float32Array[]; tokens: number };
-        return { loss: out.loss, logprobs: out.logprobs, metrics: { 'train/loss': out.loss, 'train/tokens': out.tokens } };
+        const out = (await this.call('forwardBackwardCrossEntropy', batch, options)) as { loss: number; logprobs: Float32Array[]; entropy?: Float32Array[]; tokens: number };
+        return { loss: out.loss, logprobs: out.logprobs, entropy: out.entropy, metrics: { 'train/loss': out.loss, 'train/tokens': out.tokens } };
       }
       if (typeof loss !== 'function') throw new InvalidArgumentError('loss', `must be 'cross_entropy' or a function, got ${JSON.stringify(loss)}`);
-      const logprobs = (await this.call('forwardForLoss', batch)) as Float32Array[];
+      const { logprobs, entropy } = (await this.call('forwardForLoss', batch, options)) as { logprobs: Float32Array[]; entropy?: Float32Array[] };
       let result: ReturnType<typeof loss>;
       try {
         result = loss(logprobs, batch);
@@ -99,7 +99,7 @@ export class EmbeddedBackend implements TrainingBackend {
       }
       if (!Number.isFinite(result.loss)) throw new InvalidArgumentError('loss', `the loss function returned ${result.loss}`);
       await this.call('backwardWith', result.grad.map((row) => Float32Array.from(row)));
-      return { loss: result.loss, logprobs, metrics: { 'train/loss': result.loss, ...(result.metrics ?? {}) } };
+      return { loss: result.loss, logprobs, entropy, metrics: { 'train/loss': result.loss, ...(result.metrics ?? {}) } };
     }) as Promise<ForwardBackwardResult>;
   }
 
@@ -115,9 +115,9 @@ export class EmbeddedBackend implements TrainingBackend {
     return this.enqueue(() => this.call('save', dir, extra)) as Promise<void>;
   }
 
-  load(dir: string): Promise<void> {
+  load(dir: string, options: { weightsOnly?: boolean } = {}): Promise<void> {
     return this.enqueue(async () => {
-      await this.call('load', dir);
+      await this.call('load', dir, options);
       this.engineInfo = (await this.call('info')) as EngineInfo;
     }) as Promise<void>;
   }

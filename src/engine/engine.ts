@@ -72,10 +72,10 @@ export class EngineCore {
   }
 
   /** Built-in cross-entropy: loss = Σ −w·logp, so d(loss)/d(logp) = −w. Forward and backward in one call. */
-  forwardBackwardCrossEntropy(batch: readonly Datum[]): { loss: number; logprobs: Float32Array[]; tokens: number } {
+  forwardBackwardCrossEntropy(batch: readonly Datum[], options: { entropy?: boolean } = {}): { loss: number; logprobs: Float32Array[]; entropy?: Float32Array[]; tokens: number } {
     this.pendingBackward = null;
     const packed = this.pack(batch);
-    const { logprobs } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T);
+    const { logprobs, entropy } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
     let loss = 0;
     let tokens = 0;
     const dlogprobs = new Float32Array(packed.B * packed.T);
@@ -87,16 +87,17 @@ export class EngineCore {
       tokens++;
     }
     const perDatum = this.unpack(packed, logprobs);
+    const entropyPerDatum = entropy ? this.unpack(packed, entropy) : undefined;
     this.model.backward(dlogprobs);
-    return { loss, logprobs: perDatum, tokens };
+    return { loss, logprobs: perDatum, entropy: entropyPerDatum, tokens };
   }
 
   /** First half of a custom-loss step: forward, keeping activations for backwardWith(). */
-  forwardForLoss(batch: readonly Datum[]): Float32Array[] {
+  forwardForLoss(batch: readonly Datum[], options: { entropy?: boolean } = {}): { logprobs: Float32Array[]; entropy?: Float32Array[] } {
     const packed = this.pack(batch);
-    const { logprobs } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T);
+    const { logprobs, entropy } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
     this.pendingBackward = packed;
-    return this.unpack(packed, logprobs);
+    return { logprobs: this.unpack(packed, logprobs), entropy: entropy ? this.unpack(packed, entropy) : undefined };
   }
 
   /** Second half: d(loss)/d(logprob) per datum → gradients accumulate. */
@@ -131,18 +132,18 @@ export class EngineCore {
     saveCheckpoint(dir, this.model, { tokenizer: this.tokenizer, optimizer: this.optimizer, extra });
   }
 
-  load(dir: string): void {
-    const loaded = this.loadInto(dir);
+  load(dir: string, options: { weightsOnly?: boolean } = {}): void {
+    const loaded = this.loadInto(dir, options.weightsOnly);
     this.model = loaded.model;
     this.optimizer = loaded.optimizer;
     this.tokenizer = loaded.tokenizer;
     this.pendingBackward = null;
   }
 
-  private loadInto(dir: string) {
+  private loadInto(dir: string, weightsOnly = false) {
     const loaded = loadCheckpoint(dir, this.kernels);
     const optimizer = new AdamW(loaded.model);
-    if (loaded.optimizer) {
+    if (loaded.optimizer && !weightsOnly) {
       optimizer.m.set(loaded.optimizer.m);
       optimizer.v.set(loaded.optimizer.v);
       optimizer.step = loaded.optimizer.step;

@@ -29,10 +29,11 @@ import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } f
 import { meanPassAtK } from './metrics.js';
 import { completionOf, curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
 import { seedFor } from './seeds.js';
+import { RoundStopped, runRlRound } from './rl-round.js';
 
-/** The phases of a round, in order. */
+/** The phases of a round, in order (an RL round runs tasks → rl → evaluate → monitor). */
 export const PHASES = ['tasks', 'sample', 'score', 'refine', 'curate', 'update', 'evaluate', 'monitor'] as const;
-export type Phase = (typeof PHASES)[number] | 'warmup';
+export type Phase = (typeof PHASES)[number] | 'warmup' | 'rl';
 
 /** Everything a loop runs with; `buildLoop` makes it from a recipe. */
 export interface LoopParts {
@@ -50,6 +51,8 @@ export interface LoopParts {
   runDir: string;
   /** The checkpoint round 0 starts from, when the recipe names one (no warm-up training then). */
   initialCheckpoint?: string;
+  /** A second backend for the frozen KL reference of RL rounds (loaded with the round-0 weights). */
+  reference?: TrainingBackend;
 }
 
 /** Callbacks for progress display and clean stops. */
@@ -161,6 +164,32 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
       const tasks = store.loadTasks(round, 'train') ?? [];
       const byId = new Map(tasks.map((t) => [t.id, t]));
 
+      if (recipe.rl) {
+        // Policy-gradient steps on fresh samples replace sample → … → update.
+        await phase(round, 'rl', recipe.rl.steps, async (progress) => {
+          try {
+            await runRlRound(parts, round, tasks, {
+              policy,
+              useWeights,
+              loadWeights: async (path, version, options) => {
+                await backend.load(path, options);
+                policy.version = version;
+                weightsAt = null;
+              },
+              saveWeights,
+              progress,
+              shouldStop: () => events.shouldStop?.() ?? false,
+            });
+          } catch (error) {
+            if (error instanceof RoundStopped) throw new StopRequested();
+            throw error;
+          }
+          saveOutcome(round, plan.frontier, tasks, new Set(store.loadSamples(round, 'sample').filter((s) => s.verification?.status === 'scored' && s.verification.pass).map((s) => s.taskId)));
+        });
+        rounds.push(await evaluateRound(round, plan.frontier));
+        continue;
+      }
+
       // sample: n attempts per task from the current policy, saved chunk by chunk.
       const chunk = recipe.sample.chunk;
       const chunks = Math.ceil(tasks.length / chunk);
@@ -199,14 +228,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         const accepted = curate(recipe, tasks, samples);
         store.saveAccepted(round, accepted);
         const taskOfSample = new Map(samples.map((s) => [s.id, s.taskId]));
-        const acceptedTasks = new Set(accepted.map((a) => taskOfSample.get(a.sampleId)));
-        const byDifficulty: RoundOutcome['byDifficulty'] = {};
-        for (const task of tasks) {
-          const entry = (byDifficulty[String(task.difficulty ?? 0)] ??= { tasks: 0, solved: 0 });
-          entry.tasks++;
-          if (acceptedTasks.has(task.id)) entry.solved++;
-        }
-        store.setMeta(`outcome/${round}`, JSON.stringify({ round, frontier: plan.frontier, byDifficulty } satisfies RoundOutcome));
+        saveOutcome(round, plan.frontier, tasks, new Set(accepted.map((a) => taskOfSample.get(a.sampleId)!)));
       });
 
       // update: fine-tune on the accepted set (this round's or all so far), from the base or the last weights.
@@ -247,6 +269,12 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         if (recipe.eval.n > 0) {
           const groups = await sampleAndVerify(policy, heldOut, parts.verifier, { ...samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round)) });
           for (const [key, value] of Object.entries(meanPassAtK(groups, recipe.eval.k))) metrics[`eval/${key}`] = value;
+          const difficulties = [...new Set(groups.map((g) => g[0]?.task.difficulty))];
+          if (difficulties.length > 1) {
+            for (const d of difficulties) {
+              for (const [key, value] of Object.entries(meanPassAtK(groups.filter((g) => g[0]?.task.difficulty === d), recipe.eval.k))) metrics[`eval/${key}/d${d}`] = value;
+            }
+          }
         }
       }
       store.saveMetrics(round, metrics);
@@ -278,6 +306,17 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     };
     events.roundEnd?.(summary);
     return summary;
+  }
+
+  /** What the curriculum reads of a round: tasks and solved tasks per difficulty. */
+  function saveOutcome(round: number, frontier: number, tasks: readonly Task[], solved: ReadonlySet<string>): void {
+    const byDifficulty: RoundOutcome['byDifficulty'] = {};
+    for (const task of tasks) {
+      const entry = (byDifficulty[String(task.difficulty ?? 0)] ??= { tasks: 0, solved: 0 });
+      entry.tasks++;
+      if (solved.has(task.id)) entry.solved++;
+    }
+    store.setMeta(`outcome/${round}`, JSON.stringify({ round, frontier, byDifficulty } satisfies RoundOutcome));
   }
 
   function outcomes(before: number): RoundOutcome[] {
@@ -362,11 +401,16 @@ function roundRecord(parts: LoopParts, round: number) {
   const tasks = new Map((parts.store.loadTasks(round, 'train') ?? []).map((t) => [t.id, t]));
   const samples = parts.store.loadSamples(round);
   const attempts = new Map(samples.map((s) => [s.id, toAttempt(s, tasks.get(s.taskId)!)]));
+  // A group: the samples of one task in one step (RL rounds may draw a task in several steps).
   const groups = new Map<string, Attempt[]>();
-  for (const s of samples) if (s.kind === 'sample') (groups.get(s.taskId) ?? groups.set(s.taskId, []).get(s.taskId)!).push(attempts.get(s.id)!);
+  for (const s of samples) {
+    const key = `${s.step ?? 0}/${s.taskId}`;
+    if (s.kind === 'sample') (groups.get(key) ?? groups.set(key, []).get(key)!).push(attempts.get(s.id)!);
+  }
   const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
   const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
-  const labeledTruth = [...tasks.values()].every((t) => t.answer !== undefined);
+  // Acceptance precision needs an accept filter: RL rounds have none.
+  const labeledTruth = !parts.recipe.rl && [...tasks.values()].every((t) => t.answer !== undefined);
   return {
     round,
     groups: [...groups.values()],

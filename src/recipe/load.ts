@@ -7,6 +7,8 @@ import { parse, YAMLParseError } from 'yaml';
 import { InvalidConfigError, RecipeFileError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
 import { RecipeSchema, type Recipe } from './schema.js';
+import { advantageEstimators } from '../rl/advantages.js';
+import { klPenalties, policyLosses } from '../rl/losses.js';
 
 /** Applies `path.to.key=value` overrides; values are read as YAML (`3`, `true`, `[1, 4]`, `text`). */
 export function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[]): Record<string, unknown> {
@@ -44,6 +46,16 @@ export function validateRecipe(raw: unknown): Recipe {
   }
   if (recipe.accept.by === 'majority' && (recipe.reflect.enabled || recipe.rationalize.enabled)) {
     throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'needs verifier feedback or answers, but accept.by is majority (no labels); set accept.by: verifier or disable it');
+  }
+  if (recipe.rl) {
+    // Registry names: an unknown one lists the valid ones.
+    advantageEstimators.get(recipe.rl.advantage);
+    policyLosses.get(recipe.rl.loss);
+    klPenalties.get(recipe.rl.kl.penalty);
+    if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
+    if (recipe.rl.sampling.kind === 'reinforce-ada' && recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds < recipe.sample.n) {
+      throw new InvalidConfigError('rl.sampling.maxRounds', `× perRound = ${recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds} completions per prompt at most, fewer than a group of sample.n = ${recipe.sample.n}`);
+    }
   }
   if (recipe.eval.n > 0) {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ModelConfigSchema } from '../engine/config.js';
+import { AGGREGATIONS } from '../rl/losses.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -152,6 +153,105 @@ const TrainSchema = z
   })
   .strict();
 
+/** How each policy-gradient step collects its groups of completions. */
+const RlSamplingSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      /** `sample.n` completions for each of `rl.promptsPerStep` prompts. */
+      kind: z.literal('fixed'),
+    })
+    .strict(),
+  z
+    .object({
+      /** DAPO dynamic sampling: groups whose completions all got the same reward are dropped and more prompts are sampled until the step has `rl.promptsPerStep` groups. */
+      kind: z.literal('dapo'),
+      /** Sampling calls per step at most (each of `rl.promptsPerStep` prompts); a step that still lacks groups trains on those it has. */
+      maxBatches: positiveInt.default(4),
+    })
+    .strict(),
+  z
+    .object({
+      /** Reinforce-Ada: each prompt is sampled in rounds until its exit condition holds or its rounds are spent; a group of `sample.n` is then drawn balanced from everything sampled, with baselines from all of it. */
+      kind: z.literal('reinforce-ada'),
+      /** `balance`: stop once a prompt has ⌊n/2⌋ passes and n − ⌊n/2⌋ fails. `positive`: stop at the first pass. */
+      exit: z.enum(['balance', 'positive']).default('balance'),
+      /** Completions per active prompt per sampling round. */
+      perRound: positiveInt.default(8),
+      /** Sampling rounds per step at most (budget: maxRounds × perRound per prompt). */
+      maxRounds: positiveInt.default(4),
+    })
+    .strict(),
+]);
+
+/** Reinforcement learning with verifiable rewards: the update is policy-gradient steps on fresh samples instead of fine-tuning on an accepted set. */
+const RlSchema = z
+  .object({
+    /** Policy-gradient steps per round; each samples fresh groups from the current weights. */
+    steps: positiveInt.default(10),
+    /** Prompts (groups) per step; each step trains on promptsPerStep × sample.n completions. */
+    promptsPerStep: positiveInt.default(16),
+    /** Advantage estimator: grpo, dr-grpo, rloo, reinforce++, reinforce++-baseline, bnpo, self-critical, reinforce. */
+    advantage: z.string().default('grpo'),
+    advantageOptions: z
+      .object({
+        /** Added to a standard deviation before dividing by it. */
+        epsilon: z.number().nonnegative().optional(),
+        /** `reinforce`: constant baseline subtracted from rewards. */
+        baseline: z.number().optional(),
+        /** `reinforce`: factor applied after the baseline (TOPR's ±1 rewards: baseline 0.5, scale 2). */
+        scale: z.number().optional(),
+      })
+      .strict()
+      .default({}),
+    /** Policy loss: pg, ppo-clip, topr, psr, nsr, w-reinforce, nft. */
+    loss: z.string().default('ppo-clip'),
+    lossOptions: z
+      .object({
+        /** ppo-clip: ρ ≥ 1 − clipLow. */
+        clipLow: z.number().nonnegative().optional(),
+        /** ppo-clip: ρ ≤ 1 + clipHigh (DAPO raises it to 0.28). */
+        clipHigh: z.number().nonnegative().optional(),
+        /** ppo-clip: dual-clip bound for negative advantages (0: off). */
+        dualClip: z.number().nonnegative().optional(),
+        /** w-reinforce: weight of positive samples. */
+        lambda: z.number().nonnegative().optional(),
+        /** nft: floor of the implicit negative ratio inside the log (default 1). */
+        nftClamp: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
+    /** How per-token losses become the batch loss: token-mean (DAPO), seq-mean-token-mean (GRPO), seq-mean-token-sum, seq-mean-token-sum-norm (Dr. GRPO). */
+    aggregation: z.enum(AGGREGATIONS).default('token-mean'),
+    /** seq-mean-token-sum-norm's constant length (default sample.maxTokens). */
+    normLength: positiveInt.optional(),
+    /** Passes over each step's batch (PPO epochs; > 1 makes later passes off-policy, which the clipped ratio handles). */
+    epochs: positiveInt.default(1),
+    /** Optimizer steps per epoch: the batch is cut into this many minibatches. */
+    minibatches: positiveInt.default(1),
+    learningRate: z.number().positive().default(1e-3),
+    /** AdamW moments (the defaults of PyTorch, TRL and verl). */
+    adam: z
+      .object({ beta1: z.number().min(0).lt(1).default(0.9), beta2: z.number().min(0).lt(1).default(0.999) })
+      .strict()
+      .prefault({}),
+    weightDecay: z.number().nonnegative().default(0),
+    gradClipNorm: z.number().positive().default(1),
+    /** KL to a frozen reference (the round-0 weights). */
+    kl: z
+      .object({
+        /** Estimator of the penalty: k1, k2 or k3. */
+        penalty: z.string().default('k3'),
+        /** Weight of the penalty in the loss (0: none). */
+        coef: z.number().nonnegative().default(0),
+        /** Report policy/kl (a forward pass of the reference per step) even when coef is 0. */
+        track: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    sampling: RlSamplingSchema.prefault({ kind: 'fixed' }),
+  })
+  .strict();
+
 /** Held-out evaluation after the warm-up and after every round. */
 const EvalSchema = z
   .object({
@@ -188,6 +288,8 @@ export const RecipeSchema = z
     rationalize: RationalizeSchema.prefault({}),
     reflect: ReflectSchema.prefault({}),
     train: TrainSchema.prefault({}),
+    /** Policy-gradient rounds (GRPO and kin) instead of sample → curate → fine-tune. */
+    rl: RlSchema.optional(),
     eval: EvalSchema.prefault({}),
   })
   .strict();

@@ -47,6 +47,8 @@ export type Loss = 'cross_entropy' | LossFunction;
 export interface ForwardBackwardResult {
   loss: number;
   logprobs: Float32Array[];
+  /** Per datum, entropy (nats) of each next-token distribution, when asked. */
+  entropy?: Float32Array[];
   metrics: Record<string, number>;
 }
 
@@ -57,16 +59,16 @@ export interface ForwardBackwardResult {
 export interface TrainingBackend {
   /** Per-token logprobs (and entropy on request); no gradients. */
   forward(batch: readonly Datum[], options?: ForwardOptions): Promise<ForwardResult>;
-  /** Forward, loss, backward; gradients accumulate. */
-  forwardBackward(batch: readonly Datum[], loss: Loss): Promise<ForwardBackwardResult>;
+  /** Forward, loss, backward; gradients accumulate. `options.entropy` also returns the entropy at each position (from the same forward). */
+  forwardBackward(batch: readonly Datum[], loss: Loss, options?: ForwardOptions): Promise<ForwardBackwardResult>;
   /** One AdamW step with the accumulated gradients, which are then cleared. */
   optimStep(params: AdamParams): Promise<OptimStepResult>;
   /** Batched sampling from the current weights; result[i][j] is sample j of prompt i. */
   sample(prompts: readonly (string | readonly number[])[], options?: SampleOptions): Promise<SampledSequence[][]>;
   /** Writes a checkpoint directory (weights, config, optimizer state). */
   save(dir: string): Promise<void>;
-  /** Replaces weights and optimizer state with those of a checkpoint directory. */
-  load(dir: string): Promise<void>;
+  /** Replaces weights and optimizer state with those of a checkpoint directory; `weightsOnly` starts a fresh optimizer instead (a new training stage). */
+  load(dir: string, options?: { weightsOnly?: boolean }): Promise<void>;
   /** Releases threads and memory. */
   close(): Promise<void>;
 }

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS samples (
   parent_id INTEGER REFERENCES samples(id),
   prompt TEXT NOT NULL, completion TEXT NOT NULL, tokens BLOB NOT NULL, logprobs BLOB NOT NULL,
   finish_reason TEXT NOT NULL, policy_version TEXT NOT NULL, sampler TEXT NOT NULL,
-  UNIQUE (round, kind, task_id, sample_index));
+  step INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (round, kind, task_id, step, sample_index));
 CREATE TABLE IF NOT EXISTS scores (
   sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
   verifier TEXT NOT NULL, verifier_version TEXT NOT NULL, status TEXT NOT NULL,
@@ -55,6 +56,8 @@ export interface SampleRow {
   policyVersion: string;
   /** Sampler settings, as JSON-able data. */
   sampler: Record<string, unknown>;
+  /** The policy-gradient step of the round that sampled it (0 outside RL rounds). */
+  step?: number;
 }
 
 /** A stored sample, with its id and score (null until scored). */
@@ -66,7 +69,7 @@ export interface StoredSample extends SampleRow {
 
 interface SampleRecord {
   id: number; round: number; kind: string; task_id: string; sample_index: number; parent_id: number | null;
-  prompt: string; completion: string; tokens: Buffer; logprobs: Buffer; finish_reason: string; policy_version: string; sampler: string;
+  prompt: string; completion: string; tokens: Buffer; logprobs: Buffer; finish_reason: string; policy_version: string; sampler: string; step: number;
   verifier: string | null; verifier_version: string | null; status: string | null; reward: number | null; pass: number | null;
   feedback: string | null; extracted: string | null; reason: string | null;
 }
@@ -82,6 +85,9 @@ export class RunStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.exec(SCHEMA);
+    // Stores written before RL rounds existed lack the step column.
+    const columns = this.db.prepare('PRAGMA table_info(samples)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'step')) this.db.exec('ALTER TABLE samples ADD COLUMN step INTEGER NOT NULL DEFAULT 0');
   }
 
   close(): void {
@@ -128,8 +134,8 @@ export class RunStore {
   /** Saves samples in one transaction and returns their ids. */
   saveSamples(rows: readonly SampleRow[]): number[] {
     const insert = this.db.prepare(
-      `INSERT INTO samples (round, kind, task_id, sample_index, parent_id, prompt, completion, tokens, logprobs, finish_reason, policy_version, sampler)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO samples (round, kind, task_id, sample_index, parent_id, prompt, completion, tokens, logprobs, finish_reason, policy_version, sampler, step)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     return this.db.transaction(() =>
       rows.map((row) =>
@@ -137,7 +143,7 @@ export class RunStore {
           insert.run(
             row.round, row.kind, row.taskId, row.sampleIndex, row.parentId ?? null, row.prompt, row.completion,
             Buffer.from(Int32Array.from(row.tokens).buffer), Buffer.from(Float32Array.from(row.logprobs).buffer),
-            row.finishReason, row.policyVersion, JSON.stringify(row.sampler),
+            row.finishReason, row.policyVersion, JSON.stringify(row.sampler), row.step ?? 0,
           ).lastInsertRowid,
         ),
       ),
@@ -167,6 +173,26 @@ export class RunStore {
       )
       .all(round, kind ?? null, kind ?? null) as SampleRecord[];
     return rows.map(toStoredSample);
+  }
+
+  /** Samples of one policy-gradient step of a round, in insertion order, with their scores. */
+  loadStepSamples(round: number, step: number): StoredSample[] {
+    const rows = this.db
+      .prepare(
+        `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
+         FROM samples s LEFT JOIN scores c ON c.sample_id = s.id
+         WHERE s.round = ? AND s.step = ? ORDER BY s.id`,
+      )
+      .all(round, step) as SampleRecord[];
+    return rows.map(toStoredSample);
+  }
+
+  /** Deletes the samples (and scores) of a step that a killed run left unfinished, so it can be redone whole. */
+  deleteStepSamples(round: number, step: number): void {
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM scores WHERE sample_id IN (SELECT id FROM samples WHERE round = ? AND step = ?)').run(round, step);
+      this.db.prepare('DELETE FROM samples WHERE round = ? AND step = ?').run(round, step);
+    })();
   }
 
   /** Samples by id (any round), with their scores. */
@@ -237,6 +263,7 @@ function toStoredSample(row: SampleRecord): StoredSample {
     finishReason: row.finish_reason as 'stop' | 'length',
     policyVersion: row.policy_version,
     sampler: JSON.parse(row.sampler) as Record<string, unknown>,
+    step: row.step,
     verification,
     verifier: row.verifier !== null ? { name: row.verifier, version: row.verifier_version ?? '' } : null,
   };

@@ -1,0 +1,293 @@
+/**
+ * A policy-gradient round (GRPO and kin): `rl.steps` steps, each on fresh
+ * samples from the current weights —
+ *
+ *   collect groups (fixed │ DAPO │ Reinforce-Ada) → advantages → reference
+ *   logprobs → epochs × minibatches of forwardBackward(policy loss) + optimStep
+ *
+ * Every step saves its samples and scores, then its weights (two checkpoint
+ * slots used in turn, so a kill during a save never loses the last finished
+ * step) and its metrics; a killed round resumes at the first unfinished step,
+ * redoing that step whole from the same seeds.
+ */
+import { join } from 'node:path';
+import { datumFromSequence } from '../engine/engine.js';
+import { Rng } from '../engine/random.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Task } from '../spec/task.js';
+import type { TrainingBackend } from '../spec/training-backend.js';
+import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
+import { aggregationWeights, DEFAULT_LOSS_OPTIONS, policyLosses, policyLossFunction, type RlExample } from '../rl/losses.js';
+import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
+import type { LoopParts } from './run-loop.js';
+import { seedFor } from './seeds.js';
+
+/** What the loop lends an RL round: its policy handle and weight bookkeeping. */
+export interface RlRoundContext {
+  policy: Policy & { version: string };
+  /** Loads the weights a round ended with. */
+  useWeights(round: number): Promise<void>;
+  /** Loads a checkpoint (the loop forgets which round's weights it holds). */
+  loadWeights(path: string, version: string, options?: { weightsOnly?: boolean }): Promise<void>;
+  /** Saves the round's final weights as its checkpoint. */
+  saveWeights(round: number, version: string): Promise<void>;
+  progress(done: number): void;
+  /** Checked between steps: true stops the round (it resumes at the next step). */
+  shouldStop(): boolean;
+}
+
+/** Saved after each finished step. */
+interface RoundState {
+  /** Steps finished. */
+  steps: number;
+  /** Next position in the round's task order. */
+  cursor: number;
+  checkpoint: string;
+  /** Metrics of each finished step. */
+  metrics: Record<string, number>[];
+}
+
+export class RoundStopped extends Error {}
+
+/** The adaptive-sampling, advantage and loss settings of a recipe, checked against the registries. */
+export function checkRlRecipe(recipe: Recipe): void {
+  const rl = recipe.rl;
+  if (!rl) return;
+  advantageEstimators.get(rl.advantage);
+  policyLosses.get(rl.loss);
+}
+
+/** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
+export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RlRoundContext): Promise<void> {
+  const { recipe, store, backend, tokenizer, verifier } = parts;
+  const rl = recipe.rl!;
+  const estimator = advantageEstimators.get(rl.advantage);
+  const loss = policyLosses.get(rl.loss);
+  const stateKey = `rl/${round}`;
+  const saved = store.getMeta(stateKey);
+  const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, checkpoint: '', metrics: [] };
+  if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
+  else if (round === 1) {
+    // RL starts a new training stage: the warm-up's AdamW moments (and step count) are not carried over.
+    const base = store.checkpoint(0);
+    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start RL from`);
+    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
+  } else await context.useWeights(round - 1);
+  const reference = await referenceBackend(parts);
+
+  for (let step = state.steps; step < rl.steps; step++) {
+    if (context.shouldStop()) throw new RoundStopped();
+    store.deleteStepSamples(round, step); // what a killed attempt at this step left
+    const timing = { sample: 0, score: 0, advantage: 0, reference: 0, update: 0, checkpoint: 0 };
+    const clock = () => performance.now();
+    let cursor = state.cursor;
+    const next = (count: number) => Array.from({ length: count }, () => taskAt(pool, cursor++, seedFor(recipe.seed, 'rl-order', round)));
+    const indexOf = new Map<string, number>();
+    let errors = 0;
+    const draw = async (tasks: readonly Task[], n: number, call: number): Promise<ScoredCompletion[][]> => {
+      let started = clock();
+      const sampling: SamplingOptions = { n, temperature: recipe.sample.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'rl-sample', round, step, call) };
+      const groups = await context.policy.sample(tasks.map((t) => t.prompt), sampling);
+      timing.sample += clock() - started;
+      started = clock();
+      const rows = tasks.flatMap((task, i) =>
+        groups[i].map((completion) => {
+          const index = indexOf.get(task.id) ?? 0;
+          indexOf.set(task.id, index + 1);
+          return { round, step, kind: 'sample' as const, taskId: task.id, sampleIndex: index, prompt: task.prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: context.policy.version, sampler: { ...sampling, call } };
+        }),
+      );
+      const ids = store.saveSamples(rows);
+      const verifications = await Promise.all(tasks.flatMap((task, i) => groups[i].map((c) => verifier.verify(task, c.text))));
+      store.saveScores(verifications.map((verification, k) => ({ sampleId: ids[k], verifier: { name: verifier.name, version: verifier.version }, verification })));
+      timing.score += clock() - started;
+      let k = 0;
+      return tasks.map((task, i) =>
+        groups[i].flatMap((completion: Completion) => {
+          const v = verifications[k++];
+          if (v.status !== 'scored') {
+            errors++;
+            return [];
+          }
+          if (completion.tokens.length === 0 || completion.logprobs.length !== completion.tokens.length) throw new Error(`policy ${context.policy.name} returned a completion without token ids and logprobs; policy-gradient updates need both`);
+          return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass }];
+        }),
+      );
+    };
+    const collection = await collectGroups(rl.sampling, { prompts: rl.promptsPerStep, n: recipe.sample.n }, next, draw);
+    const groups = collection.groups.filter((g) => g.members.length > 0);
+
+    // Advantages over the kept groups.
+    let started = clock();
+    const greedyRewards = estimator.needs?.includes('greedy') ? await greedyBaselines(parts, context.policy, groups) : undefined;
+    const members = groups.flatMap((g, gi) => g.members.map((m) => ({ member: m, group: gi, passRate: g.passRate })));
+    const statistics = new Map<number, GroupStatistics>();
+    groups.forEach((g, gi) => g.statistics && statistics.set(gi, g.statistics));
+    const { advantages, metrics: advantageMetrics } = computeAdvantages(
+      rl.advantage,
+      { rewards: members.map((m) => m.member.reward), groups: members.map((m) => m.group), lengths: members.map((m) => m.member.tokens.length), groupStatistics: statistics.size ? statistics : undefined, greedyRewards },
+      definedOnly(rl.advantageOptions),
+    );
+    const examples: RlExample[] = [];
+    members.forEach(({ member, passRate }, i) => {
+      if (loss.keep && !loss.keep(member)) return;
+      const promptIds = tokenizer.encode(member.task.prompt, { addBos: true });
+      examples.push({ datum: datumFromSequence([...promptIds, ...member.tokens], promptIds.length), oldLogprobs: member.logprobs, advantage: advantages[i], pass: member.pass, passRate });
+    });
+    timing.advantage += clock() - started;
+
+    // Reference logprobs (KL penalty and the policy/kl metric).
+    started = clock();
+    if (reference && examples.length) {
+      const { logprobs } = await reference.forward(examples.map((e) => e.datum));
+      examples.forEach((e, i) => (e.refLogprobs = Array.from(logprobs[i].subarray(logprobs[i].length - e.oldLogprobs.length))));
+    }
+    timing.reference += clock() - started;
+
+    started = clock();
+    const update = examples.length ? await policyUpdate(backend, examples, recipe, seedFor(recipe.seed, 'rl-minibatch', round, step)) : {};
+    timing.update += clock() - started;
+
+    started = clock();
+    const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
+    await backend.save(checkpoint);
+    context.policy.version = `round-${round}-step-${step + 1}`;
+    timing.checkpoint += clock() - started;
+
+    const trainedAdvantages = advantages.filter((_, i) => !loss.keep || loss.keep(members[i].member));
+    const stepMetrics: Record<string, number> = {
+      'sampling/completions': collection.sampled,
+      'sampling/prompts': collection.prompts,
+      'sampling/calls': collection.calls,
+      'sampling/frac_zero_variance_prompts': collection.prompts ? collection.zeroVariancePrompts / collection.prompts : 0,
+      'sampling/frac_zero_variance_groups': groups.length ? groups.filter((g) => g.members.every((m) => m.reward === g.members[0].reward)).length / groups.length : 0,
+      'sampling/groups': groups.length,
+      'sampling/verify_errors': errors,
+      'reward/batch_mean': members.length ? members.reduce((s, m) => s + m.member.reward, 0) / members.length : 0,
+      'advantage/mean': meanStd(trainedAdvantages).mean,
+      'advantage/std': meanStd(trainedAdvantages).std,
+      'train/completions': examples.length,
+      ...advantageMetrics,
+      ...update,
+      ...Object.fromEntries(Object.entries(timing).map(([name, ms]) => [`timing_ms/${name}`, ms])),
+    };
+    state.steps = step + 1;
+    state.cursor = cursor;
+    state.checkpoint = checkpoint;
+    state.metrics.push(stepMetrics);
+    store.setMeta(stateKey, JSON.stringify(state));
+    context.progress(step + 1);
+  }
+  store.saveMetrics(round, roundMetrics(state.metrics));
+  await context.saveWeights(round, `round-${round}`);
+}
+
+/** The task at position `i` of the round's order: the pool reshuffled each pass (seeded). */
+function taskAt(pool: readonly Task[], i: number, seed: number): Task {
+  const pass = Math.floor(i / pool.length);
+  const order = pool.map((_, k) => k);
+  const rng = new Rng(seed, pass);
+  for (let k = order.length - 1; k > 0; k--) {
+    const j = Math.floor(rng.next() * (k + 1));
+    [order[k], order[j]] = [order[j], order[k]];
+  }
+  return pool[order[i % pool.length]];
+}
+
+/** Self-critical baselines: the reward of each group's greedy completion. */
+async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[]): Promise<Map<number, number>> {
+  const { recipe, verifier } = parts;
+  const completions = await policy.sample(groups.map((g) => g.task.prompt), { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 });
+  const baselines = new Map<number, number>();
+  for (let gi = 0; gi < groups.length; gi++) {
+    const v = await verifier.verify(groups[gi].task, completions[gi][0].text);
+    baselines.set(gi, v.status === 'scored' ? v.reward : 0);
+  }
+  return baselines;
+}
+
+/** epochs × minibatches of forwardBackward + optimStep over a step's examples; returns the update's metrics. */
+async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], recipe: Recipe, seed: number): Promise<Record<string, number>> {
+  const rl = recipe.rl!;
+  const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
+  const rng = new Rng(seed, 0x9e1);
+  const sums = { tokens: 0, clipped: 0, ppoKl: 0, kl: 0, klTokens: 0, entropy: 0, entropyTokens: 0, loss: 0, gradNorm: 0, optimizerSteps: 0 };
+  for (let epoch = 0; epoch < rl.epochs; epoch++) {
+    const order = examples.map((_, i) => i);
+    if (rl.minibatches > 1 || epoch > 0) {
+      for (let k = order.length - 1; k > 0; k--) {
+        const j = Math.floor(rng.next() * (k + 1));
+        [order[k], order[j]] = [order[j], order[k]];
+      }
+    }
+    const size = Math.ceil(order.length / rl.minibatches);
+    for (let start = 0; start < order.length; start += size) {
+      const batch = order.slice(start, start + size).map((i) => examples[i]);
+      const weights = aggregationWeights(batch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength ?? recipe.sample.maxTokens);
+      const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, weights, settings), { entropy: epoch === 0 });
+      const m = result.metrics;
+      sums.tokens += m['policy/tokens'] ?? 0;
+      sums.clipped += m['policy/clipped_sum'] ?? 0;
+      sums.ppoKl += m['policy/ppo_kl_sum'] ?? 0;
+      sums.loss += result.loss;
+      if (epoch === 0) {
+        sums.kl += m['policy/kl_sum'] ?? 0;
+        sums.klTokens += m['policy/kl_tokens'] ?? 0;
+        result.entropy?.forEach((row, i) => {
+          const n = batch[i].oldLogprobs.length;
+          for (let t = row.length - n; t < row.length; t++) sums.entropy += row[t];
+          sums.entropyTokens += n;
+        });
+      }
+      const { gradNorm } = await backend.optimStep({ learningRate: rl.learningRate, beta1: rl.adam.beta1, beta2: rl.adam.beta2, weightDecay: rl.weightDecay, gradClipNorm: rl.gradClipNorm });
+      sums.gradNorm += gradNorm;
+      sums.optimizerSteps++;
+    }
+  }
+  const metrics: Record<string, number> = {
+    'policy/clip_ratio': sums.tokens ? sums.clipped / sums.tokens : 0,
+    'policy/ppo_kl': sums.tokens ? sums.ppoKl / sums.tokens : 0,
+    'policy/entropy': sums.entropyTokens ? sums.entropy / sums.entropyTokens : 0,
+    'policy/loss': sums.optimizerSteps ? sums.loss / sums.optimizerSteps : 0,
+    'policy/grad_norm': sums.optimizerSteps ? sums.gradNorm / sums.optimizerSteps : 0,
+    'policy/optimizer_steps': sums.optimizerSteps,
+  };
+  if (sums.klTokens) metrics['policy/kl'] = sums.kl / sums.klTokens;
+  return metrics;
+}
+
+/** A round's metrics from its steps': counts and timings summed, everything else averaged. */
+function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
+  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'policy/optimizer_steps'].includes(key);
+  const totals = new Map<string, { sum: number; count: number }>();
+  for (const metrics of steps) {
+    for (const [key, value] of Object.entries(metrics)) {
+      const entry = totals.get(key) ?? { sum: 0, count: 0 };
+      entry.sum += value;
+      entry.count++;
+      totals.set(key, entry);
+    }
+  }
+  const out: Record<string, number> = { 'rl/steps': steps.length };
+  for (const [key, { sum, count }] of totals) out[key] = summed(key) ? sum : sum / count;
+  return out;
+}
+
+/** The frozen reference (round-0 weights) in a second backend, when the recipe uses or tracks the KL. */
+async function referenceBackend(parts: LoopParts): Promise<TrainingBackend | undefined> {
+  const rl = parts.recipe.rl!;
+  if (rl.kl.coef === 0 && !rl.kl.track) return undefined;
+  if (!parts.reference) {
+    if (rl.kl.coef > 0) throw new Error('rl.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights');
+    return undefined;
+  }
+  const base = parts.store.checkpoint(0);
+  if (!base) throw new Error(`run store ${parts.store.path}: no round-0 checkpoint to use as the KL reference`);
+  await parts.reference.load(base.path);
+  return parts.reference;
+}
+
+function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
