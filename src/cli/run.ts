@@ -24,12 +24,14 @@ export function defaultRunDir(recipe: Recipe): string {
   return `runs/${recipe.name}-seed${recipe.seed}`;
 }
 
-/** One line per round: accepted counts, held-out accuracy per difficulty, time. */
+/** One line per round: accepted counts (RL rounds: mean reward and KL to the start), held-out accuracy per difficulty, time. */
 export function formatRound(summary: RoundSummary): string {
   const accuracy = Object.entries(summary.evaluation.byDifficulty)
     .map(([d, a]) => `${d}:${(a * 100).toFixed(0).padStart(3)}%`)
     .join(' ');
-  const head = summary.round === 0 ? 'round 0 (warm-up)      ' : `round ${String(summary.round).padEnd(2)} d${String(summary.frontier ?? '-').padEnd(3)} +${String(summary.accepted).padEnd(5)}`;
+  const m = summary.metrics;
+  const rl = m['rl/steps'] !== undefined ? `reward ${(m['reward/mean'] ?? 0).toFixed(2)} kl ${(m['policy/kl'] ?? 0).toFixed(3)}` : null;
+  const head = summary.round === 0 ? 'round 0 (warm-up)      ' : `round ${String(summary.round).padEnd(2)} d${String(summary.frontier ?? '-').padEnd(3)} ${rl ?? `+${String(summary.accepted).padEnd(5)}`}`;
   return `${head} held-out ${accuracy}  (${(summary.evaluation.accuracy * 100).toFixed(1)}% all)  ${summary.seconds.toFixed(1)} s`;
 }
 
