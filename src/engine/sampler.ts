@@ -22,6 +22,8 @@ export const SampleOptionsSchema = z
     stopTokenIds: z.array(z.number().int().nonnegative()).optional(),
     /** Seed: the same seed, prompts and weights give the same samples. */
     seed: z.number().int().default(0),
+    /** Also return the entropy of each next-token distribution (temperature 1), e.g. as a policy-gradient metric. */
+    entropy: z.boolean().default(false),
   })
   .strict();
 
@@ -35,6 +37,8 @@ export interface SampledSequence {
    * (temperature 1, no top-p truncation): the same numbers forward() gives.
    */
   logprobs: number[];
+  /** Entropy (nats) of the distribution (temperature 1) each token was drawn from; only when asked (`entropy: true`). */
+  entropy?: number[];
   /** Decoded text of the completion. */
   text: string;
   finishReason: 'stop' | 'length';
@@ -88,6 +92,7 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
     rng: new Rng(options.seed, Math.floor(s / n), s % n),
     tokens: [] as number[],
     logprobs: [] as number[],
+    entropy: [] as number[],
     bytes: [] as number[],
     tokenEnds: [] as number[], // byte length after each token
     finishReason: null as 'stop' | 'length' | null,
@@ -112,9 +117,22 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
     for (const s of active) {
       const seq = sequences[s];
       const logits = nextLogits.subarray(s * V, (s + 1) * V);
-      const id = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
+      let id: number;
+      if (options.temperature === 1 && options.topP === 1) {
+        // Plain sampling: one pass of exponentials serves the draw, the logprob and the entropy.
+        const drawn = sampleAtTemperatureOne(logits, seq.rng, scratch.probs);
+        id = drawn.id;
+        seq.logprobs.push(drawn.logprob);
+        if (options.entropy) seq.entropy.push(drawn.entropy);
+      } else {
+        id = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
+        if (options.entropy) {
+          const { logprob, entropy } = logSoftmaxAndEntropy(logits, id);
+          seq.logprobs.push(logprob);
+          seq.entropy.push(entropy);
+        } else seq.logprobs.push(logSoftmaxAt(logits, id));
+      }
       seq.tokens.push(id);
-      seq.logprobs.push(logSoftmaxAt(logits, id));
       for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
       seq.tokenEnds.push(seq.bytes.length);
       const length = prompts[seq.prompt].length + seq.tokens.length;
@@ -142,7 +160,7 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
   for (const seq of sequences) {
     // A stop token stays in `tokens` (the model must learn to emit it) but is not part of the text.
     const textTokens = seq.stoppedByToken ? seq.tokens.slice(0, -1) : seq.tokens;
-    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, text: tokenizer.decode(textTokens), finishReason: seq.finishReason ?? 'length' });
+    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, ...(options.entropy ? { entropy: seq.entropy.slice(0, seq.tokens.length) } : {}), text: tokenizer.decode(textTokens), finishReason: seq.finishReason ?? 'length' });
   }
   return grouped;
 }
@@ -176,6 +194,53 @@ function logSoftmaxAt(logits: Float32Array, id: number): number {
   let sum = 0;
   for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v] - max);
   return logits[id] - max - Math.log(sum);
+}
+
+/** log softmax(logits)[id] and the entropy −Σ p log p of softmax(logits), temperature 1, in one pass over the logits. */
+function logSoftmaxAndEntropy(logits: Float32Array, id: number): { logprob: number; entropy: number } {
+  let max = -Infinity;
+  for (let v = 0; v < logits.length; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  let weighted = 0; // Σ e^(x − max) (x − max)
+  for (let v = 0; v < logits.length; v++) {
+    const x = logits[v] - max;
+    const e = Math.exp(x);
+    sum += e;
+    weighted += e * x;
+  }
+  const logZ = Math.log(sum);
+  return { logprob: logits[id] - max - logZ, entropy: logZ - weighted / sum };
+}
+
+/**
+ * Draws a token from softmax(logits) (temperature 1, no top-p) and returns its
+ * logprob and the distribution's entropy, from one pass of exponentials. The
+ * draw consumes the random stream exactly as pickToken does at temperature 1,
+ * so both paths give the same tokens.
+ */
+function sampleAtTemperatureOne(logits: Float32Array, rng: Rng, probs: Float64Array): { id: number; logprob: number; entropy: number } {
+  const V = logits.length;
+  let max = -Infinity;
+  for (let v = 0; v < V; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  let weighted = 0;
+  for (let v = 0; v < V; v++) {
+    const x = logits[v] - max;
+    const e = (probs[v] = Math.exp(x));
+    sum += e;
+    weighted += e * x;
+  }
+  let u = rng.next() * sum;
+  let id = V - 1;
+  for (let v = 0; v < V; v++) {
+    u -= probs[v];
+    if (u < 0) {
+      id = v;
+      break;
+    }
+  }
+  const logZ = Math.log(sum);
+  return { id, logprob: logits[id] - max - logZ, entropy: logZ - weighted / sum };
 }
 
 /** Draws a token: greedy at temperature 0, else softmax(logits / temperature) restricted to the top-p nucleus. */

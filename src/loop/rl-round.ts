@@ -10,6 +10,7 @@
  * step) and its metrics; a killed round resumes at the first unfinished step,
  * redoing that step whole from the same seeds.
  */
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
@@ -18,7 +19,7 @@ import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
-import { aggregationWeights, DEFAULT_LOSS_OPTIONS, policyLosses, policyLossFunction, type RlExample } from '../rl/losses.js';
+import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from '../rl/losses.js';
 import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
@@ -67,7 +68,8 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   const stateKey = `rl/${round}`;
   const saved = store.getMeta(stateKey);
   const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, checkpoint: '', metrics: [] };
-  if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
+  if (state.steps >= rl.steps && store.checkpoint(round)) await context.useWeights(round); // killed after the round's checkpoint, before the phase was marked done
+  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
   else if (round === 1) {
     // RL starts a new training stage: the warm-up's AdamW moments (and step count) are not carried over.
     const base = store.checkpoint(0);
@@ -85,11 +87,16 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     const next = (count: number) => Array.from({ length: count }, () => taskAt(pool, cursor++, seedFor(recipe.seed, 'rl-order', round)));
     const indexOf = new Map<string, number>();
     let errors = 0;
+    const entropy = { sum: 0, tokens: 0 }; // of the sampling policy, over every token it sampled this step
     const draw = async (tasks: readonly Task[], n: number, call: number): Promise<ScoredCompletion[][]> => {
       let started = clock();
-      const sampling: SamplingOptions = { n, temperature: recipe.sample.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'rl-sample', round, step, call) };
+      const sampling: SamplingOptions = { n, temperature: recipe.sample.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'rl-sample', round, step, call), entropy: true };
       const groups = await context.policy.sample(tasks.map((t) => t.prompt), sampling);
       timing.sample += clock() - started;
+      for (const completion of groups.flat()) {
+        for (const h of completion.entropy ?? []) entropy.sum += h;
+        entropy.tokens += completion.entropy?.length ?? 0;
+      }
       started = clock();
       const rows = tasks.flatMap((task, i) =>
         groups[i].map((completion) => {
@@ -137,16 +144,28 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     });
     timing.advantage += clock() - started;
 
-    // Reference logprobs (KL penalty and the policy/kl metric).
+    // Reference logprobs: the KL penalty's, and policy/kl (k3 between the sampling policy and the reference, over the sampled tokens).
     started = clock();
+    let kl: number | undefined;
     if (reference && examples.length) {
       const { logprobs } = await reference.forward(examples.map((e) => e.datum));
-      examples.forEach((e, i) => (e.refLogprobs = Array.from(logprobs[i].subarray(logprobs[i].length - e.oldLogprobs.length))));
+      const k3 = klPenalties.get('k3');
+      let sum = 0;
+      let tokens = 0;
+      examples.forEach((e, i) => {
+        const ref = logprobs[i].subarray(logprobs[i].length - e.oldLogprobs.length);
+        e.oldLogprobs.forEach((lp, t) => (sum += k3.compute(lp, ref[t]).value));
+        tokens += e.oldLogprobs.length;
+        if (rl.kl.coef > 0) e.refLogprobs = Array.from(ref);
+      });
+      kl = tokens ? sum / tokens : 0;
     }
     timing.reference += clock() - started;
 
     started = clock();
     const update = examples.length ? await policyUpdate(backend, examples, recipe, seedFor(recipe.seed, 'rl-minibatch', round, step)) : {};
+    if (kl !== undefined) update['policy/kl'] = kl;
+    if (entropy.tokens) update['policy/entropy'] = entropy.sum / entropy.tokens;
     timing.update += clock() - started;
 
     started = clock();
@@ -181,6 +200,8 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   }
   store.saveMetrics(round, roundMetrics(state.metrics));
   await context.saveWeights(round, `round-${round}`);
+  // The round's checkpoint supersedes its step slots (the phase is marked done next, so they are never read again).
+  for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
 }
 
 /** The task at position `i` of the round's order: the pool reshuffled each pass (seeded). */
@@ -207,12 +228,21 @@ async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonl
   return baselines;
 }
 
-/** epochs × minibatches of forwardBackward + optimStep over a step's examples; returns the update's metrics. */
+/**
+ * epochs × minibatches of forwardBackward + optimStep over a step's examples;
+ * returns the update's metrics. When the loss vanishes at zero advantage and
+ * there is no KL penalty, completions with advantage 0 (e.g. every member of
+ * an all-pass or all-fail GRPO group) are left out of the forward and
+ * backward passes: they add nothing to the gradient, and the aggregation
+ * weights are still computed over the whole minibatch, so the update is the
+ * same, for a fraction of the work.
+ */
 async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], recipe: Recipe, seed: number): Promise<Record<string, number>> {
   const rl = recipe.rl!;
   const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
+  const skipZero = policyLosses.get(rl.loss).zeroAtZeroAdvantage === true && rl.kl.coef === 0;
   const rng = new Rng(seed, 0x9e1);
-  const sums = { tokens: 0, clipped: 0, ppoKl: 0, kl: 0, klTokens: 0, entropy: 0, entropyTokens: 0, loss: 0, gradNorm: 0, optimizerSteps: 0 };
+  const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0 };
   for (let epoch = 0; epoch < rl.epochs; epoch++) {
     const order = examples.map((_, i) => i);
     if (rl.minibatches > 1 || epoch > 0) {
@@ -223,43 +253,41 @@ async function policyUpdate(backend: TrainingBackend, examples: readonly RlExamp
     }
     const size = Math.ceil(order.length / rl.minibatches);
     for (let start = 0; start < order.length; start += size) {
-      const batch = order.slice(start, start + size).map((i) => examples[i]);
-      const weights = aggregationWeights(batch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength ?? recipe.sample.maxTokens);
-      const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, weights, settings), { entropy: epoch === 0 });
-      const m = result.metrics;
-      sums.tokens += m['policy/tokens'] ?? 0;
-      sums.clipped += m['policy/clipped_sum'] ?? 0;
-      sums.ppoKl += m['policy/ppo_kl_sum'] ?? 0;
-      sums.loss += result.loss;
-      if (epoch === 0) {
-        sums.kl += m['policy/kl_sum'] ?? 0;
-        sums.klTokens += m['policy/kl_tokens'] ?? 0;
-        result.entropy?.forEach((row, i) => {
-          const n = batch[i].oldLogprobs.length;
-          for (let t = row.length - n; t < row.length; t++) sums.entropy += row[t];
-          sums.entropyTokens += n;
-        });
+      const minibatch = order.slice(start, start + size).map((i) => examples[i]);
+      const allWeights = aggregationWeights(minibatch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength ?? recipe.sample.maxTokens);
+      const kept = minibatch.map((e, i) => i).filter((i) => !skipZero || minibatch[i].advantage !== 0);
+      sums.allTokens += minibatch.reduce((n, e) => n + e.oldLogprobs.length, 0);
+      if (kept.length) {
+        const batch = kept.map((i) => minibatch[i]);
+        const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, kept.map((i) => allWeights[i]), settings));
+        const m = result.metrics;
+        sums.tokens += m['policy/tokens'] ?? 0;
+        sums.clipped += m['policy/clipped_sum'] ?? 0;
+        sums.ppoKl += m['policy/ppo_kl_sum'] ?? 0;
+        sums.loss += result.loss;
+        sums.forwarded += batch.length;
       }
+      // A minibatch with nothing to learn still takes its optimizer step, as it would had it been computed in full.
       const { gradNorm } = await backend.optimStep({ learningRate: rl.learningRate, beta1: rl.adam.beta1, beta2: rl.adam.beta2, weightDecay: rl.weightDecay, gradClipNorm: rl.gradClipNorm });
       sums.gradNorm += gradNorm;
       sums.optimizerSteps++;
     }
   }
-  const metrics: Record<string, number> = {
-    'policy/clip_ratio': sums.tokens ? sums.clipped / sums.tokens : 0,
+  return {
+    // Over every token of the batch (a left-out token is never clipped), as verl counts it.
+    'policy/clip_ratio': sums.allTokens ? sums.clipped / sums.allTokens : 0,
+    // Over the tokens that went through the forward pass.
     'policy/ppo_kl': sums.tokens ? sums.ppoKl / sums.tokens : 0,
-    'policy/entropy': sums.entropyTokens ? sums.entropy / sums.entropyTokens : 0,
     'policy/loss': sums.optimizerSteps ? sums.loss / sums.optimizerSteps : 0,
     'policy/grad_norm': sums.optimizerSteps ? sums.gradNorm / sums.optimizerSteps : 0,
     'policy/optimizer_steps': sums.optimizerSteps,
+    'train/forward_completions': sums.forwarded,
   };
-  if (sums.klTokens) metrics['policy/kl'] = sums.kl / sums.klTokens;
-  return metrics;
 }
 
 /** A round's metrics from its steps': counts and timings summed, everything else averaged. */
 function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
-  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'policy/optimizer_steps'].includes(key);
+  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'train/forward_completions', 'policy/optimizer_steps'].includes(key);
   const totals = new Map<string, { sum: number; count: number }>();
   for (const metrics of steps) {
     for (const [key, value] of Object.entries(metrics)) {

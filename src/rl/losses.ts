@@ -70,6 +70,8 @@ export interface TokenTerms {
 
 export interface PolicyLoss {
   description: string;
+  /** The loss and its gradient vanish for a completion whose advantage is 0 (so the update may leave it out of the forward pass). */
+  zeroAtZeroAdvantage?: boolean;
   /** Which completions the loss trains on (default all); the others leave the batch, aggregation included. */
   keep?(sequence: { pass: boolean }): boolean;
   compute(sequence: SequenceInput, options: PolicyLossOptions): TokenTerms;
@@ -98,6 +100,7 @@ function ratio(logprob: number, oldLogprob: number): number {
 
 policyLosses.register('pg', {
   description: 'REINFORCE: −A·log π (ignores the sampling policy; exact when on-policy)',
+  zeroAtZeroAdvantage: true,
   compute: (s) => linear(s.logprobs, s.advantage),
 });
 
@@ -132,11 +135,13 @@ function ppoClip(s: SequenceInput, advantage: number, { clipLow, clipHigh, dualC
 
 policyLosses.register('ppo-clip', {
   description: 'PPO clipped importance ratio, clip-higher (clipLow/clipHigh) and dual clip for negative advantages',
+  zeroAtZeroAdvantage: true,
   compute: (s, options) => ppoClip(s, s.advantage, options),
 });
 
 policyLosses.register('topr', {
   description: 'tapered off-policy REINFORCE: positives as SFT-weighted REINFORCE, negatives scaled by the truncated sequence ratio clip(π/μ, 0, 1)',
+  zeroAtZeroAdvantage: true,
   compute(s) {
     if (s.advantage >= 0) return linear(s.logprobs, s.advantage);
     let logRatio = 0;

@@ -8,12 +8,14 @@ export interface Completion {
   tokens: number[];
   /** log p(token) under the policy at temperature 1, one per token; empty when unknown. */
   logprobs: number[];
+  /** Entropy (nats, temperature 1) of the distribution each token was drawn from, when asked (`entropy: true`) and the policy can report it. */
+  entropy?: number[];
   /** Why generation ended. */
   finishReason: 'stop' | 'length';
 }
 
 /** Sampling settings a policy honours; the same names as the engine sampler and OpenAI-compatible servers. */
-export type SamplingOptions = Required<Pick<SampleOptions, 'n' | 'temperature' | 'maxTokens' | 'seed'>> & Pick<SampleOptions, 'topP' | 'stop'>;
+export type SamplingOptions = Required<Pick<SampleOptions, 'n' | 'temperature' | 'maxTokens' | 'seed'>> & Pick<SampleOptions, 'topP' | 'stop' | 'entropy'>;
 
 /**
  * A policy: something that writes completions for prompts. The embedded engine,

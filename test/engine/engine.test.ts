@@ -98,6 +98,32 @@ for (const impl of kernelImplementations()) {
       assert.equal(engine.forward([datum]).entropy, undefined);
     });
 
+    test('sampling reports the entropy of each next-token distribution on request, as a full forward computes it', () => {
+      const engine = new EngineCore({ kernels: impl.name, model: tiny });
+      const promptIds = engine.tokenizer.encode('Hi', { addBos: true });
+      for (const temperature of [1, 0.7]) {
+        const [[sample]] = engine.sample(['Hi'], { n: 1, maxTokens: 10, temperature, seed: 3, stopTokenIds: [], entropy: true });
+        const { logprobs, entropy } = engine.forward([datumFromSequence([...promptIds, ...sample.tokens])], { entropy: true });
+        assertClose(`T=${temperature} sampled vs recomputed entropy`, sample.entropy!, entropy![0].slice(promptIds.length - 1), 1e-4, 1e-4);
+        assertClose(`T=${temperature} sampled vs recomputed logprobs`, sample.logprobs, logprobs[0].slice(promptIds.length - 1), 1e-4, 1e-4);
+      }
+      assert.equal(engine.sample(['Hi'], { n: 1, maxTokens: 3, seed: 3 })[0][0].entropy, undefined);
+    });
+
+    test('forwardBackward returns the entropy of its own forward on request', async () => {
+      const { EmbeddedBackend } = await import('../../src/engine/backend.js');
+      const backend = await EmbeddedBackend.create({ kernels: impl.name, model: tiny });
+      try {
+        const datum = datumFromSequence([256, ...new TextEncoder().encode('entropy')]);
+        const { entropy: expected } = await backend.forward([datum], { entropy: true });
+        const result = await backend.forwardBackward([datum], (logprobs) => ({ loss: 0, grad: logprobs.map((row) => new Float32Array(row.length)) }), { entropy: true });
+        assertClose('forwardBackward entropy', result.entropy![0], expected![0], 1e-6, 1e-6);
+        assert.equal((await backend.forwardBackward([datum], 'cross_entropy')).entropy, undefined);
+      } finally {
+        await backend.close();
+      }
+    });
+
     test('the same seed gives the same samples; another seed gives others', () => {
       const engine = new EngineCore({ kernels: impl.name, model: tiny });
       const options = { n: 4, maxTokens: 16, temperature: 1.2, topP: 0.95, stopTokenIds: [] };
