@@ -118,7 +118,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
             return [];
           }
           if (completion.tokens.length === 0 || completion.logprobs.length !== completion.tokens.length) throw new Error(`policy ${context.policy.name} returned a completion without token ids and logprobs; policy-gradient updates need both`);
-          return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass }];
+          return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass, rewardParts: v.rewardParts }];
         }),
       );
     };
@@ -129,11 +129,13 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     let started = clock();
     const greedyRewards = estimator.needs?.includes('greedy') ? await greedyBaselines(parts, context.policy, groups) : undefined;
     const members = groups.flatMap((g, gi) => g.members.map((m) => ({ member: m, group: gi, passRate: g.passRate })));
+    // Multi-part rewards reach the estimator when the verifier reported parts for every completion.
+    const rewardParts = members.length && members.every((m) => m.member.rewardParts) ? members.map((m) => m.member.rewardParts!) : undefined;
     const statistics = new Map<number, GroupStatistics>();
     groups.forEach((g, gi) => g.statistics && statistics.set(gi, g.statistics));
     const { advantages, metrics: advantageMetrics } = computeAdvantages(
       rl.advantage,
-      { rewards: members.map((m) => m.member.reward), groups: members.map((m) => m.group), lengths: members.map((m) => m.member.tokens.length), groupStatistics: statistics.size ? statistics : undefined, greedyRewards },
+      { rewards: members.map((m) => m.member.reward), groups: members.map((m) => m.group), lengths: members.map((m) => m.member.tokens.length), groupStatistics: statistics.size ? statistics : undefined, greedyRewards, rewardParts },
       definedOnly(rl.advantageOptions),
     );
     const examples: RlExample[] = [];
@@ -163,7 +165,8 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     timing.reference += clock() - started;
 
     started = clock();
-    const update = examples.length ? await policyUpdate(backend, examples, recipe, seedFor(recipe.seed, 'rl-minibatch', round, step)) : {};
+    // A step with nothing to train on (e.g. DAPO found no group with mixed rewards) takes no optimizer step.
+    const update = examples.length ? await policyUpdate(backend, examples, recipe, seedFor(recipe.seed, 'rl-minibatch', round, step)) : { 'policy/optimizer_steps': 0, 'train/forward_completions': 0 };
     if (kl !== undefined) update['policy/kl'] = kl;
     if (entropy.tokens) update['policy/entropy'] = entropy.sum / entropy.tokens;
     timing.update += clock() - started;

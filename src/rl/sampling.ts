@@ -29,6 +29,8 @@ export interface ScoredCompletion {
   text: string;
   reward: number;
   pass: boolean;
+  /** The verifier's reward components, when it reports them. */
+  rewardParts?: number[];
 }
 
 /** Samples `n` completions for each task and scores them; `call` numbers the calls of a step (for seeds). */

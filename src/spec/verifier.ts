@@ -16,6 +16,8 @@ export type Verification =
       feedback: string;
       /** The final answer extracted from the completion, when one was found. */
       extracted?: string;
+      /** Components of a multi-part reward (e.g. format, correctness), each in [0, 1]; BNPO's advantage decomposition normalizes each on its own. */
+      rewardParts?: number[];
     }
   | { status: 'error'; error: string }
   | { status: 'not-applicable'; reason: string };

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { validateRecipe } from '../../src/recipe/load.js';
+import { readdirSync } from 'node:fs';
+import { loadRecipe, validateRecipe } from '../../src/recipe/load.js';
 import type { RecipeInput } from '../../src/recipe/schema.js';
 import { runRecipe } from '../../src/cli/run.js';
 import { InvalidConfigError } from '../../src/errors.js';
@@ -83,6 +84,26 @@ describe('RL rounds', () => {
     assert.deepEqual(b.state!.metrics.map(strip), a.state!.metrics.map(strip), 'the same step metrics');
     const weights = (out: string) => readFileSync(join(dir, out, 'checkpoints', 'round-1', 'model.safetensors'));
     assert.ok(weights('straight').equals(weights('resumed')), 'the same final weights, bit for bit');
+  });
+
+  test('every RL recipe in recipes/ runs through the loop (tiny model, two steps), and so does the self-critical baseline', { timeout: 180_000 }, async () => {
+    const recipesDir = new URL('../../../recipes/', import.meta.url).pathname;
+    const files = readdirSync(recipesDir).filter((f) => f.endsWith('.yaml'));
+    const shrink = ['rounds=1', 'model.config={dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 56}', 'warmup.count=20', 'warmup.steps=10', 'tasks.perRound=16', 'eval.count=4', 'eval.n=4', 'eval.k=[1,4]'];
+    const ran: string[] = [];
+    for (const file of files) {
+      if (!loadRecipe(join(recipesDir, file)).rl) continue;
+      const recipe = loadRecipe(join(recipesDir, file), [...shrink, 'rl.steps=2', 'rl.promptsPerStep=4']);
+      for (const variant of recipe.name === 'grpo' ? [recipe, { ...recipe, name: 'self-critical', rl: { ...recipe.rl!, advantage: 'self-critical' } }] : [recipe]) {
+        const result = await runRecipe(variant, { out: join(dir, `all-${variant.name}`), baseDir: recipesDir, log: () => {}, formatRound: () => null });
+        const m = result.rounds[1].metrics;
+        assert.equal(m['rl/steps'], 2, variant.name);
+        const keys = ['reward/mean', 'policy/optimizer_steps', 'policy/entropy', 'eval/pass@4', ...(m['train/completions'] > 0 ? ['advantage/std', 'policy/kl', 'policy/grad_norm'] : [])];
+        for (const key of keys) assert.ok(Number.isFinite(m[key]), `${variant.name}: ${key} = ${m[key]}`);
+        ran.push(variant.name);
+      }
+    }
+    assert.deepEqual(ran.sort(), ['bnpo', 'dapo', 'dr-grpo', 'grpo', 'nft', 'nsr', 'psr', 'reinforce-ada', 'rloo', 'self-critical', 'topr', 'w-reinforce']);
   });
 
   test('a recipe naming an unknown estimator, loss or KL penalty fails with the valid names', () => {
