@@ -63,6 +63,7 @@ export function checkRlRecipe(recipe: Recipe): void {
 export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RlRoundContext): Promise<void> {
   const { recipe, store, backend, tokenizer, verifier } = parts;
   const rl = recipe.rl!;
+  if (pool.length === 0) throw new Error(`round ${round} has no tasks to train on (the task source returned none for this round's difficulties)`);
   const estimator = advantageEstimators.get(rl.advantage);
   const loss = policyLosses.get(rl.loss);
   const stateKey = `rl/${round}`;
@@ -77,6 +78,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
   } else await context.useWeights(round - 1);
   const reference = await referenceBackend(parts);
+  const order = taskOrder(pool, seedFor(recipe.seed, 'rl-order', round));
 
   for (let step = state.steps; step < rl.steps; step++) {
     if (context.shouldStop()) throw new RoundStopped();
@@ -84,7 +86,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     const timing = { sample: 0, score: 0, advantage: 0, reference: 0, update: 0, checkpoint: 0 };
     const clock = () => performance.now();
     let cursor = state.cursor;
-    const next = (count: number) => Array.from({ length: count }, () => taskAt(pool, cursor++, seedFor(recipe.seed, 'rl-order', round)));
+    const next = (count: number) => Array.from({ length: count }, () => order.at(cursor++));
     const indexOf = new Map<string, number>();
     let errors = 0;
     const entropy = { sum: 0, tokens: 0 }; // of the sampling policy, over every token it sampled this step
@@ -207,16 +209,25 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
 }
 
-/** The task at position `i` of the round's order: the pool reshuffled each pass (seeded). */
-function taskAt(pool: readonly Task[], i: number, seed: number): Task {
-  const pass = Math.floor(i / pool.length);
-  const order = pool.map((_, k) => k);
-  const rng = new Rng(seed, pass);
-  for (let k = order.length - 1; k > 0; k--) {
-    const j = Math.floor(rng.next() * (k + 1));
-    [order[k], order[j]] = [order[j], order[k]];
-  }
-  return pool[order[i % pool.length]];
+/** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */
+function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task } {
+  const passes = new Map<number, number[]>();
+  return {
+    at(i) {
+      const pass = Math.floor(i / pool.length);
+      let order = passes.get(pass);
+      if (!order) {
+        order = pool.map((_, k) => k);
+        const rng = new Rng(seed, pass);
+        for (let k = order.length - 1; k > 0; k--) {
+          const j = Math.floor(rng.next() * (k + 1));
+          [order[k], order[j]] = [order[j], order[k]];
+        }
+        passes.set(pass, order);
+      }
+      return pool[order[i % pool.length]];
+    },
+  };
 }
 
 /** Self-critical baselines: the reward of each group's greedy completion. */
