@@ -119,7 +119,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
             errors++;
             return [];
           }
-          if (completion.tokens.length === 0 || completion.logprobs.length !== completion.tokens.length) throw new Error(`policy ${context.policy.name} returned a completion without token ids and logprobs; policy-gradient updates need both`);
+          if ((completion.tokens.length === 0 && completion.text !== '') || completion.logprobs.length !== completion.tokens.length) throw new Error(`policy ${context.policy.name} returned a completion without token ids and logprobs; policy-gradient updates need both`);
           return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass, rewardParts: v.rewardParts }];
         }),
       );
@@ -142,13 +142,13 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     );
     const examples: RlExample[] = [];
     members.forEach(({ member, passRate }, i) => {
-      if (loss.keep && !loss.keep(member)) return;
+      if (member.tokens.length === 0) return; // an empty completion (a stop string at once) counts in the rewards and baselines, but has no tokens to train
       const promptIds = tokenizer.encode(member.task.prompt, { addBos: true });
       examples.push({ datum: datumFromSequence([...promptIds, ...member.tokens], promptIds.length), oldLogprobs: member.logprobs, advantage: advantages[i], pass: member.pass, passRate });
     });
     timing.advantage += clock() - started;
 
-    // Reference logprobs: the KL penalty's, and policy/kl (k3 between the sampling policy and the reference, over the sampled tokens).
+    // Reference logprobs: the KL penalty's, and policy/kl (k3 between the sampling policy and the reference, over the tokens of the completions the step trains on).
     started = clock();
     let kl: number | undefined;
     if (reference && examples.length) {
@@ -179,7 +179,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     context.policy.version = `round-${round}-step-${step + 1}`;
     timing.checkpoint += clock() - started;
 
-    const trainedAdvantages = advantages.filter((_, i) => !loss.keep || loss.keep(members[i].member));
+    const trainedAdvantages = examples.map((e) => e.advantage);
     const stepMetrics: Record<string, number> = {
       'sampling/completions': collection.sampled,
       'sampling/prompts': collection.prompts,
@@ -204,7 +204,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     context.progress(step + 1);
   }
   store.saveMetrics(round, roundMetrics(state.metrics));
-  await context.saveWeights(round, `round-${round}`);
+  if (!store.checkpoint(round)) await context.saveWeights(round, `round-${round}`); // a resumed finished round keeps the checkpoint it wrote
   // The round's checkpoint supersedes its step slots (the phase is marked done next, so they are never read again).
   for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
 }
@@ -244,17 +244,17 @@ async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonl
 
 /**
  * epochs × minibatches of forwardBackward + optimStep over a step's examples;
- * returns the update's metrics. When the loss vanishes at zero advantage and
- * there is no KL penalty, completions with advantage 0 (e.g. every member of
- * an all-pass or all-fail GRPO group) are left out of the forward and
- * backward passes: they add nothing to the gradient, and the aggregation
- * weights are still computed over the whole minibatch, so the update is the
- * same, for a fraction of the work.
+ * returns the update's metrics. Without a KL penalty, completions the loss
+ * says cannot contribute (advantage 0 under pg / ppo-clip / topr, e.g. every
+ * member of an all-pass or all-fail GRPO group; passes under nsr; fails under
+ * psr) are left out of the forward and backward passes: they add nothing to
+ * the gradient, and the aggregation weights are still computed over the
+ * whole minibatch, so the update is the same, for a fraction of the work.
  */
 async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], recipe: Recipe, seed: number): Promise<Record<string, number>> {
   const rl = recipe.rl!;
   const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
-  const skipZero = policyLosses.get(rl.loss).zeroAtZeroAdvantage === true && rl.kl.coef === 0;
+  const contributes = rl.kl.coef === 0 ? policyLosses.get(rl.loss).contributes : undefined;
   const rng = new Rng(seed, 0x9e1);
   const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0 };
   for (let epoch = 0; epoch < rl.epochs; epoch++) {
@@ -269,7 +269,7 @@ async function policyUpdate(backend: TrainingBackend, examples: readonly RlExamp
     for (let start = 0; start < order.length; start += size) {
       const minibatch = order.slice(start, start + size).map((i) => examples[i]);
       const allWeights = aggregationWeights(minibatch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength ?? recipe.sample.maxTokens);
-      const kept = minibatch.map((e, i) => i).filter((i) => !skipZero || minibatch[i].advantage !== 0);
+      const kept = minibatch.map((e, i) => i).filter((i) => !contributes || contributes(minibatch[i]));
       sums.allTokens += minibatch.reduce((n, e) => n + e.oldLogprobs.length, 0);
       if (kept.length) {
         const batch = kept.map((i) => minibatch[i]);

@@ -195,7 +195,7 @@ const RlSchema = z
     advantageOptions: z
       .object({
         /** Added to a standard deviation before dividing by it. */
-        epsilon: z.number().nonnegative().optional(),
+        epsilon: z.number().positive().optional(),
         /** `reinforce`: constant baseline subtracted from rewards. */
         baseline: z.number().optional(),
         /** `reinforce`: factor applied after the baseline (TOPR's ±1 rewards: baseline 0.5, scale 2). */
@@ -211,8 +211,11 @@ const RlSchema = z
         clipLow: z.number().nonnegative().optional(),
         /** ppo-clip: ρ ≤ 1 + clipHigh (DAPO raises it to 0.28). */
         clipHigh: z.number().nonnegative().optional(),
-        /** ppo-clip: dual-clip bound for negative advantages (0: off). */
-        dualClip: z.number().nonnegative().optional(),
+        /** ppo-clip: dual-clip bound c > 1 for negative advantages (0: off). */
+        dualClip: z
+          .number()
+          .refine((c) => c === 0 || c > 1, 'must be 0 (off) or greater than 1 (a bound below the unclipped ratio would zero every negative-advantage gradient)')
+          .optional(),
         /** w-reinforce: weight of positive samples. */
         lambda: z.number().nonnegative().optional(),
         /** nft: floor of the implicit negative ratio inside the log (default 1). */

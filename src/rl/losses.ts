@@ -18,7 +18,8 @@
  *                each weighted by ω = 1 − r̂ (r̂ the prompt's pass rate)     https://arxiv.org/abs/2505.18116
  * with ρ = π/π_old per token (ρ_seq: the product over the completion). psr,
  * nsr and w-reinforce ignore the estimator's advantages, as the paper's code
- * does (RLVR-Decomposed): on-policy (ρ = 1) they are ∓log π.
+ * does (RLVR-Decomposed); the completions they ignore keep counting in the
+ * token-mean denominator, as there. On-policy (ρ = 1) they are ∓log π.
  *
  * KL penalties to a frozen reference (`rl.kl.penalty`), x = log π − log π_ref:
  *   k1  x        k2  x²/2        k3  exp(−x) + x − 1   (Schulman's estimators, http://joschu.net/blog/kl-approx.html)
@@ -70,10 +71,13 @@ export interface TokenTerms {
 
 export interface PolicyLoss {
   description: string;
-  /** The loss and its gradient vanish for a completion whose advantage is 0 (so the update may leave it out of the forward pass). */
-  zeroAtZeroAdvantage?: boolean;
-  /** Which completions the loss trains on (default all); the others leave the batch, aggregation included. */
-  keep?(sequence: { pass: boolean }): boolean;
+  /**
+   * Whether a completion can have a non-zero loss or gradient under this loss
+   * (absent a KL penalty). Completions for which it is false still count in
+   * the aggregation's denominators, but the update may leave them out of the
+   * forward and backward passes. Absent: every completion contributes.
+   */
+  contributes?(sequence: { advantage: number; pass: boolean }): boolean;
   compute(sequence: SequenceInput, options: PolicyLossOptions): TokenTerms;
 }
 
@@ -100,7 +104,7 @@ function ratio(logprob: number, oldLogprob: number): number {
 
 policyLosses.register('pg', {
   description: 'REINFORCE: −A·log π (ignores the sampling policy; exact when on-policy)',
-  zeroAtZeroAdvantage: true,
+  contributes: (s) => s.advantage !== 0,
   compute: (s) => linear(s.logprobs, s.advantage),
 });
 
@@ -135,13 +139,13 @@ function ppoClip(s: SequenceInput, advantage: number, { clipLow, clipHigh, dualC
 
 policyLosses.register('ppo-clip', {
   description: 'PPO clipped importance ratio, clip-higher (clipLow/clipHigh) and dual clip for negative advantages',
-  zeroAtZeroAdvantage: true,
+  contributes: (s) => s.advantage !== 0,
   compute: (s, options) => ppoClip(s, s.advantage, options),
 });
 
 policyLosses.register('topr', {
   description: 'tapered off-policy REINFORCE: positives as SFT-weighted REINFORCE, negatives scaled by the truncated sequence ratio clip(π/μ, 0, 1)',
-  zeroAtZeroAdvantage: true,
+  contributes: (s) => s.advantage !== 0,
   compute(s) {
     if (s.advantage >= 0) return linear(s.logprobs, s.advantage);
     let logRatio = 0;
@@ -153,15 +157,15 @@ policyLosses.register('topr', {
 });
 
 policyLosses.register('psr', {
-  description: 'positive sample reinforcement: ppo-clip with A = +1 on passing completions only',
-  keep: (s) => s.pass,
-  compute: (s, options) => ppoClip(s, 1, options),
+  description: 'positive sample reinforcement: ppo-clip with A = +1 on passing completions, 0 on failing ones',
+  contributes: (s) => s.pass,
+  compute: (s, options) => ppoClip(s, s.pass ? 1 : 0, options),
 });
 
 policyLosses.register('nsr', {
-  description: 'negative sample reinforcement: ppo-clip with A = −1 on failing completions only (pushes them down)',
-  keep: (s) => !s.pass,
-  compute: (s, options) => ppoClip(s, -1, options),
+  description: 'negative sample reinforcement: ppo-clip with A = −1 on failing completions (pushes them down), 0 on passing ones',
+  contributes: (s) => !s.pass,
+  compute: (s, options) => ppoClip(s, s.pass ? 0 : -1, options),
 });
 
 policyLosses.register('w-reinforce', {
@@ -179,8 +183,13 @@ policyLosses.register('nft', {
     const weight = 1 - rate; // ω(q), the Dr. GRPO-matching prompt weight
     let clipped = 0;
     for (let t = 0; t < n; t++) {
-      const logRatio = Math.min(10, s.logprobs[t] - s.oldLogprobs[t]);
-      if (s.pass) {
+      const raw = s.logprobs[t] - s.oldLogprobs[t];
+      const logRatio = Math.min(10, raw); // clamped as in NVlabs/NFT; beyond the clamp there is no gradient
+      if (raw > 10) {
+        values[t] = s.pass ? -weight * logRatio : -weight * Math.log(Math.max((1 - rate * Math.exp(logRatio)) / (1 - rate), nftClamp));
+        grads[t] = 0;
+        clipped++;
+      } else if (s.pass) {
         // −log ρ: d/d log π = −1
         values[t] = -weight * logRatio;
         grads[t] = -weight;

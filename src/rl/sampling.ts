@@ -127,7 +127,11 @@ export function balancedGroup(pool: readonly ScoredCompletion[], n: number): Sco
   return [...passes.slice(0, fromPasses + topUp), ...fails.slice(0, fromFails)];
 }
 
-/** The positive-exit variant's group for a prompt that never met its exit: passes in proportion (at least one when there is one). */
+/**
+ * The positive-exit variant's group for a prompt that never met its exit (so it
+ * has no pass): the reference code's proportional rule, which with no passes
+ * takes failures only.
+ */
 function positiveFallbackGroup(pool: readonly ScoredCompletion[], n: number): ScoredCompletion[] {
   const take = Math.min(n, pool.length);
   const passes = pool.filter((c) => c.pass);

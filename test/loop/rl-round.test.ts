@@ -106,6 +106,16 @@ describe('RL rounds', () => {
     assert.deepEqual(ran.sort(), ['bnpo', 'dapo', 'dr-grpo', 'grpo', 'nft', 'nsr', 'psr', 'reinforce-ada', 'rloo', 'self-critical', 'topr', 'w-reinforce']);
   });
 
+  test('empty completions (a stop string in the first token) count as failures and are not trained on', { timeout: 60_000 }, async () => {
+    const recipe = { ...base, rounds: 1, sample: { ...base.sample, stop: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] }, rl: { ...base.rl, steps: 2 }, eval: { count: 4 } } satisfies RecipeInput;
+    const result = await run(recipe, 'empty');
+    const m = result.rounds[1].metrics;
+    assert.equal(m['reward/mean'], 0);
+    assert.equal(m['sampling/completions'], 2 * 16 * 8);
+    // Only completions that ended otherwise (EOS, a non-digit) have tokens to train.
+    assert.ok(m['train/completions'] < 0.2 * m['sampling/completions'], `${m['train/completions']} trained`);
+  });
+
   test('a recipe naming an unknown estimator, loss or KL penalty fails with the valid names', () => {
     const cases: [Partial<NonNullable<RecipeInput['rl']>>, RegExp][] = [
       [{ advantage: 'gpro' }, /`rl\.advantage`: unknown advantage estimator "gpro"; valid: grpo, dr-grpo, rloo, reinforce\+\+, reinforce\+\+-baseline, self-critical, reinforce, bnpo/],
@@ -113,6 +123,8 @@ describe('RL rounds', () => {
       [{ kl: { penalty: 'k5' } }, /`rl\.kl\.penalty`: unknown KL penalty "k5"; valid: k1, k2, k3/],
       [{ aggregation: 'mean' as never }, /`rl\.aggregation`/],
       [{ sampling: { kind: 'reinforce-ada', perRound: 1, maxRounds: 2 } }, /`rl\.sampling\.maxRounds`/],
+      [{ lossOptions: { dualClip: 0.5 } }, /`rl\.lossOptions\.dualClip`: must be 0 \(off\) or greater than 1/],
+      [{ advantageOptions: { epsilon: 0 } }, /`rl\.advantageOptions\.epsilon`/],
     ];
     for (const [rl, message] of cases) {
       assert.throws(() => validateRecipe({ ...base, rl: { ...base.rl, ...rl } }), (e: Error) => e instanceof InvalidConfigError && message.test(e.message), JSON.stringify(rl));

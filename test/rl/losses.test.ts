@@ -35,7 +35,7 @@ describe('policy losses', () => {
     near(one('ppo-clip', seq(Math.log(1.25), 0, 1), { ...DEFAULT_LOSS_OPTIONS, clipHigh: 0.28 }).grad, -1.25, 'clip-higher', 1e-12);
   });
 
-  test('pg, psr, nsr, w-reinforce: the coefficient of log π, and which completions each keeps', () => {
+  test('pg, psr, nsr, w-reinforce: the coefficient of log π, and which completions can contribute', () => {
     near(one('pg', seq(-0.7, -0.2, 0.5)).value, 0.35, 'pg value');
     near(one('pg', seq(-0.7, -0.2, 0.5)).grad, -0.5, 'pg grad');
     // On-policy (ρ = 1): psr = −log π on passes, nsr = +log π on fails, w-reinforce = −λ log π / +log π.
@@ -44,10 +44,28 @@ describe('policy losses', () => {
     near(one('w-reinforce', seq(-0.3, -0.3, 0, true)).grad, -0.1, 'w-reinforce pass');
     near(one('w-reinforce', seq(-0.3, -0.3, 0, false)).grad, 1, 'w-reinforce fail');
     near(one('w-reinforce', seq(-0.3, -0.3, 0, true), { ...DEFAULT_LOSS_OPTIONS, lambda: 0.5 }).grad, -0.5, 'λ');
-    assert.equal(policyLosses.get('psr').keep!({ pass: false }), false);
-    assert.equal(policyLosses.get('psr').keep!({ pass: true }), true);
-    assert.equal(policyLosses.get('nsr').keep!({ pass: true }), false);
-    assert.equal(policyLosses.get('w-reinforce').keep, undefined);
+    // The completions psr / nsr ignore have A = 0 (they stay in the aggregation's denominator, as in RLVR-Decomposed).
+    for (const [name, pass] of [['psr', false], ['nsr', true]] as const) {
+      const r = one(name, seq(-0.3, -0.3, 0, pass));
+      assert.deepEqual([Math.abs(r.value), Math.abs(r.grad), r.clipped], [0, 0, 0], name);
+    }
+    assert.equal(policyLosses.get('psr').contributes!({ advantage: 0, pass: false }), false);
+    assert.equal(policyLosses.get('psr').contributes!({ advantage: 0, pass: true }), true);
+    assert.equal(policyLosses.get('nsr').contributes!({ advantage: 0.5, pass: true }), false);
+    assert.equal(policyLosses.get('ppo-clip').contributes!({ advantage: 0, pass: true }), false);
+    assert.equal(policyLosses.get('ppo-clip').contributes!({ advantage: -0.1, pass: true }), true);
+    assert.equal(policyLosses.get('w-reinforce').contributes, undefined);
+    assert.equal(policyLosses.get('nft').contributes, undefined);
+    // Wherever contributes() is false the loss and its gradient are exactly 0 (so leaving the completion out changes nothing).
+    for (const name of policyLosses.names()) {
+      const rule = policyLosses.get(name).contributes;
+      if (!rule) continue;
+      for (const [advantage, pass] of [[0, true], [0, false], [1, true], [-1, false], [0.5, false]] as const) {
+        if (rule({ advantage, pass })) continue;
+        const terms = policyLosses.get(name).compute({ logprobs: [-0.4, -1.2], oldLogprobs: [-0.5, -1], advantage, pass, passRate: 0.5 }, DEFAULT_LOSS_OPTIONS);
+        assert.deepEqual([...terms.values, ...terms.grads].map(Math.abs), [0, 0, 0, 0], `${name} A=${advantage} pass=${pass}`);
+      }
+    }
   });
 
   test('topr: positives are plain REINFORCE; negatives are scaled by the truncated sequence ratio', () => {
