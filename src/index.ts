@@ -36,3 +36,8 @@ export { samplingMonitor, bstarMonitor, defaultMonitors } from './loop/monitors.
 export { policyReflector, fillTemplate } from './loop/reflect.js';
 export { curate, labeledExamples, corrupt } from './loop/curate.js';
 export { familySource, fileSource, loadFamily, builtinFamilies } from './loop/sources.js';
+export { Registry } from './rl/registry.js';
+export { advantageEstimators, computeAdvantages, bnpoAdvantages, DEFAULT_ADVANTAGE_OPTIONS, type AdvantageEstimator, type AdvantageInput, type AdvantageOptions, type AdvantageResult, type GroupStatistics } from './rl/advantages.js';
+export { policyLosses, klPenalties, aggregationWeights, policyLossFunction, AGGREGATIONS, DEFAULT_LOSS_OPTIONS, type Aggregation, type KlPenalty, type PolicyLoss, type PolicyLossOptions, type PolicyLossSettings, type RlExample, type SequenceInput, type TokenTerms } from './rl/losses.js';
+export { collectGroups, balancedGroup, type Collection, type CollectedGroup, type Draw, type SamplingSettings, type ScoredCompletion } from './rl/sampling.js';
+export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
