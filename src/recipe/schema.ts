@@ -173,8 +173,8 @@ const RlSamplingSchema = z.discriminatedUnion('kind', [
     .object({
       /** Reinforce-Ada: each prompt is sampled in rounds until its exit condition holds or its rounds are spent; a group of `sample.n` is then drawn balanced from everything sampled, with baselines from all of it. */
       kind: z.literal('reinforce-ada'),
-      /** `balance`: stop once a prompt has ⌊n/2⌋ passes and n − ⌊n/2⌋ fails. `positive`: stop at the first pass. */
-      exit: z.enum(['balance', 'positive']).default('balance'),
+      /** `balance`: stop once a prompt has ⌊n/2⌋ passes and n − ⌊n/2⌋ fails (the paper's best). `mixed`: once it has a pass and a fail. `positive`: at the first pass. */
+      exit: z.enum(['balance', 'mixed', 'positive']).default('balance'),
       /** Completions per active prompt per sampling round. */
       perRound: positiveInt.default(8),
       /** Sampling rounds per step at most (budget: maxRounds × perRound per prompt). */

@@ -10,7 +10,8 @@
  *   reinforce-ada   Reinforce-Ada (https://arxiv.org/abs/2510.04996, reference
  *                   code WeiXiongUST/Reinforce-Ada): each prompt is sampled
  *                   in rounds until it meets its exit condition (balance:
- *                   ⌊n/2⌋ passes and n − ⌊n/2⌋ fails; positive: one pass) or
+ *                   ⌊n/2⌋ passes and n − ⌊n/2⌋ fails; mixed: a pass and a
+ *                   fail; positive: one pass) or
  *                   the rounds run out; a group of n is then drawn balanced
  *                   between passes and fails from everything sampled, and its
  *                   baseline statistics are those of everything sampled for
@@ -61,7 +62,7 @@ export interface Collection {
 export type SamplingSettings =
   | { kind: 'fixed' }
   | { kind: 'dapo'; maxBatches: number }
-  | { kind: 'reinforce-ada'; exit: 'balance' | 'positive'; perRound: number; maxRounds: number };
+  | { kind: 'reinforce-ada'; exit: 'balance' | 'mixed' | 'positive'; perRound: number; maxRounds: number };
 
 /** Collects a step's groups: `next(count)` hands out the next prompts of the round's pool. */
 export async function collectGroups(settings: SamplingSettings, options: { prompts: number; n: number }, next: (count: number) => Task[], draw: Draw): Promise<Collection> {
@@ -94,7 +95,9 @@ async function reinforceAda(settings: Extract<SamplingSettings, { kind: 'reinfor
   const pool = tasks.map(() => [] as ScoredCompletion[]);
   const finished = (all: readonly ScoredCompletion[]) => {
     const passes = all.filter((c) => c.pass).length;
-    return settings.exit === 'positive' ? passes >= 1 : passes >= Math.floor(n / 2) && all.length - passes >= n - Math.floor(n / 2);
+    if (settings.exit === 'positive') return passes >= 1;
+    if (settings.exit === 'mixed') return passes >= 1 && all.length - passes >= 1;
+    return passes >= Math.floor(n / 2) && all.length - passes >= n - Math.floor(n / 2);
   };
   let calls = 0;
   for (let round = 0; round < settings.maxRounds; round++) {
@@ -106,7 +109,7 @@ async function reinforceAda(settings: Extract<SamplingSettings, { kind: 'reinfor
   const groups = tasks.map((task, i): CollectedGroup => {
     const all = pool[i];
     const passRate = all.length ? all.filter((c) => c.pass).length / all.length : 0;
-    const members = finished(all) || settings.exit === 'balance' ? balancedGroup(all, n) : positiveFallbackGroup(all, n);
+    const members = finished(all) || settings.exit !== 'positive' ? balancedGroup(all, n) : positiveFallbackGroup(all, n);
     return { task, members, statistics: { ...meanStd(all.map((c) => c.reward)), count: all.length }, passRate };
   });
   return { groups, sampled: pool.reduce((s, p) => s + p.length, 0), prompts: tasks.length, zeroVariancePrompts: pool.filter(zeroVariance).length, calls };

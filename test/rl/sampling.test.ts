@@ -82,6 +82,13 @@ describe('collecting groups', () => {
     assert.deepEqual(calls.map((x) => x.tasks), [['t0', 't1'], ['t0']]);
   });
 
+  test('reinforce-ada (mixed): a prompt stops once it has a pass and a fail', async () => {
+    // t0 has a pass and fails after round 1; t1 passes 8 times before its first fail (round 3).
+    const { draw, calls } = scripted({ t0: [false, false, false, true], t1: [true, true, true, true, true, true, true, true, false] });
+    await collectGroups({ kind: 'reinforce-ada', exit: 'mixed', perRound: 4, maxRounds: 4 }, { prompts: 2, n: 4 }, counter(), draw);
+    assert.deepEqual(calls.map((x) => x.tasks), [['t0', 't1'], ['t1'], ['t1']]);
+  });
+
   test('balanced groups: half passes, fails to fill, passes to top up', () => {
     const t = task('x');
     const pool = (passes: number, fails: number) => [...Array.from({ length: passes }, (_, i) => completion(t, true, i)), ...Array.from({ length: fails }, (_, i) => completion(t, false, 100 + i))];
