@@ -54,7 +54,7 @@ const num = (key: keyof typeof values) => Number(values[key]);
 const [d, steps, every, group, prompts, seed] = [num('difficulty'), num('steps'), num('eval-every'), num('group'), num('prompts'), num('seed')];
 if (steps % every !== 0) throw new Error(`--steps ${steps} must be a multiple of --eval-every ${every}`);
 const checkpoint = resolve(values.checkpoint!);
-if (!existsSync(join(checkpoint, 'config.json'))) throw new Error(`no checkpoint at ${checkpoint}: run \`node dist/src/cli/main.js run recipes/grpo.yaml --out runs/rl-sft --set rounds=0\` first, or pass --checkpoint`);
+if (!existsSync(join(checkpoint, 'config.json'))) throw new Error(`no checkpoint at ${checkpoint}: run \`node dist/src/cli/main.js run recipes/grpo.yaml --out runs/rl-sft --set rounds=0 --set 'eval.difficulties=[1,2,3]'\` first, or pass --checkpoint`);
 const out = resolve(values.out!);
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
