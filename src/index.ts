@@ -41,3 +41,4 @@ export { advantageEstimators, computeAdvantages, bnpoAdvantages, DEFAULT_ADVANTA
 export { policyLosses, klPenalties, aggregationWeights, policyLossFunction, AGGREGATIONS, DEFAULT_LOSS_OPTIONS, type Aggregation, type KlPenalty, type PolicyLoss, type PolicyLossOptions, type PolicyLossSettings, type RlExample, type SequenceInput, type TokenTerms } from './rl/losses.js';
 export { collectGroups, balancedGroup, type Collection, type CollectedGroup, type Draw, type SamplingSettings, type ScoredCompletion } from './rl/sampling.js';
 export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
+export { createSandbox, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
