@@ -42,3 +42,4 @@ export { policyLosses, klPenalties, aggregationWeights, policyLossFunction, AGGR
 export { collectGroups, balancedGroup, type Collection, type CollectedGroup, type Draw, type SamplingSettings, type ScoredCompletion } from './rl/sampling.js';
 export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
 export { createSandbox, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
+export { loadCodeTasks, builtinCodeTasks, codeVerifier, CodeTaskLineSchema, type CodeTest, type CodeVerifierOptions } from './tasks/code.js';

@@ -1,0 +1,167 @@
+/**
+ * JavaScript function-writing tasks with unit tests, in a JSONL layout modelled
+ * on HumanEval / MBPP, and the verifier that runs them in the sandbox.
+ *
+ *   {"task_id": "js/0", "prompt": "/** … *\/\nfunction add(a, b) {\n", "entry_point": "add",
+ *    "canonical_solution": "  return a + b;\n}\n", "tests": [{"args": [1, 2], "expected": 3}], "difficulty": 1}
+ *
+ * The policy continues the prompt (HumanEval style): the program is
+ * `prompt + completion`. Each test calls `entry_point(...args)` in the sandbox;
+ * the host compares the copied-out result with `expected` (JSON values, object
+ * keys in any order), so code in the sandbox never sees an expected value and
+ * cannot tamper with the comparison. Feedback names each failing test
+ * ("test 3 failed: rev("ab") expected "ba", got "ab""), for reflection.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { parseConfig } from '../config/validate.js';
+import { InvalidConfigError, TaskFileError } from '../errors.js';
+import type { Sandbox } from '../sandbox/sandbox.js';
+import type { Task } from '../spec/task.js';
+import type { Verification, Verifier } from '../spec/verifier.js';
+
+/** One unit test: the arguments of the entry point and the value it must return. */
+const CodeTestSchema = z.object({ args: z.array(z.unknown()), expected: z.unknown() }).strict();
+
+/** One line of a code-task file. */
+export const CodeTaskLineSchema = z
+  .object({
+    task_id: z.string().min(1),
+    /** What the policy continues: a doc comment and the signature, up to the opening brace. */
+    prompt: z.string().min(1),
+    /** The function the tests call. */
+    entry_point: z.string().regex(/^[A-Za-z_$][\w$]*$/, 'must be a function name (an identifier)'),
+    /** A reference completion of the prompt (for supervised warm-up and checking the tests). */
+    canonical_solution: z.string().optional(),
+    tests: z.array(CodeTestSchema).min(1),
+    difficulty: z.number().optional(),
+  })
+  .strict();
+
+export interface CodeTest {
+  args: unknown[];
+  expected: unknown;
+}
+
+/** Reads a code-task JSONL file; a bad line is a TaskFileError naming the file, line and field. */
+export function loadCodeTasks(path: string, family = 'code'): Task[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new TaskFileError(path, 0, `cannot read the code-task file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  const seen = new Map<string, number>();
+  const tasks: Task[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    if (raw.trim() === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      throw new TaskFileError(path, line, `not valid JSON (${(error as Error).message})`);
+    }
+    let parsed: z.output<typeof CodeTaskLineSchema>;
+    try {
+      parsed = parseConfig(CodeTaskLineSchema, value);
+    } catch (error) {
+      if (error instanceof InvalidConfigError) throw new TaskFileError(path, line, error.message.replace(/^Invalid config field/, 'field'));
+      throw error;
+    }
+    const previous = seen.get(parsed.task_id);
+    if (previous !== undefined) throw new TaskFileError(path, line, `task_id "${parsed.task_id}" already used on line ${previous}`);
+    seen.set(parsed.task_id, line);
+    tasks.push({
+      id: parsed.task_id,
+      family,
+      prompt: parsed.prompt,
+      solution: parsed.canonical_solution,
+      difficulty: parsed.difficulty,
+      meta: { entryPoint: parsed.entry_point, tests: parsed.tests },
+    });
+  });
+  return tasks;
+}
+
+/** The built-in set: JavaScript tasks we wrote ourselves (`src/tasks/code-tasks.jsonl`). */
+export function builtinCodeTasks(): Task[] {
+  // The file lives in src/ (shipped with the package); compiled code in dist/src/tasks/ finds it three levels up.
+  const candidates = ['./code-tasks.jsonl', '../../../src/tasks/code-tasks.jsonl'].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
+  return loadCodeTasks(candidates.find((path) => existsSync(path)) ?? candidates[0]);
+}
+
+export interface CodeVerifierOptions {
+  /** Time limit of one completion's whole test run (default 1000 ms). */
+  timeoutMs?: number;
+  /** Reward = share of tests passed (default false: 1 only when every test passes). */
+  partialCredit?: boolean;
+  /** Failing tests described in the feedback at most (default 3). */
+  maxFeedback?: number;
+}
+
+/** Runs a task's unit tests on `prompt + completion` in the sandbox. */
+export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}): Verifier {
+  const maxFeedback = options.maxFeedback ?? 3;
+  return {
+    name: 'code-tests',
+    version: '1',
+    async verify(task: Task, completion: string): Promise<Verification> {
+      const meta = task.meta as { entryPoint?: unknown; tests?: unknown } | undefined;
+      if (typeof meta?.entryPoint !== 'string' || !Array.isArray(meta.tests)) return { status: 'not-applicable', reason: `task ${task.id} has no entry point and tests (meta.entryPoint, meta.tests)` };
+      const entry = meta.entryPoint;
+      const tests = meta.tests as CodeTest[];
+      // The harness is defined after the program, inside a function of its own; it returns each call's outcome, never a verdict.
+      const code = `${task.prompt}${completion}
+;function __autodidactTests(argsList) {
+  const fn = (0, eval)(${JSON.stringify(entry)});
+  return argsList.map((args) => {
+    try { return { value: fn(...args) }; } catch (error) { return { threw: String(error && error.name ? error.name + ': ' + error.message : error) }; }
+  });
+}`;
+      const run = await sandbox.run({ code, entry: '__autodidactTests', args: [tests.map((t) => t.args)], timeoutMs: options.timeoutMs });
+      if (run.status === 'timeout') return scored(0, false, run.error ?? 'timed out');
+      if (run.status === 'memory') return scored(0, false, run.error ?? 'ran out of memory');
+      if (run.status === 'error') return scored(0, false, describeError(run.error ?? 'error'));
+      const outcomes = run.value as ({ value?: unknown; threw?: string } | undefined)[];
+      if (!Array.isArray(outcomes) || outcomes.length !== tests.length) return scored(0, false, 'the test harness was tampered with');
+      const failures: string[] = [];
+      let passed = 0;
+      tests.forEach((test, i) => {
+        const outcome = outcomes[i];
+        const call = `${entry}(${test.args.map(show).join(', ')})`;
+        if (outcome && typeof outcome === 'object' && 'threw' in outcome) failures.push(`test ${i + 1} failed: ${call} threw ${outcome.threw}`);
+        else if (outcome && canonical(outcome.value) === canonical(test.expected)) passed++;
+        else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${show(outcome?.value)}`);
+      });
+      const pass = passed === tests.length;
+      const feedback = pass ? `all ${tests.length} tests passed` : `${passed}/${tests.length} tests passed; ${failures.slice(0, maxFeedback).join('; ')}${failures.length > maxFeedback ? `; … (${failures.length - maxFeedback} more)` : ''}`;
+      return scored(options.partialCredit ? passed / tests.length : pass ? 1 : 0, pass, feedback);
+    },
+  };
+}
+
+function scored(reward: number, pass: boolean, feedback: string): Verification {
+  return { status: 'scored', reward, pass, feedback };
+}
+
+/** A sandbox error as feedback: syntax errors say so. */
+function describeError(error: string): string {
+  return /^SyntaxError/.test(error) ? `does not parse: ${error.replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` : `failed to run: ${error}`;
+}
+
+/** JSON text with object keys sorted, so key order does not matter; undefined is its own token. */
+export function canonical(value: unknown): string {
+  if (value === undefined) return 'undefined';
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return v;
+  });
+}
+
+/** A value as feedback shows it (JSON, shortened). */
+function show(value: unknown): string {
+  const text = value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
