@@ -3,7 +3,9 @@
  * in the host's own heap. Each run gets a fresh context in a pooled isolate: no
  * `process`, `require`, `import`, file system, network or host objects; only
  * the language, a `console` that writes to a capped stdout, a seeded
- * `Math.random` and a fixed clock, so the same code gives the same result.
+ * `Math.random` and a fixed clock, so the same code gives the same result;
+ * nothing that schedules work past the call (WebAssembly, Atomics.waitAsync,
+ * FinalizationRegistry) or shares memory (SharedArrayBuffer).
  * Arguments are deep-copied in and results deep-copied out (structured
  * clone): nothing the code does can reach a host object. A run that times
  * out, exhausts its memory or never settles gets a status, and its isolate is
@@ -63,20 +65,35 @@ export interface Sandbox {
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
-/** Builds the sandbox's global environment: console into a capped buffer, seeded Math.random, a fixed clock. */
+/**
+ * Builds the sandbox's global environment: console into a capped buffer, a
+ * seeded Math.random, a fixed clock, a JSON encoder the harness can trust,
+ * and no API that schedules work to run after the call returns
+ * (WebAssembly's async compile, Atomics.waitAsync, FinalizationRegistry) or
+ * shares memory with the host (SharedArrayBuffer).
+ */
 function prelude(seed: number, now: number, maxStdout: number): string {
   return `(() => {
-  const out = [];
-  let size = 0;
+  const stringify = JSON.stringify;
+  let buffer = '';
   let dropped = false;
-  const show = (v) => { try { return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v); } catch { return String(v); } };
+  const show = (v) => { try { return typeof v === 'string' ? v : stringify(v) ?? String(v); } catch { return String(v); } };
   const write = (...args) => {
-    const line = args.map(show).join(' ') + '\\n';
-    if (size + line.length > ${maxStdout}) { if (!dropped) { const room = ${maxStdout} - size; if (room > 0) out.push(line.slice(0, room)); dropped = true; size = ${maxStdout}; } return; }
-    out.push(line); size += line.length;
+    if (dropped) return;
+    let line = '';
+    for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + show(args[i]);
+    line += '\\n';
+    if (buffer.length + line.length > ${maxStdout}) { buffer += line.slice(0, ${maxStdout} - buffer.length); dropped = true; return; }
+    buffer += line;
   };
-  const stdout = () => out.join('') + (dropped ? '…[stdout truncated at ${maxStdout} characters]\\n' : '');
-  Object.defineProperty(globalThis, '__autodidactStdout', { value: stdout, enumerable: false });
+  const hidden = (name, value) => Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false, configurable: false });
+  hidden('__autodidactStdout', () => buffer + (dropped ? '…[stdout truncated at ${maxStdout} characters]\\n' : ''));
+  // Key-sorted JSON of a value, captured before any user code runs (results are compared as this text).
+  const sortKeys = (_key, v) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) { const o = {}; for (const k of Object.keys(v).sort()) o[k] = v[k]; return o; }
+    return v;
+  };
+  hidden('__autodidactJson', (v) => { const text = v === undefined ? 'undefined' : stringify(v, sortKeys); if (text !== undefined && text.length > 1000000) throw new RangeError('result too large to compare (over 1,000,000 characters of JSON)'); return text; });
   globalThis.console = Object.freeze({ log: write, error: write, warn: write, info: write, debug: write });
   let state = ${seed >>> 0} || 0x9e3779b9;
   Math.random = () => { state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0; return state / 4294967296; };
@@ -91,6 +108,11 @@ function prelude(seed: number, now: number, maxStdout: number): string {
   FixedDate.UTC = RealDate.UTC;
   FixedDate.parse = RealDate.parse;
   globalThis.Date = FixedDate;
+  delete globalThis.WebAssembly;
+  delete globalThis.SharedArrayBuffer;
+  delete globalThis.FinalizationRegistry;
+  delete globalThis.WeakRef;
+  if (typeof Atomics === 'object') delete Atomics.waitAsync;
 })();`;
 }
 
@@ -148,6 +170,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const { isolate } = slot;
     let context: ivm.Context | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const finish = (status: RunStatus, extra: Partial<RunResult>, stdout: string) => ({ status, ...extra, stdout, durationMs: performance.now() - started });
     const readStdout = async () => {
       if (!context || isolate.isDisposed) return '';
@@ -157,28 +180,36 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
         return '';
       }
     };
+    // The host's clock runs from the start, over context creation too: whatever holds the isolate, the run ends by then.
+    const hung = new Promise<never>((_, reject) =>
+      (timer = setTimeout(() => {
+        timedOut = true;
+        reject(new HostTimeout());
+      }, limit + 50)),
+    );
     try {
-      context = await isolate.createContext();
-      await slot.prelude.run(context, { timeout: 1000 });
       const work = (async () => {
+        context = await isolate.createContext();
+        await slot.prelude.run(context, { timeout: 1000 });
         const script = await isolate.compileScript(request.code, { filename: 'sandbox.js' });
-        const completion = await script.run(context!, { timeout: limit, promise: true, copy: true });
+        const completion = await script.run(context, { timeout: limit, promise: true, copy: true });
         if (request.entry === undefined) return completion;
-        return context!.evalClosure(`const f = (0, eval)(${JSON.stringify(request.entry)}); if (typeof f !== 'function') throw new TypeError(${JSON.stringify(`${request.entry} is not a function`)}); return f(...$0);`, [request.args ?? []], {
+        return context.evalClosure(`const f = (0, eval)(${JSON.stringify(request.entry)}); if (typeof f !== 'function') throw new TypeError(${JSON.stringify(`${request.entry} is not a function`)}); return f(...$0);`, [request.args ?? []], {
           arguments: { copy: true },
           result: { copy: true, promise: true },
           timeout: limit,
         });
       })();
-      // The isolate's own timeout covers synchronous work; this one also covers promises that never settle.
-      const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new HostTimeout()), limit + 50)));
+      work.catch(() => {}); // settled by the race below; a late rejection is not unhandled
       const value = await Promise.race([work, hung]);
       return { result: finish('ok', { value }, await readStdout()), poisoned: false };
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      if (isolate.isDisposed || /memory limit/i.test(message)) return { result: finish('memory', { error: `out of memory (limit ${memoryMb} MB)` }, ''), poisoned: true };
-      if (error instanceof HostTimeout || /timed out/i.test(message)) {
-        const stdout = error instanceof HostTimeout ? '' : await readStdout();
+      // The status comes from the host's own state, never from a message the code could have thrown.
+      if (isolate.isDisposed) return { result: finish('memory', { error: `out of memory (limit ${memoryMb} MB)` }, ''), poisoned: true };
+      const elapsed = performance.now() - started;
+      const isolateTimeout = error instanceof Error && error.message === 'Script execution timed out.' && elapsed >= limit * 0.9;
+      if (timedOut || error instanceof HostTimeout || isolateTimeout) {
+        const stdout = timedOut ? '' : await readStdout();
         return { result: finish('timeout', { error: `timed out after ${limit} ms` }, stdout), poisoned: true };
       }
       return { result: finish('error', { error: describe(error) }, await readStdout()), poisoned: false };

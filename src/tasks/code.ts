@@ -6,9 +6,10 @@
  *    "canonical_solution": "  return a + b;\n}\n", "tests": [{"args": [1, 2], "expected": 3}], "difficulty": 1}
  *
  * The policy continues the prompt (HumanEval style): the program is
- * `prompt + completion`. Each test calls `entry_point(...args)` in the sandbox;
- * the host compares the copied-out result with `expected` (JSON values, object
- * keys in any order), so code in the sandbox never sees an expected value and
+ * `prompt + completion`. Each test calls `entry_point(...args)` in the sandbox,
+ * which returns the result as key-sorted JSON text (encoded by a function
+ * captured before the program ran); the host compares that text with the
+ * expected value's, so code in the sandbox never sees an expected value and
  * cannot tamper with the comparison. Feedback names each failing test
  * ("test 3 failed: rev("ab") expected "ba", got "ab""), for reflection.
  */
@@ -17,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
 import { InvalidConfigError, TaskFileError } from '../errors.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
+import type { RunResult, Sandbox } from '../sandbox/sandbox.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 
@@ -112,28 +113,37 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
       if (typeof meta?.entryPoint !== 'string' || !Array.isArray(meta.tests)) return { status: 'not-applicable', reason: `task ${task.id} has no entry point and tests (meta.entryPoint, meta.tests)` };
       const entry = meta.entryPoint;
       const tests = meta.tests as CodeTest[];
-      // The harness is defined after the program, inside a function of its own; it returns each call's outcome, never a verdict.
+      // The harness is defined after the program; it returns each call's result as key-sorted JSON text
+      // (made by an encoder captured before the program ran), never a verdict.
       const code = `${task.prompt}${completion}
 ;function __autodidactTests(argsList) {
   const fn = (0, eval)(${JSON.stringify(entry)});
-  return argsList.map((args) => {
-    try { return { value: fn(...args) }; } catch (error) { return { threw: String(error && error.name ? error.name + ': ' + error.message : error) }; }
-  });
+  const out = [];
+  for (let i = 0; i < argsList.length; i++) {
+    try { out[i] = { json: __autodidactJson(fn(...argsList[i])) }; }
+    catch (error) { let text; try { text = error && error.name ? error.name + ': ' + error.message : String(error); } catch { text = 'an unprintable exception'; } out[i] = { threw: String(text) }; }
+  }
+  return out;
 }`;
-      const run = await sandbox.run({ code, entry: '__autodidactTests', args: [tests.map((t) => t.args)], timeoutMs: options.timeoutMs });
+      let run: RunResult;
+      try {
+        run = await sandbox.run({ code, entry: '__autodidactTests', args: [tests.map((t) => t.args)], timeoutMs: options.timeoutMs });
+      } catch (error) {
+        return { status: 'error', error: `the sandbox failed: ${(error as Error).message}` };
+      }
       if (run.status === 'timeout') return scored(0, false, run.error ?? 'timed out');
       if (run.status === 'memory') return scored(0, false, run.error ?? 'ran out of memory');
       if (run.status === 'error') return scored(0, false, describeError(run.error ?? 'error'));
-      const outcomes = run.value as ({ value?: unknown; threw?: string } | undefined)[];
+      const outcomes = run.value as ({ json?: unknown; threw?: unknown } | undefined)[];
       if (!Array.isArray(outcomes) || outcomes.length !== tests.length) return scored(0, false, 'the test harness was tampered with');
       const failures: string[] = [];
       let passed = 0;
       tests.forEach((test, i) => {
         const outcome = outcomes[i];
         const call = `${entry}(${test.args.map(show).join(', ')})`;
-        if (outcome && typeof outcome === 'object' && 'threw' in outcome) failures.push(`test ${i + 1} failed: ${call} threw ${outcome.threw}`);
-        else if (outcome && canonical(outcome.value) === canonical(test.expected)) passed++;
-        else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${show(outcome?.value)}`);
+        if (outcome && typeof outcome === 'object' && typeof outcome.threw === 'string') failures.push(`test ${i + 1} failed: ${call} threw ${shorten(outcome.threw)}`);
+        else if (outcome && typeof outcome === 'object' && typeof outcome.json === 'string' && outcome.json === canonical(test.expected)) passed++;
+        else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${outcome && typeof outcome.json === 'string' ? shorten(outcome.json) : 'nothing comparable'}`);
       });
       const pass = passed === tests.length;
       const feedback = pass ? `all ${tests.length} tests passed` : `${passed}/${tests.length} tests passed; ${failures.slice(0, maxFeedback).join('; ')}${failures.length > maxFeedback ? `; … (${failures.length - maxFeedback} more)` : ''}`;
@@ -160,8 +170,11 @@ export function canonical(value: unknown): string {
   });
 }
 
-/** A value as feedback shows it (JSON, shortened). */
+/** A trusted JSON value (a test's arguments or expected value) as feedback shows it. */
 function show(value: unknown): string {
-  const text = value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value);
+  return shorten(value === undefined ? 'undefined' : JSON.stringify(value) ?? String(value));
+}
+
+function shorten(text: string): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }

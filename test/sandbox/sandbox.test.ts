@@ -125,6 +125,25 @@ describe('sandbox', () => {
     assert.equal((await sandbox.run({ code: '({}).polluted' })).value, undefined);
   });
 
+  test('no API that runs code after the call returns or shares memory (red-team findings)', async () => {
+    for (const name of ['WebAssembly', 'SharedArrayBuffer', 'FinalizationRegistry', 'WeakRef']) {
+      assert.equal((await sandbox.run({ code: `typeof ${name}` })).value, 'undefined', name);
+    }
+    // Atomics.waitAsync with a timeout aborted the host process (SIGABRT) before it was removed.
+    const wait = await sandbox.run({ code: 'Atomics.waitAsync(new Int32Array(new ArrayBuffer(4)), 0, 0, 10)' });
+    assert.equal(wait.status, 'error');
+    await assertHealthy();
+  });
+
+  test('the status comes from the host, not from what the code throws', async () => {
+    const fakeTimeout = await sandbox.run({ code: 'throw new Error("Script execution timed out.")' });
+    assert.deepEqual([fakeTimeout.status, fakeTimeout.error], ['error', 'Error: Script execution timed out.']);
+    const fakeMemory = await sandbox.run({ code: 'throw new Error("Isolate was disposed during execution due to memory limit")' });
+    assert.equal(fakeMemory.status, 'error');
+    const stdout = await sandbox.run({ code: 'Array.prototype.join = () => "FORGED\\n"; String.prototype.concat = () => "X"; console.log("real"); 1' });
+    assert.equal(stdout.stdout, 'real\n');
+  });
+
   test('deterministic: seeded Math.random and a fixed clock', async () => {
     const code = '[Math.random(), Math.random(), Date.now(), new Date().toISOString()]';
     const [a, b] = [await sandbox.run({ code }), await sandbox.run({ code })];

@@ -66,6 +66,24 @@ describe('code tasks', () => {
     }
   });
 
+  test('results the host cannot serialize, or that would take it long to, fail in the sandbox, not on the host (red-team findings)', async () => {
+    const verifier = codeVerifier(sandbox, { timeoutMs: 300 });
+    const cases: [string, RegExp][] = [
+      ['  return 1n;\n}\n', /threw TypeError: Do not know how to serialize a BigInt/],
+      ['  const a = []; a.push(a); return a;\n}\n', /threw TypeError: Converting circular structure to JSON/],
+      // 2^26 paths through shared references: the encoder inside the sandbox runs out of time or memory, the host stays responsive.
+      ['  let a = {}; for (let i = 0; i < 26; i++) a = { l: a, r: a }; return a;\n}\n', /timed out|out of memory|too large|Invalid string length/],
+      // toJSON is JSON's own rule: the result compares as [2, 1] (right for test 1 only).
+      ['  return { toJSON() { return [2, 1]; } };\n}\n', /test 2 failed: rev\(\[\]\) expected \[\], got \[2,1\]/],
+    ];
+    for (const [completion, feedback] of cases) {
+      const started = performance.now();
+      const v = await verifier.verify(reverse, completion);
+      assert.ok(v.status === 'scored' && !v.pass && feedback.test(v.feedback), `${JSON.stringify(completion)} → ${JSON.stringify(v)}`);
+      assert.ok(performance.now() - started < 3000, 'the host answered quickly');
+    }
+  });
+
   test('results compare as JSON values, object keys in any order', () => {
     assert.equal(canonical({ b: [1, { d: 2, c: 3 }], a: null }), canonical({ a: null, b: [1, { c: 3, d: 2 }] }));
     assert.notEqual(canonical([1, 2]), canonical([2, 1]));
