@@ -35,7 +35,7 @@ export interface OpenRunOptions {
 export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<{ parts: LoopParts; close: () => Promise<void> }> {
   const runDir = resolve(options.out);
   // Resolve the task family first: a recipe that cannot load leaves no run directory behind.
-  const { source, verifier } = await resolveTasks(recipe.tasks, options.baseDir);
+  const { source, verifier, close: closeTasks } = await resolveTasks(recipe.tasks, options.baseDir);
   if (options.fresh) rmSync(runDir, { recursive: true, force: true });
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   const store = new RunStore(join(runDir, 'run.sqlite'));
@@ -76,10 +76,12 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
         store.close();
         if (!options.backend) await backend.close();
         await reference?.close();
+        await closeTasks?.();
       },
     };
   } catch (error) {
     store.close();
+    await closeTasks?.();
     throw error;
   }
 }

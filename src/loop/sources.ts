@@ -16,6 +16,8 @@ import { loadTaskFile } from '../tasks/jsonl.js';
 import { Rng } from '../engine/random.js';
 import { stringFamily } from '../tasks/strings.js';
 import { matchVerifier, numericVerifier } from '../verifiers/match.js';
+import { builtinCodeTasks, codeVerifier, loadCodeTasks } from '../tasks/code.js';
+import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
 
 const revealAnswer = z.boolean().optional();
 /** Options of each built-in family (`tasks.options`), validated like the rest of a recipe. */
@@ -23,7 +25,39 @@ const familyOptions = {
   addition: z.object({ format: z.enum(['plain', 'reversed', 'scratchpad', 'indexed']).optional(), revealAnswer, padTo: z.number().int().nonnegative().optional() }).strict(),
   countdown: z.object({ revealAnswer }).strict(),
   string: z.object({ operation: z.enum(['reverse', 'sort']).optional(), revealAnswer }).strict(),
+  code: z
+    .object({
+      /** A code-task JSONL file (relative to the recipe) instead of the built-in set. */
+      file: z.string().optional(),
+      /** Time limit of one completion's test run. */
+      timeoutMs: z.number().positive().default(1000),
+      /** Heap limit of a sandbox isolate. */
+      memoryMb: z.number().min(8).default(64),
+      /** Sandbox isolates verifying in parallel. */
+      concurrency: z.number().int().positive().default(2),
+      /** Reward = share of tests passed instead of all-or-nothing. */
+      partialCredit: z.boolean().default(false),
+    })
+    .strict(),
 };
+
+/**
+ * JavaScript function-writing tasks (the built-in set or `tasks.options.file`),
+ * checked by their unit tests in a sandbox created on first use and closed
+ * with the run. Difficulty is the task's own (1–3).
+ */
+function codeTasks(options: Record<string, unknown>, baseDir: string): { source: TaskSource; verifier: Verifier; close: () => Promise<void> } {
+  const o = parseConfig(familyOptions.code, options, 'tasks.options');
+  const tasks = o.file ? loadCodeTasks(resolve(baseDir, o.file)) : builtinCodeTasks();
+  let sandbox: Promise<Sandbox> | undefined;
+  const lazy: Sandbox = {
+    run: async (request) => (await (sandbox ??= createSandbox({ timeoutMs: o.timeoutMs, memoryMb: o.memoryMb, concurrency: o.concurrency }))).run(request),
+    close: async () => {
+      if (sandbox) await (await sandbox).close();
+    },
+  };
+  return { source: fileSource(tasks, 'code'), verifier: codeVerifier(lazy, { timeoutMs: o.timeoutMs, partialCredit: o.partialCredit }), close: () => lazy.close() };
+}
 
 /** Built-in families by the name a recipe uses; each takes the recipe's `tasks.options`. */
 export const builtinFamilies: Record<string, (options: Record<string, unknown>) => TaskFamily> = {
@@ -81,7 +115,7 @@ export async function loadFamily(spec: string, options: Record<string, unknown>,
   const builtin = builtinFamilies[spec];
   if (builtin) return builtin(options);
   if (!/[./\\]/.test(spec)) {
-    throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${Object.keys(builtinFamilies).join(', ')} or a module path such as ./my-family.js`);
+    throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${[...Object.keys(builtinFamilies), 'code'].join(', ')} or a module path such as ./my-family.js`);
   }
   const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
   let module: { default?: unknown };
@@ -109,10 +143,11 @@ export function fileVerifier(kind: 'exact' | 'normalized' | 'numeric', options: 
 export async function resolveTasks(
   tasks: { family?: string; options: Record<string, unknown>; file?: string; verifier: 'exact' | 'normalized' | 'numeric'; answerMarker?: string; revealAnswer: boolean },
   baseDir: string,
-): Promise<{ source: TaskSource; verifier: Verifier; family?: TaskFamily }> {
+): Promise<{ source: TaskSource; verifier: Verifier; family?: TaskFamily; close?: () => Promise<void> }> {
   if ((tasks.family === undefined) === (tasks.file === undefined)) {
     throw new InvalidConfigError('tasks', 'set exactly one of `family` (a built-in name or a module path) and `file` (a JSONL task file)');
   }
+  if (tasks.family === 'code') return codeTasks(tasks.options, baseDir);
   if (tasks.family !== undefined) {
     const family = await loadFamily(tasks.family, tasks.options, baseDir);
     return { source: familySource(family), verifier: family.verifier, family };

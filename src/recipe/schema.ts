@@ -25,7 +25,7 @@ const ModelSchema = z
 /** Where tasks come from and how they are checked. */
 const TasksSchema = z
   .object({
-    /** A built-in family (`addition`, `countdown`, `string`) or a module path (`./my-family.js`, relative to the recipe) whose default export is a TaskFamily or a function of `options` returning one. */
+    /** A built-in family (`addition`, `countdown`, `string`, `code`: JavaScript functions checked by unit tests in the sandbox) or a module path (`./my-family.js`, relative to the recipe) whose default export is a TaskFamily or a function of `options` returning one. */
     family: z.string().min(1).optional(),
     /** Options of the family (e.g. `{ format: reversed }` for addition). */
     options: z.record(z.string(), z.unknown()).default({}),

@@ -8,6 +8,8 @@ import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox.js';
 import { builtinCodeTasks, canonical, codeVerifier, loadCodeTasks } from '../../src/tasks/code.js';
 import { TaskFileError } from '../../src/errors.js';
 import type { Task } from '../../src/spec/task.js';
+import { resolveTasks } from '../../src/loop/sources.js';
+import { validateRecipe } from '../../src/recipe/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'autodidact-code-'));
 let sandbox: Sandbox;
@@ -98,6 +100,18 @@ describe('code tasks', () => {
     writeFileSync(file, `${JSON.stringify({ task_id: 'a', prompt: 'p', entry_point: 'f', tests: [{ args: [1], expected: 2 }], difficulty: 1 })}\n`);
     const [task] = loadCodeTasks(file);
     assert.deepEqual(task, { id: 'a', family: 'code', prompt: 'p', solution: undefined, difficulty: 1, meta: { entryPoint: 'f', tests: [{ args: [1], expected: 2 }] } });
+  });
+
+  test('recipes name the code tasks as `tasks.family: code`; the sandbox starts on first use and closes with the run', async () => {
+    const recipe = (options: Record<string, unknown>) => validateRecipe({ name: 'code', rounds: 1, tasks: { family: 'code', options } }).tasks;
+    const { source, verifier, close } = await resolveTasks(recipe({ timeoutMs: 500 }), dir);
+    const easy = source.tasks({ count: 5, difficulty: 1, seed: 1, split: 'train' });
+    assert.equal(easy.length, 5);
+    assert.ok(easy.every((t) => t.difficulty === 1 && t.family === 'code'));
+    const verdict = await verifier.verify(easy[0], easy[0].solution!);
+    assert.ok(verdict.status === 'scored' && verdict.pass, JSON.stringify(verdict));
+    await close!();
+    await assert.rejects(resolveTasks(recipe({ timeout: 5 }), dir), /`tasks\.options\.timeout`: unknown key — did you mean `timeoutMs`\?/);
   });
 
   test('the built-in set: at least 50 tasks, every canonical solution passes its tests in the sandbox', async () => {
