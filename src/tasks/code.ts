@@ -13,11 +13,10 @@
  * cannot tamper with the comparison. Feedback names each failing test
  * ("test 3 failed: rev("ab") expected "ba", got "ab""), for reflection.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { parseConfig } from '../config/validate.js';
-import { InvalidConfigError, TaskFileError } from '../errors.js';
+import { readJsonLines } from './jsonl.js';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
@@ -47,43 +46,14 @@ export interface CodeTest {
 
 /** Reads a code-task JSONL file; a bad line is a TaskFileError naming the file, line and field. */
 export function loadCodeTasks(path: string, family = 'code'): Task[] {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new TaskFileError(path, 0, `cannot read the code-task file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
-  }
-  const seen = new Map<string, number>();
-  const tasks: Task[] = [];
-  text.split(/\r?\n/).forEach((raw, index) => {
-    const line = index + 1;
-    if (raw.trim() === '') return;
-    let value: unknown;
-    try {
-      value = JSON.parse(raw);
-    } catch (error) {
-      throw new TaskFileError(path, line, `not valid JSON (${(error as Error).message})`);
-    }
-    let parsed: z.output<typeof CodeTaskLineSchema>;
-    try {
-      parsed = parseConfig(CodeTaskLineSchema, value);
-    } catch (error) {
-      if (error instanceof InvalidConfigError) throw new TaskFileError(path, line, error.message.replace(/^Invalid config field/, 'field'));
-      throw error;
-    }
-    const previous = seen.get(parsed.task_id);
-    if (previous !== undefined) throw new TaskFileError(path, line, `task_id "${parsed.task_id}" already used on line ${previous}`);
-    seen.set(parsed.task_id, line);
-    tasks.push({
-      id: parsed.task_id,
-      family,
-      prompt: parsed.prompt,
-      solution: parsed.canonical_solution,
-      difficulty: parsed.difficulty,
-      meta: { entryPoint: parsed.entry_point, tests: parsed.tests },
-    });
-  });
-  return tasks;
+  return readJsonLines(path, CodeTaskLineSchema, (t) => t.task_id, 'code-task file').map(({ value: parsed }) => ({
+    id: parsed.task_id,
+    family,
+    prompt: parsed.prompt,
+    solution: parsed.canonical_solution,
+    difficulty: parsed.difficulty,
+    meta: { entryPoint: parsed.entry_point, tests: parsed.tests },
+  }));
 }
 
 /** The built-in set: JavaScript tasks we wrote ourselves (`src/tasks/code-tasks.jsonl`). */

@@ -29,46 +29,57 @@ export const TaskLineSchema = z
   })
   .strict();
 
-/** Reads a JSONL task file; any bad line is a TaskFileError naming the file, line and field. */
-export function loadTaskFile(path: string, options: { family?: string } = {}): Task[] {
+/**
+ * Reads a JSON Lines file and validates each line with `schema`; blank lines
+ * and lines starting with `//` are skipped. Any problem is a TaskFileError
+ * naming the file, the line and the field. `key` names each line's id, which
+ * must be unique in the file.
+ */
+export function readJsonLines<S extends z.ZodType>(path: string, schema: S, key: (value: z.output<S>) => string, what = 'task file'): { value: z.output<S>; line: number }[] {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    throw new TaskFileError(path, 0, `cannot read the task file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+    throw new TaskFileError(path, 0, `cannot read the ${what} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
   }
-  const family = options.family ?? path.replace(/^.*[\\/]/, '').replace(/\.jsonl?$/, '');
   const seen = new Map<string, number>();
-  const tasks: Task[] = [];
+  const lines: { value: z.output<S>; line: number }[] = [];
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
     const trimmed = raw.trim();
     if (trimmed === '' || trimmed.startsWith('//')) return;
-    let value: unknown;
+    let json: unknown;
     try {
-      value = JSON.parse(trimmed);
+      json = JSON.parse(trimmed);
     } catch (error) {
       throw new TaskFileError(path, line, `not valid JSON (${(error as Error).message})`);
     }
-    let parsed: z.output<typeof TaskLineSchema>;
+    let value: z.output<S>;
     try {
-      parsed = parseConfig(TaskLineSchema, value);
+      value = parseConfig(schema, json);
     } catch (error) {
       if (error instanceof InvalidConfigError) throw new TaskFileError(path, line, error.message.replace(/^Invalid config field/, 'field'));
       throw error;
     }
-    const previous = seen.get(parsed.id);
-    if (previous !== undefined) throw new TaskFileError(path, line, `id "${parsed.id}" already used on line ${previous}; ids must be unique`);
-    seen.set(parsed.id, line);
-    tasks.push({
-      id: parsed.id,
-      family: parsed.family ?? family,
-      prompt: parsed.prompt,
-      answer: parsed.answer === undefined ? undefined : String(parsed.answer),
-      solution: parsed.solution,
-      difficulty: parsed.difficulty,
-      meta: parsed.meta,
-    });
+    const id = key(value);
+    const previous = seen.get(id);
+    if (previous !== undefined) throw new TaskFileError(path, line, `id "${id}" already used on line ${previous}; ids must be unique`);
+    seen.set(id, line);
+    lines.push({ value, line });
   });
-  return tasks;
+  return lines;
+}
+
+/** Reads a JSONL task file; any bad line is a TaskFileError naming the file, line and field. */
+export function loadTaskFile(path: string, options: { family?: string } = {}): Task[] {
+  const family = options.family ?? path.replace(/^.*[\\/]/, '').replace(/\.jsonl?$/, '');
+  return readJsonLines(path, TaskLineSchema, (t) => t.id).map(({ value: parsed }) => ({
+    id: parsed.id,
+    family: parsed.family ?? family,
+    prompt: parsed.prompt,
+    answer: parsed.answer === undefined ? undefined : String(parsed.answer),
+    solution: parsed.solution,
+    difficulty: parsed.difficulty,
+    meta: parsed.meta,
+  }));
 }
