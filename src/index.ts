@@ -43,3 +43,4 @@ export { collectGroups, balancedGroup, type Collection, type CollectedGroup, typ
 export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
 export { createSandbox, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
 export { loadCodeTasks, builtinCodeTasks, codeVerifier, CodeTaskLineSchema, type CodeTest, type CodeVerifierOptions } from './tasks/code.js';
+export { validateProposal, checkSolution, learnabilityReward, type TaskType, type Validation } from './selfplay/executor.js';
