@@ -38,6 +38,15 @@ export class Rng {
     return this.nextUint32() / 4294967296;
   }
 
+  /** Shuffles `items` in place (Fisher–Yates from the end) and returns them. */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = Math.floor(this.next() * (i + 1));
+      [items[i], items[j]] = [items[j], items[i]];
+    }
+    return items;
+  }
+
   /** Standard normal (Box–Muller). */
   normal(): number {
     if (this.spareNormal !== null) {

@@ -51,14 +51,6 @@ interface RoundState {
 
 export class RoundStopped extends Error {}
 
-/** The adaptive-sampling, advantage and loss settings of a recipe, checked against the registries. */
-export function checkRlRecipe(recipe: Recipe): void {
-  const rl = recipe.rl;
-  if (!rl) return;
-  advantageEstimators.get(rl.advantage);
-  policyLosses.get(rl.loss);
-}
-
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
 export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RlRoundContext): Promise<void> {
   const { recipe, store, backend, tokenizer, verifier } = parts;
@@ -217,12 +209,7 @@ function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task }
       const pass = Math.floor(i / pool.length);
       let order = passes.get(pass);
       if (!order) {
-        order = pool.map((_, k) => k);
-        const rng = new Rng(seed, pass);
-        for (let k = order.length - 1; k > 0; k--) {
-          const j = Math.floor(rng.next() * (k + 1));
-          [order[k], order[j]] = [order[j], order[k]];
-        }
+        order = new Rng(seed, pass).shuffle(pool.map((_, k) => k));
         passes.set(pass, order);
       }
       return pool[order[i % pool.length]];
@@ -259,12 +246,7 @@ async function policyUpdate(backend: TrainingBackend, examples: readonly RlExamp
   const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0 };
   for (let epoch = 0; epoch < rl.epochs; epoch++) {
     const order = examples.map((_, i) => i);
-    if (rl.minibatches > 1 || epoch > 0) {
-      for (let k = order.length - 1; k > 0; k--) {
-        const j = Math.floor(rng.next() * (k + 1));
-        [order[k], order[j]] = [order[j], order[k]];
-      }
-    }
+    if (rl.minibatches > 1 || epoch > 0) rng.shuffle(order);
     const size = Math.ceil(order.length / rl.minibatches);
     for (let start = 0; start < order.length; start += size) {
       const minibatch = order.slice(start, start + size).map((i) => examples[i]);

@@ -88,12 +88,7 @@ export function fileSource(tasks: readonly Task[], name: string): TaskSource {
     difficulty: range,
     tasks(request: TaskRequest): Task[] {
       const pool = difficulties.length ? tasks.filter((t) => t.difficulty === request.difficulty) : [...tasks];
-      const rng = new Rng(request.seed, 0xf11e);
-      for (let i = pool.length - 1; i > 0; i--) {
-        const j = Math.floor(rng.next() * (i + 1));
-        [pool[i], pool[j]] = [pool[j], pool[i]];
-      }
-      return pool.slice(0, request.count);
+      return new Rng(request.seed, 0xf11e).shuffle(pool).slice(0, request.count);
     },
   };
 }

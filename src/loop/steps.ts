@@ -172,19 +172,11 @@ export async function fineTune(backend: TrainingBackend, tokenizer: Tokenizer, e
 function epochBatches(groups: readonly number[][], batchSize: number, rng: Rng): number[][] {
   const batches: number[][] = [];
   for (const group of groups) {
-    const order = shuffle([...group], rng);
+    const order = rng.shuffle([...group]);
     const size = Math.min(batchSize, order.length);
     for (let i = 0; i < order.length; i += size) batches.push(order.slice(i, i + size));
   }
-  return batches.length > 1 ? shuffle(batches.map((_, i) => i), rng).map((i) => batches[i]) : batches;
-}
-
-function shuffle(items: number[], rng: Rng): number[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
+  return batches.length > 1 ? rng.shuffle(batches.map((_, i) => i)).map((i) => batches[i]) : batches;
 }
 
 /** Greedy accuracy (pass@1 at temperature 0) per difficulty, and overall. */

@@ -288,6 +288,7 @@ export interface PolicyLossSettings {
 export function policyLossFunction(examples: readonly RlExample[], weights: readonly number[], settings: PolicyLossSettings): LossFunction {
   const policyLoss = policyLosses.get(settings.loss);
   const penalty = klPenalties.get(settings.kl.penalty);
+  const k3 = klPenalties.get('k3');
   return (logprobs, batch) => {
     if (batch.length !== examples.length) throw new Error(`policy loss built for ${examples.length} examples called with ${batch.length}`);
     let loss = 0;
@@ -310,7 +311,7 @@ export function policyLossFunction(examples: readonly RlExample[], weights: read
         let d = terms.grads[t];
         if (example.refLogprobs) {
           const kl = penalty.compute(current[t], example.refLogprobs[t]);
-          klSum += klPenalties.get('k3').compute(current[t], example.refLogprobs[t]).value;
+          klSum += k3.compute(current[t], example.refLogprobs[t]).value;
           klTokens++;
           if (settings.kl.coef !== 0) {
             value += settings.kl.coef * kl.value;
