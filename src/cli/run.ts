@@ -24,13 +24,21 @@ export function defaultRunDir(recipe: Recipe): string {
   return `runs/${recipe.name}-seed${recipe.seed}`;
 }
 
-/** One line per round: accepted counts (RL rounds: mean reward and KL to the start), held-out accuracy per difficulty, time. */
+/** One line per round: accepted counts (RL rounds: mean reward and KL to the start; self-play: valid proposals and solve rate), held-out accuracy per difficulty, time. */
 export function formatRound(summary: RoundSummary): string {
-  const accuracy = Object.entries(summary.evaluation.byDifficulty)
-    .map(([d, a]) => `${d}:${(a * 100).toFixed(0).padStart(3)}%`)
-    .join(' ');
   const m = summary.metrics;
-  const rl = m['rl/steps'] !== undefined ? `reward ${(m['reward/mean'] ?? 0).toFixed(2)} kl ${(m['policy/kl'] ?? 0).toFixed(3)}` : null;
+  const selfplay = m['buffer/deduction'] !== undefined;
+  // Self-play's held-out difficulties are its task types.
+  const label = (d: string) => (selfplay ? ({ '1': 'ded', '2': 'abd', '3': 'ind' } as Record<string, string>)[d] ?? d : d);
+  const accuracy = Object.entries(summary.evaluation.byDifficulty)
+    .map(([d, a]) => `${label(d)}:${(a * 100).toFixed(0).padStart(3)}%`)
+    .join(' ');
+  const mean = (prefix: string, suffix: string) => ['deduction', 'abduction', 'induction'].reduce((s, t) => s + (m[`${prefix}/${t}/${suffix}`] ?? 0), 0) / 3;
+  const rl = selfplay
+    ? `valid ${(mean('propose', 'valid') * 100).toFixed(0)}% solve ${(mean('solve', 'accuracy') * 100).toFixed(0)}%`
+    : m['rl/steps'] !== undefined
+      ? `reward ${(m['reward/mean'] ?? 0).toFixed(2)} kl ${(m['policy/kl'] ?? 0).toFixed(3)}`
+      : null;
   const head = summary.round === 0 ? 'round 0 (warm-up)      ' : `round ${String(summary.round).padEnd(2)} d${String(summary.frontier ?? '-').padEnd(3)} ${rl ?? `+${String(summary.accepted).padEnd(5)}`}`;
   return `${head} held-out ${accuracy}  (${(summary.evaluation.accuracy * 100).toFixed(1)}% all)  ${summary.seconds.toFixed(1)} s`;
 }

@@ -17,6 +17,7 @@ import { defaultMonitors } from './monitors.js';
 import { policyReflector } from './reflect.js';
 import type { LoopParts } from './run-loop.js';
 import { resolveTasks } from './sources.js';
+import { selfPlayFormat } from '../selfplay/formats.js';
 
 /** The run directory already holds a run of another recipe. */
 export class RunMismatchError extends AutodidactError {}
@@ -35,7 +36,8 @@ export interface OpenRunOptions {
 export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<{ parts: LoopParts; close: () => Promise<void> }> {
   const runDir = resolve(options.out);
   // Resolve the task family first: a recipe that cannot load leaves no run directory behind.
-  const { source, verifier, close: closeTasks } = await resolveTasks(recipe.tasks, options.baseDir);
+  const format = recipe.selfplay ? selfPlayFormat(recipe.selfplay.format, recipe.selfplay.formatOptions) : undefined;
+  const { source, verifier, executor, close: closeTasks } = await resolveTasks(recipe.tasks, options.baseDir, format);
   if (options.fresh) rmSync(runDir, { recursive: true, force: true });
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   const store = new RunStore(join(runDir, 'run.sqlite'));
@@ -69,6 +71,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       runDir,
       initialCheckpoint,
       reference,
+      executor,
     };
     return {
       parts,

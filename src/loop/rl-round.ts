@@ -14,12 +14,12 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
-import type { Recipe } from '../recipe/schema.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
-import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from '../rl/losses.js';
+import { klPenalties, policyLosses, type RlExample } from '../rl/losses.js';
+import { definedOnly, policyUpdate } from '../rl/update.js';
 import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
@@ -160,7 +160,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
 
     started = clock();
     // A step with nothing to train on (e.g. DAPO found no group with mixed rewards) takes no optimizer step.
-    const update = examples.length ? await policyUpdate(backend, examples, recipe, seedFor(recipe.seed, 'rl-minibatch', round, step)) : { 'policy/optimizer_steps': 0, 'train/forward_completions': 0 };
+    const update = examples.length ? await policyUpdate(backend, examples, { ...rl, normLength: rl.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'rl-minibatch', round, step)) : { 'policy/optimizer_steps': 0, 'train/forward_completions': 0 };
     if (kl !== undefined) update['policy/kl'] = kl;
     if (entropy.tokens) update['policy/entropy'] = entropy.sum / entropy.tokens;
     timing.update += clock() - started;
@@ -229,60 +229,8 @@ async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonl
   return baselines;
 }
 
-/**
- * epochs × minibatches of forwardBackward + optimStep over a step's examples;
- * returns the update's metrics. Without a KL penalty, completions the loss
- * says cannot contribute (advantage 0 under pg / ppo-clip / topr, e.g. every
- * member of an all-pass or all-fail GRPO group; passes under nsr; fails under
- * psr) are left out of the forward and backward passes: they add nothing to
- * the gradient, and the aggregation weights are still computed over the
- * whole minibatch, so the update is the same, for a fraction of the work.
- */
-async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], recipe: Recipe, seed: number): Promise<Record<string, number>> {
-  const rl = recipe.rl!;
-  const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
-  const contributes = rl.kl.coef === 0 ? policyLosses.get(rl.loss).contributes : undefined;
-  const rng = new Rng(seed, 0x9e1);
-  const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0 };
-  for (let epoch = 0; epoch < rl.epochs; epoch++) {
-    const order = examples.map((_, i) => i);
-    if (rl.minibatches > 1 || epoch > 0) rng.shuffle(order);
-    const size = Math.ceil(order.length / rl.minibatches);
-    for (let start = 0; start < order.length; start += size) {
-      const minibatch = order.slice(start, start + size).map((i) => examples[i]);
-      const allWeights = aggregationWeights(minibatch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength ?? recipe.sample.maxTokens);
-      const kept = minibatch.map((e, i) => i).filter((i) => !contributes || contributes(minibatch[i]));
-      sums.allTokens += minibatch.reduce((n, e) => n + e.oldLogprobs.length, 0);
-      if (kept.length) {
-        const batch = kept.map((i) => minibatch[i]);
-        const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, kept.map((i) => allWeights[i]), settings));
-        const m = result.metrics;
-        sums.tokens += m['policy/tokens'] ?? 0;
-        sums.clipped += m['policy/clipped_sum'] ?? 0;
-        sums.ppoKl += m['policy/ppo_kl_sum'] ?? 0;
-        sums.loss += result.loss;
-        sums.forwarded += batch.length;
-      }
-      // A minibatch with nothing to learn still takes its optimizer step, as it would had it been computed in full.
-      const { gradNorm } = await backend.optimStep({ learningRate: rl.learningRate, beta1: rl.adam.beta1, beta2: rl.adam.beta2, weightDecay: rl.weightDecay, gradClipNorm: rl.gradClipNorm });
-      sums.gradNorm += gradNorm;
-      sums.optimizerSteps++;
-    }
-  }
-  return {
-    // Over every token of the batch (a left-out token is never clipped), as verl counts it.
-    'policy/clip_ratio': sums.allTokens ? sums.clipped / sums.allTokens : 0,
-    // Over the tokens that went through the forward pass.
-    'policy/ppo_kl': sums.tokens ? sums.ppoKl / sums.tokens : 0,
-    'policy/loss': sums.optimizerSteps ? sums.loss / sums.optimizerSteps : 0,
-    'policy/grad_norm': sums.optimizerSteps ? sums.gradNorm / sums.optimizerSteps : 0,
-    'policy/optimizer_steps': sums.optimizerSteps,
-    'train/forward_completions': sums.forwarded,
-  };
-}
-
 /** A round's metrics from its steps': counts and timings summed, everything else averaged. */
-function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
+export function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
   const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'train/forward_completions', 'policy/optimizer_steps'].includes(key);
   const totals = new Map<string, { sum: number; count: number }>();
   for (const metrics of steps) {
@@ -310,8 +258,4 @@ async function referenceBackend(parts: LoopParts): Promise<TrainingBackend | und
   if (!base) throw new Error(`run store ${parts.store.path}: no round-0 checkpoint to use as the KL reference`);
   await parts.reference.load(base.path);
   return parts.reference;
-}
-
-function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
-  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as Partial<T>;
 }

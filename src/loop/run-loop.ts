@@ -29,11 +29,13 @@ import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } f
 import { meanPassAtK } from './metrics.js';
 import { completionOf, curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
 import { seedFor } from './seeds.js';
-import { RoundStopped, runRlRound } from './rl-round.js';
+import { RoundStopped, runRlRound, type RlRoundContext } from './rl-round.js';
+import { runSelfPlayRound, formatPriorExamples } from './selfplay-round.js';
+import type { Executor } from '../selfplay/executor.js';
 
 /** The phases of a round, in order (an RL round runs tasks → rl → evaluate → monitor). */
 export const PHASES = ['tasks', 'sample', 'score', 'refine', 'curate', 'update', 'evaluate', 'monitor'] as const;
-export type Phase = (typeof PHASES)[number] | 'warmup' | 'rl';
+export type Phase = (typeof PHASES)[number] | 'warmup' | 'rl' | 'selfplay';
 
 /** Everything a loop runs with; `buildLoop` makes it from a recipe. */
 export interface LoopParts {
@@ -53,6 +55,8 @@ export interface LoopParts {
   initialCheckpoint?: string;
   /** A second backend for the frozen KL reference of RL rounds (loaded with the round-0 weights). */
   reference?: TrainingBackend;
+  /** Runs programs in the sandbox: validates and checks self-play tasks (the `programs` task family makes it). */
+  executor?: Executor;
 }
 
 /** Callbacks for progress display and clean stops. */
@@ -135,13 +139,21 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     // Round 0: the warm-up and the baseline.
     const excluded = new Set(heldOut.map((t) => t.prompt));
     const labeled = labeledTasks(parts, excluded);
-    await phase(0, 'warmup', recipe.warmup?.steps ?? 0, async (progress) => {
+    await phase(0, 'warmup', recipe.warmup?.steps ?? recipe.selfplay?.formatPrior?.steps ?? 0, async (progress) => {
       if (parts.initialCheckpoint) {
         store.saveCheckpoint(0, parts.initialCheckpoint, 'base');
         weightsAt = null;
         return;
       }
       const warmup = recipe.warmup;
+      const prior = recipe.selfplay?.formatPrior;
+      if (prior) {
+        // Self-play's format prior: the surface of the prompts, with answers drawn at random (no task data).
+        const examples = formatPriorExamples(parts.executor!.format, prior.steps * prior.batchSize, seedFor(recipe.seed, 'format-prior-examples'));
+        await fineTune(backend, parts.tokenizer, examples, { steps: prior.steps, batchSize: prior.batchSize, learningRate: prior.learningRate, seed: seedFor(recipe.seed, 'format-prior'), onStep: (step) => progress(step + 1) });
+        await saveWeights(0, 'format-prior');
+        return;
+      }
       if (warmup) {
         const examples = labeledExamples(recipe, labeled, parts.verifier, seedFor(recipe.seed, 'warmup-examples'));
         await fineTune(backend, parts.tokenizer, examples, { steps: warmup.steps, batchSize: warmup.batchSize, learningRate: warmup.learningRate, seed: seedFor(recipe.seed, 'warmup'), onStep: (step) => progress(step + 1) });
@@ -150,7 +162,32 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     });
     rounds.push(await evaluateRound(0, undefined));
 
+    const roundContext = (): RlRoundContext => ({
+      policy,
+      useWeights,
+      loadWeights: async (path, version, options) => {
+        await backend.load(path, options);
+        policy.version = version;
+        weightsAt = null;
+      },
+      saveWeights,
+      progress: () => {},
+      shouldStop: () => events.shouldStop?.() ?? false,
+    });
     for (let round = 1; round <= recipe.rounds; round++) {
+      if (recipe.selfplay) {
+        // Absolute Zero: propose → validate → solve → update steps; no task data.
+        await phase(round, 'selfplay', recipe.selfplay.steps, async (progress) => {
+          try {
+            await runSelfPlayRound(parts, round, { ...roundContext(), progress });
+          } catch (error) {
+            if (error instanceof RoundStopped) throw new StopRequested();
+            throw error;
+          }
+        });
+        rounds.push(await evaluateRound(round, undefined));
+        continue;
+      }
       // tasks: the curriculum plans the round from the outcomes so far.
       const history = outcomes(round);
       const plan = parts.curriculum.plan(round, history);
@@ -168,18 +205,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         // Policy-gradient steps on fresh samples replace sample → … → update.
         await phase(round, 'rl', recipe.rl.steps, async (progress) => {
           try {
-            await runRlRound(parts, round, tasks, {
-              policy,
-              useWeights,
-              loadWeights: async (path, version, options) => {
-                await backend.load(path, options);
-                policy.version = version;
-                weightsAt = null;
-              },
-              saveWeights,
-              progress,
-              shouldStop: () => events.shouldStop?.() ?? false,
-            });
+            await runRlRound(parts, round, tasks, { ...roundContext(), progress });
           } catch (error) {
             if (error instanceof RoundStopped) throw new StopRequested();
             throw error;
@@ -281,7 +307,8 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     });
     await phase(round, 'monitor', 0, async () => {
       const metrics: Record<string, number> = {};
-      if (round > 0) {
+      // Self-play rounds report their own figures (proposer and solver, per task type) with the round's metrics.
+      if (round > 0 && !recipe.selfplay) {
         const record = roundRecord(parts, round);
         for (const monitor of parts.monitors) Object.assign(metrics, monitor.observe(record));
       }
@@ -430,6 +457,7 @@ function heldOutTasks(parts: LoopParts): Task[] {
 /** The difficulties reported: `eval.difficulties`, else the warm-up's and the curriculum's. */
 export function evalDifficulties(recipe: Recipe): number[] {
   if (recipe.eval.difficulties) return recipe.eval.difficulties;
+  if (recipe.selfplay) return [1, 2, 3]; // the held-out programs' deduction, abduction and induction tasks
   const set = new Set<number>(recipe.warmup?.difficulties ?? []);
   const c = recipe.curriculum;
   if (c.kind === 'fixed') set.add(c.difficulty);

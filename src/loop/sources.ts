@@ -18,6 +18,9 @@ import { stringFamily } from '../tasks/strings.js';
 import { matchVerifier, numericVerifier } from '../verifiers/match.js';
 import { builtinCodeTasks, codeVerifier, loadCodeTasks } from '../tasks/code.js';
 import { createSandbox, type Sandbox } from '../sandbox/sandbox.js';
+import { Executor } from '../selfplay/executor.js';
+import { selfPlayFormat, type SelfPlayFormat } from '../selfplay/formats.js';
+import { builtinHeldOutPath, heldOutTasks, loadHeldOutPrograms, programVerifier } from '../selfplay/heldout.js';
 
 const revealAnswer = z.boolean().optional();
 /** Options of each built-in family (`tasks.options`), validated like the rest of a recipe. */
@@ -39,7 +42,32 @@ const familyOptions = {
       partialCredit: z.boolean().default(false),
     })
     .strict(),
+  programs: z
+    .object({
+      /** A held-out program file (relative to the recipe) instead of the format's built-in set. */
+      file: z.string().optional(),
+      /** Format of the tasks when the recipe has no `selfplay` section (a self-play recipe's format wins). */
+      format: z.enum(['expr', 'js']).default('expr'),
+      /** Time limit of one program run. */
+      timeoutMs: z.number().positive().default(200),
+      /** Heap limit of a sandbox isolate. */
+      memoryMb: z.number().min(8).default(32),
+      /** Sandbox isolates running in parallel. */
+      concurrency: z.number().int().positive().default(2),
+    })
+    .strict(),
 };
+
+/** A sandbox created on first use (a recipe that never runs code never starts one). */
+function lazySandbox(options: { timeoutMs: number; memoryMb: number; concurrency: number }): Sandbox {
+  let sandbox: Promise<Sandbox> | undefined;
+  return {
+    run: async (request) => (await (sandbox ??= createSandbox(options))).run(request),
+    close: async () => {
+      if (sandbox) await (await sandbox).close();
+    },
+  };
+}
 
 /**
  * JavaScript function-writing tasks (the built-in set or `tasks.options.file`),
@@ -49,14 +77,23 @@ const familyOptions = {
 function codeTasks(options: Record<string, unknown>, baseDir: string): { source: TaskSource; verifier: Verifier; close: () => Promise<void> } {
   const o = parseConfig(familyOptions.code, options, 'tasks.options');
   const tasks = o.file ? loadCodeTasks(resolve(baseDir, o.file)) : builtinCodeTasks();
-  let sandbox: Promise<Sandbox> | undefined;
-  const lazy: Sandbox = {
-    run: async (request) => (await (sandbox ??= createSandbox({ timeoutMs: o.timeoutMs, memoryMb: o.memoryMb, concurrency: o.concurrency }))).run(request),
-    close: async () => {
-      if (sandbox) await (await sandbox).close();
-    },
-  };
+  const lazy = lazySandbox(o);
   return { source: fileSource(tasks, 'code'), verifier: codeVerifier(lazy, { timeoutMs: o.timeoutMs, partialCredit: o.partialCredit }), close: () => lazy.close() };
+}
+
+/**
+ * Hand-written held-out programs (the format's built-in set or
+ * `tasks.options.file`) as solver tasks of the three Absolute Zero types
+ * (difficulty 1 deduction, 2 abduction, 3 induction), checked by execution;
+ * the executor also serves a self-play round.
+ */
+function programTasks(options: Record<string, unknown>, baseDir: string, format?: SelfPlayFormat): { source: TaskSource; verifier: Verifier; executor: Executor; close: () => Promise<void> } {
+  const o = parseConfig(familyOptions.programs, options, 'tasks.options');
+  const f = format ?? selfPlayFormat(o.format);
+  const tasks = heldOutTasks(loadHeldOutPrograms(o.file ? resolve(baseDir, o.file) : builtinHeldOutPath(f.name)), f);
+  const sandbox = lazySandbox(o);
+  const executor = new Executor(sandbox, f);
+  return { source: fileSource(tasks, 'programs'), verifier: programVerifier(executor), executor, close: () => sandbox.close() };
 }
 
 /** Built-in families by the name a recipe uses; each takes the recipe's `tasks.options`. */
@@ -110,7 +147,7 @@ export async function loadFamily(spec: string, options: Record<string, unknown>,
   const builtin = builtinFamilies[spec];
   if (builtin) return builtin(options);
   if (!/[./\\]/.test(spec)) {
-    throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${[...Object.keys(builtinFamilies), 'code'].join(', ')} or a module path such as ./my-family.js`);
+    throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${[...Object.keys(builtinFamilies), 'code', 'programs'].join(', ')} or a module path such as ./my-family.js`);
   }
   const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
   let module: { default?: unknown };
@@ -138,11 +175,14 @@ export function fileVerifier(kind: 'exact' | 'normalized' | 'numeric', options: 
 export async function resolveTasks(
   tasks: { family?: string; options: Record<string, unknown>; file?: string; verifier: 'exact' | 'normalized' | 'numeric'; answerMarker?: string; revealAnswer: boolean },
   baseDir: string,
-): Promise<{ source: TaskSource; verifier: Verifier; family?: TaskFamily; close?: () => Promise<void> }> {
+  /** The self-play format, which the `programs` family phrases its tasks in. */
+  format?: SelfPlayFormat,
+): Promise<{ source: TaskSource; verifier: Verifier; family?: TaskFamily; executor?: Executor; close?: () => Promise<void> }> {
   if ((tasks.family === undefined) === (tasks.file === undefined)) {
     throw new InvalidConfigError('tasks', 'set exactly one of `family` (a built-in name or a module path) and `file` (a JSONL task file)');
   }
   if (tasks.family === 'code') return codeTasks(tasks.options, baseDir);
+  if (tasks.family === 'programs') return programTasks(tasks.options, baseDir, format);
   if (tasks.family !== undefined) {
     const family = await loadFamily(tasks.family, tasks.options, baseDir);
     return { source: familySource(family), verifier: family.verifier, family };

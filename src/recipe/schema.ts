@@ -183,26 +183,8 @@ const RlSamplingSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
-/** Reinforcement learning with verifiable rewards: the update is policy-gradient steps on fresh samples instead of fine-tuning on an accepted set. */
-const RlSchema = z
-  .object({
-    /** Policy-gradient steps per round; each samples fresh groups from the current weights. */
-    steps: positiveInt.default(10),
-    /** Prompts (groups) per step; each step trains on promptsPerStep × sample.n completions. */
-    promptsPerStep: positiveInt.default(16),
-    /** Advantage estimator: grpo, dr-grpo, rloo, reinforce++, reinforce++-baseline, bnpo, self-critical, reinforce. */
-    advantage: z.string().default('grpo'),
-    advantageOptions: z
-      .object({
-        /** Added to a standard deviation before dividing by it. */
-        epsilon: z.number().positive().optional(),
-        /** `reinforce`: constant baseline subtracted from rewards. */
-        baseline: z.number().optional(),
-        /** `reinforce`: factor applied after the baseline (TOPR's ±1 rewards: baseline 0.5, scale 2). */
-        scale: z.number().optional(),
-      })
-      .strict()
-      .default({}),
+/** The policy-gradient update, shared by RL rounds and self-play: loss, aggregation, optimizer. */
+const updateFields = {
     /** Policy loss: pg, ppo-clip, topr, psr, nsr, w-reinforce, nft. */
     loss: z.string().default('ppo-clip'),
     lossOptions: z
@@ -251,7 +233,75 @@ const RlSchema = z
       })
       .strict()
       .prefault({}),
+};
+
+/** Reinforcement learning with verifiable rewards: the update is policy-gradient steps on fresh samples instead of fine-tuning on an accepted set. */
+const RlSchema = z
+  .object({
+    /** Policy-gradient steps per round; each samples fresh groups from the current weights. */
+    steps: positiveInt.default(10),
+    /** Prompts (groups) per step; each step trains on promptsPerStep × sample.n completions. */
+    promptsPerStep: positiveInt.default(16),
+    /** Advantage estimator: grpo, dr-grpo, rloo, reinforce++, reinforce++-baseline, bnpo, self-critical, reinforce. */
+    advantage: z.string().default('grpo'),
+    advantageOptions: z
+      .object({
+        /** Added to a standard deviation before dividing by it. */
+        epsilon: z.number().positive().optional(),
+        /** `reinforce`: constant baseline subtracted from rewards. */
+        baseline: z.number().optional(),
+        /** `reinforce`: factor applied after the baseline (TOPR's ±1 rewards: baseline 0.5, scale 2). */
+        scale: z.number().optional(),
+      })
+      .strict()
+      .default({}),
+    ...updateFields,
     sampling: RlSamplingSchema.prefault({ kind: 'fixed' }),
+  })
+  .strict();
+
+/**
+ * Absolute Zero self-play (Zhao et al. 2025): one policy proposes (program,
+ * input) tasks of three types, an executor validates them, and the same policy
+ * solves them; no task data. The update is a policy-gradient step with TRR++
+ * advantages (rewards normalized per role × task type).
+ */
+const SelfPlaySchema = z
+  .object({
+    /** Self-play steps per round; each proposes, validates, solves and updates once. */
+    steps: positiveInt.default(20),
+    /** Tasks per role and task type in a step (the paper's B): B proposals and B solves of each of the three types. */
+    batch: positiveInt.default(16),
+    /** Solver rollouts per valid proposal, whose solve rate gives the proposer its learnability reward. */
+    rollouts: positiveInt.default(4),
+    /** Buffer examples shown to the proposer of a deduction or abduction task (the paper's K). */
+    references: z.number().int().nonnegative().default(3),
+    /** How tasks are written: `expr` (integer expressions in x taken mod 10, compact prompts, for the embedded model) or `js` (JavaScript and instructions, for real models). */
+    format: z.enum(['expr', 'js']).default('expr'),
+    /** Limits of the format: maxProgramLength, inductionInputs; modulus, maxInput, maxOutput (expr); maxValueLength (js). */
+    formatOptions: z.record(z.string(), z.number()).default({}),
+    /** Rewards of failures (the reference code's): a proposal or answer that does not parse, a proposal the executor rejects, a valid task the solver always or never solves, a well-formed wrong answer. A right answer scores 1; a learnable task 1 − solve rate. */
+    rewards: z
+      .object({ formatError: z.number().default(-1), invalid: z.number().default(-1), unlearnable: z.number().default(-0.5), wrong: z.number().default(-0.5) })
+      .strict()
+      .prefault({}),
+    /** A valid proposal already in its buffer: `keep` appends it again (the reference code), `skip` does not, `penalize` also scores it as unlearnable (a repeat teaches nothing new; keeps a small proposer from collapsing onto one task). */
+    duplicates: z.enum(['keep', 'skip', 'penalize']).default('keep'),
+    /** Also train the solver on the learnability rollouts (the reference code only scores them). */
+    trainRollouts: z.boolean().default(false),
+    /** Sampling temperature of the proposer and of the solver. */
+    temperature: z
+      .object({ propose: z.number().nonnegative().default(1), solve: z.number().nonnegative().default(1) })
+      .strict()
+      .prefault({}),
+    /** Added to each (role, type) standard deviation before dividing by it (TRR++). */
+    epsilon: z.number().positive().default(1e-6),
+    /** Before round 1, a fresh model learns the surface of the format's prompts from completions drawn at random (never a right answer except by chance). Only formats with a prior (`expr`). */
+    formatPrior: z
+      .object({ steps: positiveInt, batchSize: positiveInt.default(64), learningRate: z.number().positive().default(3e-3) })
+      .strict()
+      .optional(),
+    ...updateFields,
   })
   .strict();
 
@@ -293,9 +343,14 @@ export const RecipeSchema = z
     train: TrainSchema.prefault({}),
     /** Policy-gradient rounds (GRPO and kin) instead of sample → curate → fine-tune. */
     rl: RlSchema.optional(),
+    /** Absolute Zero self-play rounds (propose → validate → solve, no task data) instead of sample → curate → fine-tune; `tasks` then only supplies the held-out evaluation. */
+    selfplay: SelfPlaySchema.optional(),
     eval: EvalSchema.prefault({}),
   })
   .strict();
+
+/** The update settings of an RL round or a self-play round. */
+export type UpdateSettings = Pick<z.output<typeof RlSchema>, keyof typeof updateFields>;
 
 export type RecipeInput = z.input<typeof RecipeSchema>;
 export type Recipe = z.output<typeof RecipeSchema>;

@@ -2,77 +2,129 @@
  * The code executor behind Absolute Zero's propose → validate → solve loop
  * (Zhao et al. 2025, "Absolute Zero: Reinforced Self-play Reasoning with Zero
  * Data", https://arxiv.org/abs/2505.03335). A task is a triplet (program,
- * input, output) where `program` is JavaScript defining `function f(x)`.
+ * input, output) where the program defines `f`; every run is in the sandbox.
  *
- * - validateProposal: a proposed (program, input) is valid when the program
- *   parses, defines f, runs within the limits and returns a JSON value, the
- *   same on a second run (the paper's determinism check; our sandbox makes
- *   every run deterministic by construction, so it is a guard should that
- *   ever change). The executor's output completes the triplet.
- * - Solutions are checked by execution, per task type:
+ * - validate: a proposed (program, input) is valid when the program is in the
+ *   format's language, parses, defines f, runs within the limits and returns
+ *   a JSON value inside the format's limits, the same on a second run (the
+ *   paper's determinism check; our sandbox makes runs deterministic by
+ *   construction, so it is a guard should that ever change). The output
+ *   completes the triplet.
+ * - check: a solver's answer, by execution, per task type:
  *   deduction (given program and input, predict the output): output equal;
- *   abduction (given program and output, find an input): program(input) equal;
+ *   abduction (given program and output, find an input): f(input) equal;
  *   induction (given input/output pairs, write the program): every pair holds.
  * - learnabilityReward: the proposer's reward, 1 − solve rate when the solver
  *   sometimes but not always succeeds, else 0.
  *
- * This is the executor and reward layer only; the self-play loop that uses it
- * (proposer/solver roles on one policy, TRR++ advantages, the task buffer) is
- * not built yet.
+ * Values are compared as key-sorted JSON text, encoded inside the sandbox.
+ * Runs are deterministic, so results are memoized by (program, input): the
+ * solver's repeated answers cost one run each.
  */
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { canonical } from '../tasks/code.js';
+import { jsFormat, type SelfPlayFormat, type TaskType } from './formats.js';
 
-export type TaskType = 'deduction' | 'abduction' | 'induction';
+export type { TaskType } from './formats.js';
 
 export type Validation = { valid: true; output: unknown } | { valid: false; reason: string };
 
-/** Runs `program`'s `f` on `input` in the sandbox: the output as key-sorted JSON text, or why not. */
-async function execute(sandbox: Sandbox, program: string, input: unknown): Promise<{ ok: true; json: string; value: unknown } | { ok: false; reason: string }> {
-  const code = `${program}\n;function __autodidactCall(x) { return __autodidactJson(f(x)); }`;
-  const run = await sandbox.run({ code, entry: '__autodidactCall', args: [input] });
-  if (run.status === 'ok' && typeof run.value === 'string') return { ok: true, json: run.value, value: run.value === 'undefined' ? undefined : JSON.parse(run.value) };
-  if (run.status === 'timeout') return { ok: false, reason: `does not terminate: ${run.error}` };
-  if (run.status === 'memory') return { ok: false, reason: run.error ?? 'out of memory' };
-  return { ok: false, reason: `fails: ${run.error ?? 'no result'}` };
+type Execution = { ok: true; json: string; value: unknown } | { ok: false; reason: string };
+
+export interface ExecutorOptions {
+  /** Memoized (program, input) results at most (default 50,000; the oldest are forgotten first). */
+  cacheSize?: number;
 }
 
-/** Checks a proposed (program, input): runs, terminates, deterministic, JSON output. */
+export class Executor {
+  private readonly cache = new Map<string, Execution>();
+  private readonly cacheSize: number;
+  /** Sandbox runs made, and runs answered from the memo. */
+  readonly counts = { runs: 0, cached: 0 };
+
+  constructor(
+    readonly sandbox: Sandbox,
+    readonly format: SelfPlayFormat = jsFormat(),
+    options: ExecutorOptions = {},
+  ) {
+    this.cacheSize = options.cacheSize ?? 50_000;
+  }
+
+  /** f(input) for a program of the format's language: the output as key-sorted JSON text, or why not. */
+  async run(program: string, input: unknown, options: { fresh?: boolean } = {}): Promise<Execution> {
+    const outside = this.format.checkProgram(program);
+    if (outside) return { ok: false, reason: outside };
+    const key = `${program}\u0000${canonical(input)}`;
+    const known = options.fresh ? undefined : this.cache.get(key);
+    if (known) {
+      this.counts.cached++;
+      return known;
+    }
+    this.counts.runs++;
+    const code = `${this.format.toJs(program)}\n;function __autodidactCall(x) { return __autodidactJson(f(x)); }`;
+    const run = await this.sandbox.run({ code, entry: '__autodidactCall', args: [input] });
+    let result: Execution;
+    if (run.status === 'ok' && typeof run.value === 'string') result = { ok: true, json: run.value, value: run.value === 'undefined' ? undefined : JSON.parse(run.value) };
+    else if (run.status === 'timeout') result = { ok: false, reason: `does not terminate: ${run.error}` };
+    else if (run.status === 'memory') result = { ok: false, reason: run.error ?? 'out of memory' };
+    else result = { ok: false, reason: `fails: ${(run.error ?? 'no result').replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` };
+    if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(key, result);
+    return result;
+  }
+
+  /** Checks a proposed (program, input): in the language, runs, terminates, deterministic, an output within limits. */
+  async validate(proposal: { program: string; input: unknown }): Promise<Validation> {
+    const reason = this.format.checkProgram(proposal.program) ?? this.format.checkInput(proposal.input);
+    if (reason) return { valid: false, reason };
+    const first = await this.run(proposal.program, proposal.input);
+    if (!first.ok) return { valid: false, reason: first.reason };
+    if (first.json === 'undefined') return { valid: false, reason: 'f returns nothing (undefined)' };
+    const outside = this.format.checkOutput(first.value);
+    if (outside) return { valid: false, reason: outside };
+    const second = await this.run(proposal.program, proposal.input, { fresh: true });
+    if (!second.ok) return { valid: false, reason: `second run ${second.reason}` };
+    if (second.json !== first.json) return { valid: false, reason: `nondeterministic: two runs gave ${first.json} and ${second.json}` };
+    return { valid: true, output: first.value };
+  }
+
+  /** A solver's answer checked by execution: an output (deduction), an input (abduction) or a program (induction). */
+  async check(type: TaskType, task: { program: string; input?: unknown; output?: unknown; examples?: { input: unknown; output: unknown }[] }, answer: unknown): Promise<{ pass: boolean; feedback: string }> {
+    if (type === 'deduction') {
+      const pass = canonical(answer) === canonical(task.output);
+      return { pass, feedback: pass ? 'correct output' : `expected ${canonical(task.output)}, got ${canonical(answer)}` };
+    }
+    if (type === 'abduction') {
+      const outside = this.format.checkInput(answer);
+      if (outside) return { pass: false, feedback: outside };
+      const run = await this.run(task.program, answer);
+      if (!run.ok) return { pass: false, feedback: `f(${canonical(answer)}) ${run.reason}` };
+      const pass = run.json === canonical(task.output);
+      return { pass, feedback: pass ? 'the input gives the output' : `f(${canonical(answer)}) = ${run.json}, not ${canonical(task.output)}` };
+    }
+    if (typeof answer !== 'string') return { pass: false, feedback: 'an induction answer is a program (a string defining f)' };
+    for (const example of task.examples ?? []) {
+      const run = await this.run(answer, example.input);
+      if (!run.ok) return { pass: false, feedback: `f(${canonical(example.input)}) ${run.reason}` };
+      if (run.json !== canonical(example.output)) return { pass: false, feedback: `f(${canonical(example.input)}) = ${run.json}, expected ${canonical(example.output)}` };
+    }
+    return { pass: true, feedback: `all ${(task.examples ?? []).length} examples hold` };
+  }
+}
+
+/** Checks a proposed JavaScript (program, input) with a one-off executor (see Executor.validate). */
 export async function validateProposal(sandbox: Sandbox, proposal: { program: string; input: unknown }): Promise<Validation> {
-  if (!/\bfunction\s+f\s*\(/.test(proposal.program) && !/\b(const|let|var)\s+f\s*=/.test(proposal.program)) return { valid: false, reason: 'the program must define a function f' };
-  const first = await execute(sandbox, proposal.program, proposal.input);
-  if (!first.ok) return { valid: false, reason: first.reason };
-  if (first.json === 'undefined') return { valid: false, reason: 'f returns nothing (undefined)' };
-  const second = await execute(sandbox, proposal.program, proposal.input);
-  if (!second.ok) return { valid: false, reason: `second run ${second.reason}` };
-  if (second.json !== first.json) return { valid: false, reason: `nondeterministic: two runs gave ${first.json} and ${second.json}` };
-  return { valid: true, output: first.value };
+  return new Executor(sandbox).validate(proposal);
 }
 
-/** A solved task's check by execution; `answer` is the solver's output (deduction), input (abduction) or program (induction). */
+/** Checks a solver's answer to a JavaScript task with a one-off executor (see Executor.check). */
 export async function checkSolution(
   sandbox: Sandbox,
   type: TaskType,
   task: { program: string; input?: unknown; output?: unknown; examples?: { input: unknown; output: unknown }[] },
   answer: unknown,
 ): Promise<{ pass: boolean; feedback: string }> {
-  if (type === 'deduction') {
-    const pass = canonical(answer) === canonical(task.output);
-    return { pass, feedback: pass ? 'correct output' : `expected ${canonical(task.output)}, got ${canonical(answer)}` };
-  }
-  if (type === 'abduction') {
-    const run = await execute(sandbox, task.program, answer);
-    if (!run.ok) return { pass: false, feedback: `f(${canonical(answer)}) ${run.reason}` };
-    const pass = run.json === canonical(task.output);
-    return { pass, feedback: pass ? 'the input gives the output' : `f(${canonical(answer)}) = ${run.json}, not ${canonical(task.output)}` };
-  }
-  if (typeof answer !== 'string') return { pass: false, feedback: 'an induction answer is a program (a string defining f)' };
-  for (const example of task.examples ?? []) {
-    const run = await execute(sandbox, answer, example.input);
-    if (!run.ok) return { pass: false, feedback: `f(${canonical(example.input)}) ${run.reason}` };
-    if (run.json !== canonical(example.output)) return { pass: false, feedback: `f(${canonical(example.input)}) = ${run.json}, expected ${canonical(example.output)}` };
-  }
-  return { pass: true, feedback: `all ${(task.examples ?? []).length} examples hold` };
+  return new Executor(sandbox).check(type, task, answer);
 }
 
 /** The proposer's reward for a task the solver solved at `solveRate` (0–1): 1 − r when 0 < r < 1, else 0. */

@@ -1,0 +1,118 @@
+/**
+ * An Absolute Zero round: `selfplay.steps` steps of propose → validate →
+ * solve → one policy-gradient update (see src/selfplay/absolute-zero.ts).
+ *
+ * Every step saves its proposals and answers with their rewards and feedback
+ * (the run store's samples and scores, with the step), then its weights (two
+ * checkpoint slots used in turn, so a kill during a save never loses the last
+ * finished step), and its buffers and metrics in the round's state. A killed
+ * round resumes at the first unfinished step, redoing it whole from the same
+ * seed; the buffers carry over from round to round.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { Rng } from '../engine/random.js';
+import type { SftExample } from './steps.js';
+import { selfPlayStep, seedBuffers, type Buffers } from '../selfplay/absolute-zero.js';
+import { PROMPT_KINDS, TASK_TYPES, type SelfPlayFormat } from '../selfplay/formats.js';
+import { policyUpdate } from '../rl/update.js';
+import type { LoopParts } from './run-loop.js';
+import { roundMetrics, RoundStopped, type RlRoundContext } from './rl-round.js';
+import { seedFor } from './seeds.js';
+
+interface SelfPlayState {
+  /** Steps finished. */
+  steps: number;
+  checkpoint: string;
+  buffers: Buffers;
+  metrics: Record<string, number>[];
+}
+
+const stateKey = (round: number) => `selfplay/${round}`;
+
+/** Runs (or resumes) the steps of self-play round `round`. */
+export async function runSelfPlayRound(parts: LoopParts, round: number, context: RlRoundContext): Promise<void> {
+  const { recipe, store, backend, tokenizer } = parts;
+  const sp = recipe.selfplay!;
+  const executor = parts.executor;
+  if (!executor) throw new Error('self-play needs an executor (LoopParts.executor; the `programs` task family makes one)');
+  const saved = store.getMeta(stateKey(round));
+  const previous = round > 1 ? store.getMeta(stateKey(round - 1)) : undefined;
+  const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, checkpoint: '', buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
+  if (state.steps >= sp.steps && store.checkpoint(round)) await context.useWeights(round);
+  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
+  else if (round === 1) {
+    // Self-play starts a new training stage: the format prior's AdamW moments are not carried over.
+    const base = store.checkpoint(0);
+    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start self-play from`);
+    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
+  } else await context.useWeights(round - 1);
+
+  const settings = {
+    batch: sp.batch,
+    rollouts: sp.rollouts,
+    references: sp.references,
+    rewards: sp.rewards,
+    temperature: sp.temperature,
+    epsilon: sp.epsilon,
+    duplicates: sp.duplicates,
+    trainRollouts: sp.trainRollouts,
+    maxTokens: recipe.sample.maxTokens,
+    stop: recipe.sample.stop,
+    topP: recipe.sample.topP,
+  };
+  for (let step = state.steps; step < sp.steps; step++) {
+    if (context.shouldStop()) throw new RoundStopped();
+    store.deleteStepSamples(round, step); // what a killed attempt at this step left
+    const started = performance.now();
+    const result = await selfPlayStep(context.policy, tokenizer, executor, state.buffers, settings, seedFor(recipe.seed, 'selfplay', round, step));
+
+    const ids = store.saveSamples(
+      result.records.map((r, i) => ({
+        round,
+        step,
+        kind: 'sample' as const,
+        taskId: `${r.kind}/${i}`,
+        sampleIndex: 0,
+        prompt: r.prompt,
+        completion: r.completion.text,
+        tokens: r.completion.tokens,
+        logprobs: r.completion.logprobs,
+        finishReason: r.completion.finishReason,
+        policyVersion: context.policy.version,
+        sampler: { role: r.kind },
+      })),
+    );
+    store.saveScores(result.records.map((r, i) => ({ sampleId: ids[i], verifier: { name: 'absolute-zero', version: '1' }, verification: { status: 'scored' as const, reward: r.reward, pass: r.pass, feedback: r.feedback } })));
+
+    let clock = performance.now();
+    const update = result.examples.length ? await policyUpdate(backend, result.examples, { ...sp, normLength: sp.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'selfplay-minibatch', round, step)) : { 'policy/optimizer_steps': 0 };
+    const updateMs = performance.now() - clock;
+    clock = performance.now();
+    const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
+    await backend.save(checkpoint);
+    context.policy.version = `round-${round}-step-${step + 1}`;
+
+    state.steps = step + 1;
+    state.checkpoint = checkpoint;
+    state.buffers = result.buffers;
+    state.metrics.push({ ...result.metrics, ...update, 'train/completions': result.examples.length, 'timing_ms/update': updateMs, 'timing_ms/checkpoint': performance.now() - clock, 'timing_ms/step': performance.now() - started });
+    store.setMeta(stateKey(round), JSON.stringify(state));
+    context.progress(step + 1);
+  }
+  const metrics = roundMetrics(state.metrics);
+  // Buffer sizes are the round's last, not an average; `buffer/added` is summed.
+  const last = state.metrics.at(-1) ?? {};
+  for (const type of TASK_TYPES) metrics[`buffer/${type}`] = last[`buffer/${type}`] ?? state.buffers[type].length;
+  metrics['buffer/added'] = state.metrics.reduce((n, m) => n + (m['buffer/added'] ?? 0), 0);
+  store.saveMetrics(round, metrics);
+  if (!store.checkpoint(round)) await context.saveWeights(round, `round-${round}`);
+  for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
+}
+
+/** `count` format-prior examples, the six prompt kinds in turn (seeded). */
+export function formatPriorExamples(format: SelfPlayFormat, count: number, seed: number): SftExample[] {
+  if (!format.formatPriorExample) throw new Error(`the ${format.name} format has no format prior`);
+  const rng = new Rng(seed, 0xf0);
+  return Array.from({ length: count }, (_, i) => format.formatPriorExample!(PROMPT_KINDS[i % PROMPT_KINDS.length], rng));
+}
