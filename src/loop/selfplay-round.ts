@@ -57,6 +57,8 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     epsilon: sp.epsilon,
     duplicates: sp.duplicates,
     trainRollouts: sp.trainRollouts,
+    inputs: sp.inputs,
+    duplicateWindow: sp.duplicateWindow ?? Infinity,
     maxTokens: recipe.sample.maxTokens,
     stop: recipe.sample.stop,
     topP: recipe.sample.topP,
@@ -111,8 +113,8 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
 }
 
 /** `count` format-prior examples, the six prompt kinds in turn (seeded). */
-export function formatPriorExamples(format: SelfPlayFormat, count: number, seed: number): SftExample[] {
+export function formatPriorExamples(format: SelfPlayFormat, count: number, seed: number, options: { programOnly?: boolean } = {}): SftExample[] {
   if (!format.formatPriorExample) throw new Error(`the ${format.name} format has no format prior`);
   const rng = new Rng(seed, 0xf0);
-  return Array.from({ length: count }, (_, i) => format.formatPriorExample!(PROMPT_KINDS[i % PROMPT_KINDS.length], rng));
+  return Array.from({ length: count }, (_, i) => format.formatPriorExample!(PROMPT_KINDS[i % PROMPT_KINDS.length], rng, options));
 }

@@ -58,13 +58,14 @@ export function validateRecipe(raw: unknown): Recipe {
     }
   }
   if (recipe.selfplay) {
-    policyLosses.get(recipe.selfplay.loss);
-    klPenalties.get(recipe.selfplay.kl.penalty);
+    policyLosses.get(recipe.selfplay.loss, 'selfplay.loss');
+    klPenalties.get(recipe.selfplay.kl.penalty, 'selfplay.kl.penalty');
     if (recipe.rl) throw new InvalidConfigError('selfplay', 'and `rl` are two kinds of round; a recipe has one of them');
     if (recipe.warmup) throw new InvalidConfigError('warmup', 'trains on labeled tasks, but self-play uses no task data; remove it (use selfplay.formatPrior, or model.checkpoint for a pretrained start)');
     if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; a self-play recipe updates by policy gradient instead. Remove it');
     if (recipe.tasks.family !== 'programs') throw new InvalidConfigError('tasks.family', `must be \`programs\` for self-play (its held-out programs are the evaluation and its executor checks the tasks), got ${recipe.tasks.family ?? 'a task file'}`);
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
+    if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
     if (recipe.selfplay.kl.coef > 0) throw new InvalidConfigError('selfplay.kl.coef', 'a KL penalty is not supported in self-play rounds (the reference code uses none); set it to 0');
   }
   if (recipe.eval.n > 0) {

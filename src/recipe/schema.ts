@@ -287,8 +287,12 @@ const SelfPlaySchema = z
       .prefault({}),
     /** A valid proposal already in its buffer: `keep` appends it again (the reference code), `skip` does not, `penalize` also scores it as unlearnable (a repeat teaches nothing new; keeps a small proposer from collapsing onto one task). */
     duplicates: z.enum(['keep', 'skip', 'penalize']).default('keep'),
+    /** How many of a buffer's latest entries count when looking for repeats (default: all of it). With `inputs: random`, a repeat is a repeated program. */
+    duplicateWindow: positiveInt.optional(),
     /** Also train the solver on the learnability rollouts (the reference code only scores them). */
     trainRollouts: z.boolean().default(false),
+    /** Who picks a deduction or abduction task's input: `proposer` (the paper) or `random` (the executor draws it uniformly and the proposer writes the program alone; a toy-scale stabilizer, `expr` only). */
+    inputs: z.enum(['proposer', 'random']).default('proposer'),
     /** Sampling temperature of the proposer and of the solver. */
     temperature: z
       .object({ propose: z.number().nonnegative().default(1), solve: z.number().nonnegative().default(1) })
@@ -296,7 +300,7 @@ const SelfPlaySchema = z
       .prefault({}),
     /** Added to each (role, type) standard deviation before dividing by it (TRR++). */
     epsilon: z.number().positive().default(1e-6),
-    /** Before round 1, a fresh model learns the surface of the format's prompts from completions drawn at random (never a right answer except by chance). Only formats with a prior (`expr`). */
+    /** Before round 1, a fresh model learns the surface of the format's prompts from completions drawn at random (never a right answer except by chance). Only formats with a prior (`expr`); with `inputs: random` its proposals are programs alone. */
     formatPrior: z
       .object({ steps: positiveInt, batchSize: positiveInt.default(64), learningRate: z.number().positive().default(3e-3) })
       .strict()

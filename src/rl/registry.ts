@@ -20,9 +20,10 @@ export class Registry<T> {
     this.entries.set(name, entry);
   }
 
-  get(name: string): T {
+  /** The entry named `name`; an unknown name is an InvalidConfigError on `field` (default the registry's) listing the valid names. */
+  get(name: string, field = this.field): T {
     const entry = this.entries.get(name);
-    if (entry === undefined) throw new InvalidConfigError(this.field, `unknown ${this.kind} "${name}"; valid: ${this.names().join(', ')}`);
+    if (entry === undefined) throw new InvalidConfigError(field, `unknown ${this.kind} "${name}"; valid: ${this.names().join(', ')}`);
     return entry;
   }
 

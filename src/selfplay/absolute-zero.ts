@@ -67,6 +67,15 @@ export interface SelfPlaySettings {
   duplicates: 'keep' | 'skip' | 'penalize';
   /** Also train the solver on the learnability rollouts (the reference code only scores them). */
   trainRollouts: boolean;
+  /**
+   * Who picks the input of a deduction or abduction task: the proposer (the
+   * paper), or the executor, uniformly from the format's inputs, the proposer
+   * writing the program alone (a toy-scale stabilizer: a small proposer that
+   * picks inputs collapses onto one task, and the solver onto its answer).
+   */
+  inputs: 'proposer' | 'random';
+  /** How many of a buffer's latest entries count when looking for repeats (`Infinity`: all). */
+  duplicateWindow: number;
   maxTokens: number;
   stop?: string[];
   topP?: number;
@@ -132,7 +141,7 @@ async function scoreAnswer(executor: Executor, settings: SelfPlaySettings, type:
 }
 
 /** A proposal parsed and validated: the new task, or the reward and reason of its failure. */
-async function validateProposal(executor: Executor, type: TaskType, prompt: { program?: string }, text: string, rewards: SelfPlaySettings['rewards']): Promise<{ task: Triplet | InductionTask } | { reward: number; feedback: string }> {
+async function validateProposal(executor: Executor, type: TaskType, prompt: { program?: string; input?: unknown }, text: string, rewards: SelfPlaySettings['rewards']): Promise<{ task: Triplet | InductionTask } | { reward: number; feedback: string }> {
   const format = executor.format;
   if (type === 'induction') {
     const parsed = format.parseInductionProposal(text);
@@ -148,7 +157,11 @@ async function validateProposal(executor: Executor, type: TaskType, prompt: { pr
     const half = Math.ceil(pairs.length / 2);
     return { task: { program: prompt.program!, shown: pairs.slice(0, half), hidden: pairs.slice(half), message: parsed.value.message } };
   }
-  const parsed: Parsed<{ program: string; input: unknown }> = format.parseProposal(text);
+  let parsed: Parsed<{ program: string; input: unknown }>;
+  if (prompt.input !== undefined) {
+    const program = format.parseProgram(text);
+    parsed = program.ok ? { ok: true, value: { program: program.value, input: prompt.input } } : program;
+  } else parsed = format.parseProposal(text);
   if (!parsed.ok) return { reward: rewards.formatError, feedback: `format error: ${parsed.reason}` };
   const v = await executor.validate(parsed.value);
   if (!v.valid) return { reward: rewards.invalid, feedback: `invalid: ${v.reason}` };
@@ -158,6 +171,7 @@ async function validateProposal(executor: Executor, type: TaskType, prompt: { pr
 /** One self-play step (see the file comment). Deterministic given `seed`, the buffers and the policy's weights. */
 export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: Tokenizer, executor: Executor, buffers: Buffers, settings: SelfPlaySettings, seed: number): Promise<StepResult> {
   const format = executor.format;
+  if (settings.inputs === 'random' && !format.randomInput) throw new Error(`the ${format.name} format cannot draw inputs (inputs: random); use inputs: proposer`);
   const rng = new Rng(seed, 0xa2);
   const B = settings.batch;
   const clock = () => performance.now();
@@ -179,11 +193,12 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
       if (type === 'induction') {
         const programs = [...buffers.deduction, ...buffers.abduction];
         const program = programs[Math.floor(rng.next() * programs.length)].program;
-        return { type, program, prompt: format.proposeInductionPrompt(program) };
+        return { type, program, input: undefined, prompt: format.proposeInductionPrompt(program) };
       }
       const pool = buffers[type];
       const references = rng.shuffle(pool.map((_, i) => i)).slice(0, Math.min(settings.references, pool.length)).map((i) => pool[i]);
-      return { type, program: undefined, prompt: format.proposePrompt(type, references) };
+      const input = settings.inputs === 'random' ? format.randomInput!(rng) : undefined;
+      return { type, program: undefined, input, prompt: format.proposePrompt(type, references) };
     }),
   );
   const proposals = (await sample(proposeSpecs.map((p) => p.prompt), sampling(settings.temperature.propose, 1, 0))).map((g) => g[0]);
@@ -218,11 +233,14 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
   for (let i = 0; i < solveTasks.length; i++) solveScores.push(await scoreAnswer(executor, settings, solveTasks[i].type, solveTasks[i].task, solutions[i].text));
   timing.execute += clock() - started;
 
-  // Which valid proposals repeat a task already in their buffer (or earlier in this step).
-  const known = { deduction: new Set(buffers.deduction.map(tripletKey)), abduction: new Set(buffers.abduction.map(tripletKey)), induction: new Set(buffers.induction.map(inductionKey)) };
+  // Which valid proposals repeat a task among the last `duplicateWindow` of their buffer (or earlier in this step).
+  // With random inputs the proposer writes only the program, so a repeat is a repeated program.
+  const keyOf = (type: TaskType, task: Triplet | InductionTask) => (type === 'induction' ? inductionKey(task as InductionTask) : settings.inputs === 'random' ? task.program : tripletKey(task as Triplet));
+  const recent = <T extends Triplet | InductionTask>(type: TaskType, list: readonly T[]) => new Set(list.slice(Math.max(0, list.length - settings.duplicateWindow)).map((t) => keyOf(type, t)));
+  const known = { deduction: recent('deduction', buffers.deduction), abduction: recent('abduction', buffers.abduction), induction: recent('induction', buffers.induction) };
   const repeated = new Set<number>();
   for (const v of valid) {
-    const key = v.type === 'induction' ? inductionKey(v.task as InductionTask) : tripletKey(v.task as Triplet);
+    const key = keyOf(v.type, v.task);
     if (known[v.type].has(key)) repeated.add(v.index);
     known[v.type].add(key);
   }

@@ -58,6 +58,10 @@ export interface SelfPlayFormat {
   /** The proposer's prompt for an induction task: inputs for `program`. */
   proposeInductionPrompt(program: string): string;
   parseProposal(text: string): Parsed<{ program: string; input: unknown }>;
+  /** A proposal that is a program alone (self-play with `inputs: random`, where the executor draws the input). */
+  parseProgram(text: string): Parsed<string>;
+  /** A uniformly drawn input of the language (formats whose inputs can be enumerated; `inputs: random` needs it). */
+  randomInput?(rng: Rng): unknown;
   parseInductionProposal(text: string): Parsed<{ inputs: unknown[]; message: string }>;
   solvePrompt(type: 'deduction' | 'abduction', task: Triplet): string;
   solveInductionPrompt(task: InductionTask): string;
@@ -72,7 +76,7 @@ export interface SelfPlayFormat {
    * prompts and nothing about what programs compute (no completion is a right
    * answer except by chance).
    */
-  formatPriorExample?(kind: PromptKind, rng: Rng): { prompt: string; completion: string };
+  formatPriorExample?(kind: PromptKind, rng: Rng, options?: { programOnly?: boolean }): { prompt: string; completion: string };
 }
 
 /** The six (role, type) prompts of self-play. */
@@ -125,8 +129,9 @@ export function exprFormat(options: { maxProgramLength?: number; modulus?: numbe
     checkProgram,
     checkInput: (input) => checkInt(input, minInput, maxInput, 'the input'),
     checkOutput: (output) => checkInt(output, minOutput, maxOutput, 'the output'),
-    proposePrompt: (type, references) => `p${type[0]} ${references.map(pair).join(' ')} =`,
-    proposeInductionPrompt: (p) => `pi ${p} =`,
+    // Proposer prompts end in `>`, solver prompts in `=`: the last character tells a small model which role it plays.
+    proposePrompt: (type, references) => `p${type[0]} ${references.map(pair).join(' ')} >`,
+    proposeInductionPrompt: (p) => `pi ${p} >`,
     parseProposal(text) {
       const parts = text.split(':');
       if (parts.length !== 2) return { ok: false, reason: 'a proposal is program:input' };
@@ -135,6 +140,8 @@ export function exprFormat(options: { maxProgramLength?: number; modulus?: numbe
       const input = integer(parts[1], 'the input');
       return input.ok ? { ok: true, value: { program: p.value, input: input.value } } : input;
     },
+    parseProgram: (text) => program(text),
+    randomInput: (rng) => minInput + Math.floor(rng.next() * (maxInput - minInput + 1)),
     parseInductionProposal(text) {
       const parts = text.split(',');
       if (parts.length !== inductionInputs) return { ok: false, reason: `an induction proposal is ${inductionInputs} inputs separated by commas` };
@@ -152,7 +159,7 @@ export function exprFormat(options: { maxProgramLength?: number; modulus?: numbe
       if (type === 'induction') return program(text);
       return integer(text, type === 'deduction' ? 'the output' : 'the input');
     },
-    formatPriorExample(kind, rng) {
+    formatPriorExample(kind, rng, priorOptions = {}) {
       const randomProgram = () => {
         for (;;) {
           const p = randomExpr(rng);
@@ -166,7 +173,7 @@ export function exprFormat(options: { maxProgramLength?: number; modulus?: numbe
       switch (kind) {
         case 'propose-deduction':
         case 'propose-abduction':
-          return { prompt: this.proposePrompt(kind === 'propose-deduction' ? 'deduction' : 'abduction', references()), completion: `${randomProgram()}:${value()}` };
+          return { prompt: this.proposePrompt(kind === 'propose-deduction' ? 'deduction' : 'abduction', references()), completion: priorOptions.programOnly ? randomProgram() : `${randomProgram()}:${value()}` };
         case 'propose-induction':
           return { prompt: this.proposeInductionPrompt(randomProgram()), completion: rng.shuffle(Array.from({ length: Math.max(10, inductionInputs) }, (_, i) => i)).slice(0, inductionInputs).join(',') };
         case 'solve-deduction':
@@ -258,6 +265,10 @@ export function jsFormat(options: { maxProgramLength?: number; maxValueLength?: 
       if (program === undefined) return { ok: false, reason: 'no ```javascript block with the program' };
       const input = json(fenced(text, ['json']), 'the input', 'json');
       return input.ok ? { ok: true, value: { program, input: input.value } } : input;
+    },
+    parseProgram(text) {
+      const program = fenced(text, ['javascript', 'js']);
+      return program === undefined ? { ok: false, reason: 'no ```javascript block with the program' } : { ok: true, value: program };
     },
     parseInductionProposal(text) {
       const inputs = json(fenced(text, ['json']), 'the inputs', 'json');

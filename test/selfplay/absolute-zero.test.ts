@@ -137,7 +137,7 @@ describe('self-play step', () => {
         );
       },
     };
-    const settings: SelfPlaySettings = { batch: 2, rollouts: 4, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, maxTokens: 16 };
+    const settings: SelfPlaySettings = { batch: 2, rollouts: 4, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxTokens: 16 };
     const buffers = seedBuffers(format);
     const result = await selfPlayStep(policy, tokenizer, executor, buffers, settings, 7);
     assert.equal(calls.length, 3, 'propose, rollouts, solve');
