@@ -49,8 +49,9 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       options.backend ??
       (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }));
     const policy = { name: 'embedded', sample: backend.sample.bind(backend) };
-    // RL rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
-    const reference = recipe.rl && (recipe.rl.kl.coef > 0 || recipe.rl.kl.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
+    // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
+    const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
+    const reference = klSettings && (klSettings.coef > 0 || klSettings.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
     const c = recipe.curriculum;
     const curriculum =
       c.kind === 'fixed'

@@ -18,8 +18,8 @@ import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
-import { klPenalties, policyLosses, type RlExample } from '../rl/losses.js';
-import { definedOnly, policyUpdate } from '../rl/update.js';
+import { policyLosses, type RlExample } from '../rl/losses.js';
+import { definedOnly, policyUpdate, referenceKl } from '../rl/update.js';
 import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
@@ -69,7 +69,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start RL from`);
     await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
   } else await context.useWeights(round - 1);
-  const reference = await referenceBackend(parts);
+  const reference = await referenceBackend(parts, rl.kl);
   const order = taskOrder(pool, seedFor(recipe.seed, 'rl-order', round));
 
   for (let step = state.steps; step < rl.steps; step++) {
@@ -142,20 +142,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
 
     // Reference logprobs: the KL penalty's, and policy/kl (k3 between the sampling policy and the reference, over the tokens of the completions the step trains on).
     started = clock();
-    let kl: number | undefined;
-    if (reference && examples.length) {
-      const { logprobs } = await reference.forward(examples.map((e) => e.datum));
-      const k3 = klPenalties.get('k3');
-      let sum = 0;
-      let tokens = 0;
-      examples.forEach((e, i) => {
-        const ref = logprobs[i].subarray(logprobs[i].length - e.oldLogprobs.length);
-        e.oldLogprobs.forEach((lp, t) => (sum += k3.compute(lp, ref[t]).value));
-        tokens += e.oldLogprobs.length;
-        if (rl.kl.coef > 0) e.refLogprobs = Array.from(ref);
-      });
-      kl = tokens ? sum / tokens : 0;
-    }
+    const kl = reference && examples.length ? await referenceKl(reference, examples, rl.kl.coef > 0) : undefined;
     timing.reference += clock() - started;
 
     started = clock();
@@ -246,12 +233,11 @@ export function roundMetrics(steps: readonly Record<string, number>[]): Record<s
   return out;
 }
 
-/** The frozen reference (round-0 weights) in a second backend, when the recipe uses or tracks the KL. */
-async function referenceBackend(parts: LoopParts): Promise<TrainingBackend | undefined> {
-  const rl = parts.recipe.rl!;
-  if (rl.kl.coef === 0 && !rl.kl.track) return undefined;
+/** The frozen reference (round-0 weights) in a second backend, when the round's update uses or tracks the KL. */
+export async function referenceBackend(parts: LoopParts, kl: { coef: number; track: boolean }, section = 'rl'): Promise<TrainingBackend | undefined> {
+  if (kl.coef === 0 && !kl.track) return undefined;
   if (!parts.reference) {
-    if (rl.kl.coef > 0) throw new Error('rl.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights');
+    if (kl.coef > 0) throw new Error(`${section}.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights`);
     return undefined;
   }
   const base = parts.store.checkpoint(0);

@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import { Rng } from '../engine/random.js';
 import type { SftExample } from './steps.js';
 import { selfPlayStep, seedBuffers, type Buffers } from '../selfplay/absolute-zero.js';
-import { PROMPT_KINDS, TASK_TYPES, type SelfPlayFormat } from '../selfplay/formats.js';
-import { policyUpdate } from '../rl/update.js';
+import { PROMPT_KINDS, TASK_TYPES } from '../selfplay/formats.js';
+import type { Executor } from '../selfplay/executor.js';
+import { policyUpdate, referenceKl } from '../rl/update.js';
 import type { LoopParts } from './run-loop.js';
-import { roundMetrics, RoundStopped, type RlRoundContext } from './rl-round.js';
+import { referenceBackend, roundMetrics, RoundStopped, type RlRoundContext } from './rl-round.js';
 import { seedFor } from './seeds.js';
 
 interface SelfPlayState {
@@ -48,6 +49,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
   } else await context.useWeights(round - 1);
 
+  const reference = await referenceBackend(parts, sp.kl, 'selfplay');
   const settings = {
     batch: sp.batch,
     rollouts: sp.rollouts,
@@ -88,7 +90,10 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     store.saveScores(result.records.map((r, i) => ({ sampleId: ids[i], verifier: { name: 'absolute-zero', version: '1' }, verification: { status: 'scored' as const, reward: r.reward, pass: r.pass, feedback: r.feedback } })));
 
     let clock = performance.now();
-    const update = result.examples.length ? await policyUpdate(backend, result.examples, { ...sp, normLength: sp.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'selfplay-minibatch', round, step)) : { 'policy/optimizer_steps': 0 };
+    const kl = reference ? await referenceKl(reference, result.examples, sp.kl.coef > 0) : undefined;
+    const referenceMs = performance.now() - clock;
+    clock = performance.now();
+    const update: Record<string, number> = result.examples.length ? await policyUpdate(backend, result.examples, { ...sp, normLength: sp.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'selfplay-minibatch', round, step)) : { 'policy/optimizer_steps': 0 };
     const updateMs = performance.now() - clock;
     clock = performance.now();
     const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
@@ -98,7 +103,8 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     state.steps = step + 1;
     state.checkpoint = checkpoint;
     state.buffers = result.buffers;
-    state.metrics.push({ ...result.metrics, ...update, 'train/completions': result.examples.length, 'timing_ms/update': updateMs, 'timing_ms/checkpoint': performance.now() - clock, 'timing_ms/step': performance.now() - started });
+    if (kl !== undefined) update['policy/kl'] = kl;
+    state.metrics.push({ ...result.metrics, ...update, 'timing_ms/reference': referenceMs, 'train/completions': result.examples.length, 'timing_ms/update': updateMs, 'timing_ms/checkpoint': performance.now() - clock, 'timing_ms/step': performance.now() - started });
     store.setMeta(stateKey(round), JSON.stringify(state));
     context.progress(step + 1);
   }
@@ -112,9 +118,33 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
 }
 
-/** `count` format-prior examples, the six prompt kinds in turn (seeded). */
-export function formatPriorExamples(format: SelfPlayFormat, count: number, seed: number, options: { programOnly?: boolean } = {}): SftExample[] {
+/**
+ * The examples of self-play's start (`selfplay.formatPrior`), the six prompt
+ * kinds in turn (seeded):
+ * - `format`: every completion drawn at random (right only by chance);
+ * - `executions`: a stand-in for a code-pretrained base. Proposal prompts with
+ *   random programs, and deduction prompts answered with what the executor
+ *   computes for a random program and input: machine-made executions, never
+ *   an abduction or induction example.
+ */
+export async function formatPriorExamples(executor: Executor, count: number, seed: number, options: { programOnly?: boolean; corpus?: 'format' | 'executions' } = {}): Promise<SftExample[]> {
+  const format = executor.format;
   if (!format.formatPriorExample) throw new Error(`the ${format.name} format has no format prior`);
   const rng = new Rng(seed, 0xf0);
-  return Array.from({ length: count }, (_, i) => format.formatPriorExample!(PROMPT_KINDS[i % PROMPT_KINDS.length], rng, options));
+  const examples: SftExample[] = [];
+  for (let i = 0; examples.length < count; i++) {
+    const kind = PROMPT_KINDS[i % PROMPT_KINDS.length];
+    const { task, ...example } = format.formatPriorExample(kind, rng, options);
+    if (options.corpus === 'executions') {
+      if (kind === 'solve-abduction' || kind === 'solve-induction') continue;
+      if (kind === 'solve-deduction') {
+        if (!task) continue;
+        const v = await executor.validate({ program: task.program, input: task.input });
+        if (!v.valid) continue;
+        example.completion = String(v.output);
+      }
+    }
+    examples.push(example);
+  }
+  return examples;
 }

@@ -66,7 +66,6 @@ export function validateRecipe(raw: unknown): Recipe {
     if (recipe.tasks.family !== 'programs') throw new InvalidConfigError('tasks.family', `must be \`programs\` for self-play (its held-out programs are the evaluation and its executor checks the tasks), got ${recipe.tasks.family ?? 'a task file'}`);
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
-    if (recipe.selfplay.kl.coef > 0) throw new InvalidConfigError('selfplay.kl.coef', 'a KL penalty is not supported in self-play rounds (the reference code uses none); set it to 0');
   }
   if (recipe.eval.n > 0) {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);

@@ -302,7 +302,13 @@ const SelfPlaySchema = z
     epsilon: z.number().positive().default(1e-6),
     /** Before round 1, a fresh model learns the surface of the format's prompts from completions drawn at random (never a right answer except by chance). Only formats with a prior (`expr`); with `inputs: random` its proposals are programs alone. */
     formatPrior: z
-      .object({ steps: positiveInt, batchSize: positiveInt.default(64), learningRate: z.number().positive().default(3e-3) })
+      .object({
+        steps: positiveInt,
+        batchSize: positiveInt.default(64),
+        learningRate: z.number().positive().default(3e-3),
+        /** `format`: every completion at random. `executions`: a stand-in for a code-pretrained base — random programs, and deduction prompts answered with the executor's output for random programs (machine-made, no abduction or induction examples). */
+        corpus: z.enum(['format', 'executions']).default('format'),
+      })
       .strict()
       .optional(),
     ...updateFields,

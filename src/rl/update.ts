@@ -6,7 +6,28 @@
 import { Rng } from '../engine/random.js';
 import type { UpdateSettings } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
-import { aggregationWeights, DEFAULT_LOSS_OPTIONS, policyLosses, policyLossFunction, type RlExample } from './losses.js';
+import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from './losses.js';
+
+/**
+ * The frozen reference's logprobs of each example's completion: attached as
+ * `refLogprobs` when a KL penalty needs them, and in any case the mean k3 KL
+ * between the sampling policy (the examples' logprobs) and the reference over
+ * the examples' tokens, which is returned (policy/kl).
+ */
+export async function referenceKl(reference: TrainingBackend, examples: RlExample[], attach: boolean): Promise<number> {
+  if (examples.length === 0) return 0;
+  const { logprobs } = await reference.forward(examples.map((e) => e.datum));
+  const k3 = klPenalties.get('k3');
+  let sum = 0;
+  let tokens = 0;
+  examples.forEach((e, i) => {
+    const ref = logprobs[i].subarray(logprobs[i].length - e.oldLogprobs.length);
+    e.oldLogprobs.forEach((lp, t) => (sum += k3.compute(lp, ref[t]).value));
+    tokens += e.oldLogprobs.length;
+    if (attach) e.refLogprobs = Array.from(ref);
+  });
+  return tokens ? sum / tokens : 0;
+}
 
 /**
  * epochs × minibatches of forwardBackward + optimStep over a step's examples;

@@ -76,7 +76,7 @@ export interface SelfPlayFormat {
    * prompts and nothing about what programs compute (no completion is a right
    * answer except by chance).
    */
-  formatPriorExample?(kind: PromptKind, rng: Rng, options?: { programOnly?: boolean }): { prompt: string; completion: string };
+  formatPriorExample?(kind: PromptKind, rng: Rng, options?: { programOnly?: boolean }): { prompt: string; completion: string; task?: Triplet };
 }
 
 /** The six (role, type) prompts of self-play. */
@@ -176,8 +176,10 @@ export function exprFormat(options: { maxProgramLength?: number; modulus?: numbe
           return { prompt: this.proposePrompt(kind === 'propose-deduction' ? 'deduction' : 'abduction', references()), completion: priorOptions.programOnly ? randomProgram() : `${randomProgram()}:${value()}` };
         case 'propose-induction':
           return { prompt: this.proposeInductionPrompt(randomProgram()), completion: rng.shuffle(Array.from({ length: Math.max(10, inductionInputs) }, (_, i) => i)).slice(0, inductionInputs).join(',') };
-        case 'solve-deduction':
-          return { prompt: this.solvePrompt('deduction', { program: randomProgram(), input: value(), output: 0 }), completion: String(output()) };
+        case 'solve-deduction': {
+          const task = { program: randomProgram(), input: value(), output: 0 };
+          return { prompt: this.solvePrompt('deduction', task), completion: String(output()), task };
+        }
         case 'solve-abduction':
           return { prompt: this.solvePrompt('abduction', { program: randomProgram(), input: 0, output: output() }), completion: String(value()) };
         case 'solve-induction':

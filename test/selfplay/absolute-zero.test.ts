@@ -92,11 +92,15 @@ describe('executor in the expr language', () => {
     assert.equal(tasks.length, programs.length * 6);
     const verifier = programVerifier(executor);
     const byId = new Map(tasks.map((t) => [t.id, t]));
-    assert.equal((await verifier.verify(byId.get('expr/2/deduction/0')!, '3')).status, 'scored');
-    assert.deepEqual(await verifier.verify(byId.get('expr/2/deduction/0')!, '3'), { status: 'scored', reward: 1, pass: true, feedback: 'correct output' });
-    assert.equal(((await verifier.verify(byId.get('expr/2/induction')!, 'x+1')) as { pass: boolean }).pass, true);
-    assert.equal(((await verifier.verify(byId.get('expr/2/induction')!, 'x+2')) as { pass: boolean }).pass, false);
-    assert.match(((await verifier.verify(byId.get('expr/2/abduction/0')!, 'six')) as { feedback: string }).feedback, /format error/);
+    // expr/3 is x+1 (mod 10), first case 7 → 8.
+    assert.equal(programs[3].program, 'x+1');
+    assert.deepEqual(await verifier.verify(byId.get('expr/3/deduction/0')!, '8'), { status: 'scored', reward: 1, pass: true, feedback: 'correct output' });
+    assert.deepEqual(await verifier.verify(byId.get('expr/3/deduction/0')!, '7'), { status: 'scored', reward: 0, pass: false, feedback: 'expected 8, got 7' });
+    assert.equal(((await verifier.verify(byId.get('expr/3/induction')!, 'x+1')) as { pass: boolean }).pass, true);
+    assert.equal(((await verifier.verify(byId.get('expr/3/induction')!, '1+x')) as { pass: boolean }).pass, true, 'any program that gives the held-back outputs');
+    assert.equal(((await verifier.verify(byId.get('expr/3/induction')!, 'x+2')) as { pass: boolean }).pass, false);
+    assert.equal(((await verifier.verify(byId.get('expr/3/abduction/0')!, String((programs[3].cases[3][0] as number)))) as { pass: boolean }).pass, true);
+    assert.match(((await verifier.verify(byId.get('expr/3/abduction/0')!, 'six')) as { feedback: string }).feedback, /format error/);
   });
 });
 
