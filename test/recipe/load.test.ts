@@ -150,7 +150,7 @@ describe('task sources of a recipe', () => {
   test('an unknown built-in family name lists the built-ins', async () => {
     await assert.rejects(resolveTasks(tasks({ family: 'multiplication' }), dir), (error: unknown) => {
       assert.ok(error instanceof InvalidConfigError);
-      assert.equal(error.message, 'Invalid config field `tasks.family`: unknown family "multiplication"; use one of addition, countdown, string, code or a module path such as ./my-family.js');
+      assert.equal(error.message, 'Invalid config field `tasks.family`: unknown family "multiplication"; use one of addition, countdown, string, code, programs or a module path such as ./my-family.js');
       return true;
     });
   });
