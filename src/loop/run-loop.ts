@@ -148,7 +148,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
       const warmup = recipe.warmup;
       const prior = recipe.selfplay?.formatPrior;
       if (prior) {
-        // Self-play's format prior: the surface of the prompts, with answers drawn at random (no task data).
+        // Self-play's start: the surface of the prompts, with random answers (corpus: format) or executions of random programs (corpus: executions); no task data.
         const examples = await formatPriorExamples(parts.executor!, prior.steps * prior.batchSize, seedFor(recipe.seed, 'format-prior-examples'), { programOnly: recipe.selfplay!.inputs === 'random', corpus: prior.corpus });
         await fineTune(backend, parts.tokenizer, examples, { steps: prior.steps, batchSize: prior.batchSize, learningRate: prior.learningRate, seed: seedFor(recipe.seed, 'format-prior'), onStep: (step) => progress(step + 1) });
         await saveWeights(0, 'format-prior');
