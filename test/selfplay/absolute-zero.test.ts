@@ -176,4 +176,41 @@ describe('self-play step', () => {
     const withRollouts = await selfPlayStep(policy, tokenizer, executor, buffers, { ...settings, trainRollouts: true }, 7);
     assert.equal(withRollouts.records.filter((r) => r.kind === 'solve-deduction').length, 2 + 2 * 4);
   });
+
+  test('the js format end to end: a scripted real-model policy proposes JavaScript and answers in tags', async () => {
+    const format = jsFormat();
+    const executor = new Executor(sandbox, format);
+    const tokenizer = new ByteTokenizer();
+    const completion = (text: string): Completion => {
+      const tokens = [...tokenizer.encode(text), tokenizer.eosId];
+      return { text, tokens, logprobs: tokens.map(() => -0.5), finishReason: 'stop' };
+    };
+    const program = 'function f(x) {\n  return x.split("").reverse().join("");\n}';
+    const policy = {
+      async sample(prompts: readonly string[], options: SamplingOptions) {
+        return prompts.map((prompt) =>
+          Array.from({ length: options.n }, (_, j) => {
+            if (prompt.startsWith('Write a new deduction')) return completion('```javascript\n' + program + '\n```\n```json\n"abc"\n```');
+            if (prompt.startsWith('Write a new abduction')) return completion('```javascript\nfunction f(x) { while (true) {} }\n```\n```json\n1\n```');
+            if (prompt.startsWith('Here is a program')) return completion('```json\n["a", "b", "c", "d", "e", "f", "g"]\n```\n```message\nreturns its input\n```');
+            if (prompt.includes('What does f return') && prompt.includes('reverse')) return completion(j % 2 ? '<answer>"cba"</answer>' : '<answer>"abc"</answer>');
+            if (prompt.includes('What does f return')) return completion('<answer>"Hello world"</answer>');
+            if (prompt.includes('Find an input')) return completion('I think <answer>"Hello world"</answer>');
+            return completion('```javascript\nfunction f(x) { return x; }\n```');
+          }),
+        );
+      },
+    };
+    const settings: SelfPlaySettings = { batch: 1, rollouts: 2, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxTokens: 256 };
+    const result = await selfPlayStep(policy, tokenizer, executor, seedBuffers(format), settings, 3);
+    const byKind = Object.fromEntries(result.records.map((r) => [r.kind, r]));
+    assert.deepEqual([byKind['propose-deduction'].reward, byKind['propose-deduction'].feedback], [0.5, 'valid; solve rate 0.500']);
+    assert.equal(byKind['propose-abduction'].reward, -1);
+    assert.match(byKind['propose-abduction'].feedback, /^invalid: does not terminate/);
+    assert.equal(byKind['propose-induction'].reward, -0.5, 'the identity: every rollout solves it, so it is unlearnable');
+    for (const kind of ['solve-deduction', 'solve-abduction', 'solve-induction']) assert.equal(byKind[kind].reward, 1, `${kind}: ${byKind[kind].feedback}`);
+    assert.deepEqual(result.buffers.deduction[1], { program, input: 'abc', output: 'cba' });
+    assert.deepEqual(result.buffers.induction[1].hidden.map((e) => e.output), ['d', 'e', 'f']);
+    assert.equal(result.buffers.induction[1].message, 'returns its input');
+  });
 });
