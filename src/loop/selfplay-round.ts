@@ -61,6 +61,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     trainRollouts: sp.trainRollouts,
     inputs: sp.inputs,
     duplicateWindow: sp.duplicateWindow ?? Infinity,
+    maxBuffer: sp.maxBuffer,
     maxTokens: recipe.sample.maxTokens,
     stop: recipe.sample.stop,
     topP: recipe.sample.topP,

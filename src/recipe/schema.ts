@@ -289,6 +289,8 @@ const SelfPlaySchema = z
     duplicates: z.enum(['keep', 'skip', 'penalize']).default('keep'),
     /** How many of a buffer's latest entries count when looking for repeats (default: all of it). With `inputs: random`, a repeat is a repeated program. */
     duplicateWindow: positiveInt.optional(),
+    /** Tasks a buffer keeps at most (the oldest go first; the seed stays), as the reference code's max_programs. */
+    maxBuffer: positiveInt.default(16384),
     /** Also train the solver on the learnability rollouts (the reference code only scores them). */
     trainRollouts: z.boolean().default(false),
     /** Who picks a deduction or abduction task's input: `proposer` (the paper) or `random` (the executor draws it uniformly and the proposer writes the program alone; a toy-scale stabilizer, `expr` only). */

@@ -76,6 +76,8 @@ export interface SelfPlaySettings {
   inputs: 'proposer' | 'random';
   /** How many of a buffer's latest entries count when looking for repeats (`Infinity`: all). */
   duplicateWindow: number;
+  /** Entries a buffer keeps at most; past it the oldest go (the seed task always stays). The reference code caps at 16,384. */
+  maxBuffer: number;
   maxTokens: number;
   stop?: string[];
   topP?: number;
@@ -265,6 +267,15 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
     if (settings.duplicates !== 'keep' && repeated.has(v.index)) continue;
     (next[v.type] as (Triplet | InductionTask)[]).push(v.task);
     added++;
+  }
+  for (const type of TASK_TYPES) {
+    const list = next[type] as (Triplet | InductionTask)[];
+    const excess = list.length - Math.max(1, settings.maxBuffer);
+    if (excess > 0) {
+      // The oldest entries after the seed go; `before` still marks where this step's additions start.
+      list.splice(1, excess);
+      next.before[type] = Math.max(1, next.before[type] - excess);
+    }
   }
 
   // 7. TRR++ advantages, per (role, type), over completion tokens.

@@ -141,7 +141,7 @@ describe('self-play step', () => {
         );
       },
     };
-    const settings: SelfPlaySettings = { batch: 2, rollouts: 4, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxTokens: 16 };
+    const settings: SelfPlaySettings = { batch: 2, rollouts: 4, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxBuffer: 16384, maxTokens: 16 };
     const buffers = seedBuffers(format);
     const result = await selfPlayStep(policy, tokenizer, executor, buffers, settings, 7);
     assert.equal(calls.length, 3, 'propose, rollouts, solve');
@@ -172,6 +172,10 @@ describe('self-play step', () => {
     assert.equal(penalized.buffers.deduction.length, 2);
     const advantages = penalized.examples.slice(0, 2).map((e) => e.advantage);
     assert.ok(advantages[0] > 0 && advantages[1] < 0 && Math.abs(advantages[0] + advantages[1]) < 1e-9, `whitened within the bucket: ${advantages}`);
+    // maxBuffer: the oldest entries after the seed go; the newest stay marked as new.
+    const capped = await selfPlayStep(policy, tokenizer, executor, { ...buffers, deduction: [...buffers.deduction, { program: 'x*3', input: 2, output: 6 }], before: { ...buffers.before, deduction: 2 } }, { ...settings, maxBuffer: 3 }, 7);
+    assert.deepEqual(capped.buffers.deduction.map((t) => `${t.program}:${t.input}`), ['x:1', 'x+2:3', 'x+2:3']);
+    assert.equal(capped.buffers.before.deduction, 1);
     // trainRollouts: the four rollouts of each valid proposal join the solver's batch.
     const withRollouts = await selfPlayStep(policy, tokenizer, executor, buffers, { ...settings, trainRollouts: true }, 7);
     assert.equal(withRollouts.records.filter((r) => r.kind === 'solve-deduction').length, 2 + 2 * 4);
@@ -201,7 +205,7 @@ describe('self-play step', () => {
         );
       },
     };
-    const settings: SelfPlaySettings = { batch: 1, rollouts: 2, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxTokens: 256 };
+    const settings: SelfPlaySettings = { batch: 1, rollouts: 2, references: 2, rewards: { formatError: -1, invalid: -1, unlearnable: -0.5, wrong: -0.5 }, temperature: { propose: 1, solve: 1 }, epsilon: 1e-6, duplicates: 'keep', trainRollouts: false, inputs: 'proposer', duplicateWindow: Infinity, maxBuffer: 16384, maxTokens: 256 };
     const result = await selfPlayStep(policy, tokenizer, executor, seedBuffers(format), settings, 3);
     const byKind = Object.fromEntries(result.records.map((r) => [r.kind, r]));
     assert.deepEqual([byKind['propose-deduction'].reward, byKind['propose-deduction'].feedback], [0.5, 'valid; solve rate 0.500']);
