@@ -85,7 +85,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
         logprobs: r.completion.logprobs,
         finishReason: r.completion.finishReason,
         policyVersion: context.policy.version,
-        sampler: { role: r.kind },
+        sampler: { role: r.kind, temperature: r.kind.startsWith('propose') ? sp.temperature.propose : sp.temperature.solve, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, seed: seedFor(recipe.seed, 'selfplay', round, step) },
       })),
     );
     store.saveScores(result.records.map((r, i) => ({ sampleId: ids[i], verifier: { name: 'absolute-zero', version: '1' }, verification: { status: 'scored' as const, reward: r.reward, pass: r.pass, feedback: r.feedback } })));
