@@ -61,14 +61,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   const stateKey = `rl/${round}`;
   const saved = store.getMeta(stateKey);
   const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, checkpoint: '', metrics: [] };
-  if (state.steps >= rl.steps && store.checkpoint(round)) await context.useWeights(round); // killed after the round's checkpoint, before the phase was marked done
-  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
-  else if (round === 1) {
-    // RL starts a new training stage: the warm-up's AdamW moments (and step count) are not carried over.
-    const base = store.checkpoint(0);
-    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start RL from`);
-    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
-  } else await context.useWeights(round - 1);
+  await startRoundWeights(parts, round, context, state, rl.steps, 'RL');
   const reference = await referenceBackend(parts, rl.kl);
   const order = taskOrder(pool, seedFor(recipe.seed, 'rl-order', round));
 
@@ -153,9 +146,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     timing.update += clock() - started;
 
     started = clock();
-    const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
-    await backend.save(checkpoint);
-    context.policy.version = `round-${round}-step-${step + 1}`;
+    const checkpoint = await saveStepWeights(parts, round, step, context);
     timing.checkpoint += clock() - started;
 
     const trainedAdvantages = examples.map((e) => e.advantage);
@@ -183,8 +174,38 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     context.progress(step + 1);
   }
   store.saveMetrics(round, roundMetrics(state.metrics));
-  if (!store.checkpoint(round)) await context.saveWeights(round, `round-${round}`); // a resumed finished round keeps the checkpoint it wrote
-  // The round's checkpoint supersedes its step slots (the phase is marked done next, so they are never read again).
+  await finishRoundWeights(parts, round, context);
+}
+
+/**
+ * Loads the weights a step-wise round (RL or self-play) continues from: its
+ * own checkpoint when it was killed after writing it (before the phase was
+ * marked done), its last finished step's slot, the round-0 weights with a
+ * fresh AdamW for round 1 (a new training stage: the warm-up's moments and
+ * step count are not carried over), or the previous round's.
+ */
+export async function startRoundWeights(parts: LoopParts, round: number, context: RlRoundContext, state: { steps: number; checkpoint: string }, steps: number, stage: string): Promise<void> {
+  const { store } = parts;
+  if (state.steps >= steps && store.checkpoint(round)) await context.useWeights(round);
+  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
+  else if (round === 1) {
+    const base = store.checkpoint(0);
+    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start ${stage} from`);
+    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
+  } else await context.useWeights(round - 1);
+}
+
+/** Saves a finished step's weights into one of the round's two slots, used in turn (a kill during a save never loses the last finished step); returns its path. */
+export async function saveStepWeights(parts: LoopParts, round: number, step: number, context: RlRoundContext): Promise<string> {
+  const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
+  await parts.backend.save(checkpoint);
+  context.policy.version = `round-${round}-step-${step + 1}`;
+  return checkpoint;
+}
+
+/** Writes the round's checkpoint (a resumed finished round keeps the one it wrote) and removes its step slots, which it supersedes (the phase is marked done next, so they are never read again). */
+export async function finishRoundWeights(parts: LoopParts, round: number, context: RlRoundContext): Promise<void> {
+  if (!parts.store.checkpoint(round)) await context.saveWeights(round, `round-${round}`);
   for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
 }
 

@@ -9,8 +9,6 @@
  * round resumes at the first unfinished step, redoing it whole from the same
  * seed; the buffers carry over from round to round.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import { Rng } from '../engine/random.js';
 import type { SftExample } from './steps.js';
 import { selfPlayStep, seedBuffers, type Buffers } from '../selfplay/absolute-zero.js';
@@ -18,7 +16,7 @@ import { PROMPT_KINDS, TASK_TYPES } from '../selfplay/formats.js';
 import type { Executor } from '../selfplay/executor.js';
 import { policyUpdate, referenceKl } from '../rl/update.js';
 import type { LoopParts } from './run-loop.js';
-import { referenceBackend, roundMetrics, RoundStopped, type RlRoundContext } from './rl-round.js';
+import { finishRoundWeights, referenceBackend, roundMetrics, RoundStopped, saveStepWeights, startRoundWeights, type RlRoundContext } from './rl-round.js';
 import { seedFor } from './seeds.js';
 
 interface SelfPlayState {
@@ -40,14 +38,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   const saved = store.getMeta(stateKey(round));
   const previous = round > 1 ? store.getMeta(stateKey(round - 1)) : undefined;
   const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, checkpoint: '', buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
-  if (state.steps >= sp.steps && store.checkpoint(round)) await context.useWeights(round);
-  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
-  else if (round === 1) {
-    // Self-play starts a new training stage: the format prior's AdamW moments are not carried over.
-    const base = store.checkpoint(0);
-    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start self-play from`);
-    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
-  } else await context.useWeights(round - 1);
+  await startRoundWeights(parts, round, context, state, sp.steps, 'self-play');
 
   const reference = await referenceBackend(parts, sp.kl, 'selfplay');
   const settings = {
@@ -97,9 +88,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     const update: Record<string, number> = result.examples.length ? await policyUpdate(backend, result.examples, { ...sp, normLength: sp.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'selfplay-minibatch', round, step)) : { 'policy/optimizer_steps': 0 };
     const updateMs = performance.now() - clock;
     clock = performance.now();
-    const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
-    await backend.save(checkpoint);
-    context.policy.version = `round-${round}-step-${step + 1}`;
+    const checkpoint = await saveStepWeights(parts, round, step, context);
 
     state.steps = step + 1;
     state.checkpoint = checkpoint;
@@ -115,8 +104,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   for (const type of TASK_TYPES) metrics[`buffer/${type}`] = last[`buffer/${type}`] ?? state.buffers[type].length;
   metrics['buffer/added'] = state.metrics.reduce((n, m) => n + (m['buffer/added'] ?? 0), 0);
   store.saveMetrics(round, metrics);
-  if (!store.checkpoint(round)) await context.saveWeights(round, `round-${round}`);
-  for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
+  await finishRoundWeights(parts, round, context);
 }
 
 /**

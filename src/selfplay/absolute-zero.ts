@@ -34,9 +34,8 @@ import { Rng } from '../engine/random.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import type { RlExample } from '../rl/losses.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
-import type { Executor } from './executor.js';
-import { learnabilityReward } from './executor.js';
-import { TASK_TYPES, type InductionTask, type Parsed, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
+import { learnabilityReward, type Executor } from './executor.js';
+import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type Parsed, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
 
 /** The task buffers: what proposers have written so far (validated), one per type. */
 export interface Buffers {
@@ -107,11 +106,10 @@ export function seedBuffers(format: SelfPlayFormat): Buffers {
   const input = js ? 'Hello world' : 1;
   const inputs = js ? ['Hello world', 42, [1, 2], { a: 1 }, 'abc', -3, true, null, 'xyz', 0] : [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const pairs = inputs.slice(0, format.inductionInputs).map((x) => ({ input: x, output: x }));
-  const half = Math.ceil(pairs.length / 2);
   return {
     deduction: [{ program, input, output: input }],
     abduction: [{ program, input, output: input }],
-    induction: [{ program, shown: pairs.slice(0, half), hidden: pairs.slice(half), message: js ? 'f returns its argument unchanged.' : '' }],
+    induction: [inductionTask(program, pairs, js ? 'f returns its argument unchanged.' : '')],
     before: { deduction: 1, abduction: 1, induction: 1 },
   };
 }
@@ -129,17 +127,10 @@ export function pickTasks<T>(items: readonly T[], from: number, count: number, r
 const tripletKey = (t: Triplet) => `${t.program}\u0000${canonical(t.input)}`;
 const inductionKey = (t: InductionTask) => `${t.program}\u0000${canonical(t.shown.concat(t.hidden).map((e) => e.input))}`;
 
-/** The solver's prompt for a task of a type. */
-function solvePrompt(format: SelfPlayFormat, type: TaskType, task: Triplet | InductionTask): string {
-  return type === 'induction' ? format.solveInductionPrompt(task as InductionTask) : format.solvePrompt(type, task as Triplet);
-}
-
 /** Scores one solver answer: reward, pass and feedback. */
-async function scoreAnswer(executor: Executor, settings: SelfPlaySettings, type: TaskType, task: Triplet | InductionTask, text: string): Promise<{ reward: number; pass: boolean; feedback: string; parsed: boolean }> {
-  const answer = executor.format.parseAnswer(type, text);
-  if (!answer.ok) return { reward: settings.rewards.formatError, pass: false, feedback: `format error: ${answer.reason}`, parsed: false };
-  const check = type === 'induction' ? await executor.check(type, { program: '', examples: (task as InductionTask).hidden }, answer.value) : await executor.check(type, task as Triplet, answer.value);
-  return { reward: check.pass ? 1 : settings.rewards.wrong, pass: check.pass, feedback: check.feedback, parsed: true };
+async function scoreAnswer(executor: Executor, settings: SelfPlaySettings, type: TaskType, task: Triplet | InductionTask, text: string): Promise<{ reward: number; pass: boolean; feedback: string }> {
+  const { pass, feedback, formatError } = await executor.answer(type, task, text);
+  return { reward: formatError ? settings.rewards.formatError : pass ? 1 : settings.rewards.wrong, pass, feedback };
 }
 
 /** A proposal parsed and validated: the new task, or the reward and reason of its failure. */
@@ -156,8 +147,7 @@ async function validateProposal(executor: Executor, type: TaskType, prompt: { pr
       if (!v.valid) return { reward: rewards.invalid, feedback: `invalid: f(${canonical(input)}): ${v.reason}` };
       pairs.push({ input, output: v.output });
     }
-    const half = Math.ceil(pairs.length / 2);
-    return { task: { program: prompt.program!, shown: pairs.slice(0, half), hidden: pairs.slice(half), message: parsed.value.message } };
+    return { task: inductionTask(prompt.program!, pairs, parsed.value.message) };
   }
   let parsed: Parsed<{ program: string; input: unknown }>;
   if (prompt.input !== undefined) {
@@ -190,10 +180,10 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
   const solveTasks = TASK_TYPES.flatMap((type) => pickTasks<Triplet | InductionTask>(buffers[type], buffers.before[type], B, rng).map((task) => ({ type, task })));
 
   // 2. Propose.
+  const programs = [...buffers.deduction, ...buffers.abduction];
   const proposeSpecs = TASK_TYPES.flatMap((type) =>
     Array.from({ length: B }, () => {
       if (type === 'induction') {
-        const programs = [...buffers.deduction, ...buffers.abduction];
         const program = programs[Math.floor(rng.next() * programs.length)].program;
         return { type, program, input: undefined, prompt: format.proposeInductionPrompt(program) };
       }
@@ -213,7 +203,7 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
 
   // 4. Learnability: `rollouts` solver attempts per valid proposal.
   const valid = outcomes.flatMap((o, i) => ('task' in o ? [{ index: i, type: proposeSpecs[i].type, task: o.task }] : []));
-  const rolloutGroups = await sample(valid.map((v) => solvePrompt(format, v.type, v.task)), sampling(settings.temperature.solve, settings.rollouts, 1));
+  const rolloutGroups = await sample(valid.map((v) => solverPrompt(format, v.type, v.task)), sampling(settings.temperature.solve, settings.rollouts, 1));
   const solveRates = new Map<number, number>();
   const rolloutRecords: { type: TaskType; prompt: string; completion: Completion; score: Awaited<ReturnType<typeof scoreAnswer>> }[] = [];
   started = clock();
@@ -222,14 +212,14 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
     for (const c of rolloutGroups[k]) {
       const score = await scoreAnswer(executor, settings, valid[k].type, valid[k].task, c.text);
       if (score.pass) passes++;
-      if (settings.trainRollouts) rolloutRecords.push({ type: valid[k].type, prompt: solvePrompt(format, valid[k].type, valid[k].task), completion: c, score });
+      if (settings.trainRollouts) rolloutRecords.push({ type: valid[k].type, prompt: solverPrompt(format, valid[k].type, valid[k].task), completion: c, score });
     }
     solveRates.set(valid[k].index, passes / rolloutGroups[k].length);
   }
   timing.execute += clock() - started;
 
   // 5. Solve.
-  const solutions = (await sample(solveTasks.map((s) => solvePrompt(format, s.type, s.task)), sampling(settings.temperature.solve, 1, 2))).map((g) => g[0]);
+  const solutions = (await sample(solveTasks.map((s) => solverPrompt(format, s.type, s.task)), sampling(settings.temperature.solve, 1, 2))).map((g) => g[0]);
   started = clock();
   const solveScores: Awaited<ReturnType<typeof scoreAnswer>>[] = [];
   for (let i = 0; i < solveTasks.length; i++) solveScores.push(await scoreAnswer(executor, settings, solveTasks[i].type, solveTasks[i].task, solutions[i].text));
@@ -258,9 +248,9 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
     } else records.push({ role: 'propose', type: spec.type, kind: `propose-${spec.type}`, prompt: spec.prompt, completion: proposals[i], reward: outcome.reward, pass: false, feedback: outcome.feedback });
   });
   for (const r of rolloutRecords) records.push({ role: 'solve', type: r.type, kind: `solve-${r.type}`, prompt: r.prompt, completion: r.completion, reward: r.score.reward, pass: r.score.pass, feedback: r.score.feedback });
-  solveTasks.forEach((s, i) => records.push({ role: 'solve', type: s.type, kind: `solve-${s.type}`, prompt: solvePrompt(format, s.type, s.task), completion: solutions[i], reward: solveScores[i].reward, pass: solveScores[i].pass, feedback: solveScores[i].feedback }));
+  solveTasks.forEach((s, i) => records.push({ role: 'solve', type: s.type, kind: `solve-${s.type}`, prompt: solverPrompt(format, s.type, s.task), completion: solutions[i], reward: solveScores[i].reward, pass: solveScores[i].pass, feedback: solveScores[i].feedback }));
 
-  // The buffers grow by the valid proposals not already in them.
+  // The buffers grow by the valid proposals (repeats too with `duplicates: keep`), then drop their oldest past maxBuffer.
   const next: Buffers = { deduction: [...buffers.deduction], abduction: [...buffers.abduction], induction: [...buffers.induction], before: { deduction: buffers.deduction.length, abduction: buffers.abduction.length, induction: buffers.induction.length } };
   let added = 0;
   for (const v of valid) {

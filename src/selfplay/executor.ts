@@ -23,7 +23,7 @@
  */
 import type { Sandbox } from '../sandbox/sandbox.js';
 import { canonical } from '../tasks/code.js';
-import { jsFormat, type SelfPlayFormat, type TaskType } from './formats.js';
+import { jsFormat, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
 
 export type { TaskType } from './formats.js';
 
@@ -109,6 +109,18 @@ export class Executor {
       if (run.json !== canonical(example.output)) return { pass: false, feedback: `f(${canonical(example.input)}) = ${run.json}, expected ${canonical(example.output)}` };
     }
     return { pass: true, feedback: `all ${(task.examples ?? []).length} examples hold` };
+  }
+
+  /**
+   * A solver's completion for a task, parsed in the format and checked by
+   * execution (an induction program against the task's held-back pairs);
+   * `formatError` when it does not parse, with the reason in the feedback.
+   */
+  async answer(type: TaskType, task: Triplet | InductionTask, completion: string): Promise<{ pass: boolean; feedback: string; formatError: boolean }> {
+    const answer = this.format.parseAnswer(type, completion);
+    if (!answer.ok) return { pass: false, feedback: `format error: ${answer.reason}`, formatError: true };
+    const check = type === 'induction' ? await this.check(type, { program: '', examples: (task as InductionTask).hidden }, answer.value) : await this.check(type, task as Triplet, answer.value);
+    return { ...check, formatError: false };
   }
 }
 

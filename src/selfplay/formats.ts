@@ -41,6 +41,12 @@ export interface InductionTask {
   message: string;
 }
 
+/** An induction task from a program's input/output pairs: the first half (rounded up) shown, the rest held back. */
+export function inductionTask(program: string, pairs: readonly { input: unknown; output: unknown }[], message: string): InductionTask {
+  const half = Math.ceil(pairs.length / 2);
+  return { program, shown: pairs.slice(0, half), hidden: pairs.slice(half), message };
+}
+
 export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 export interface SelfPlayFormat {
@@ -77,6 +83,11 @@ export interface SelfPlayFormat {
    * answer except by chance).
    */
   formatPriorExample?(kind: PromptKind, rng: Rng, options?: { programOnly?: boolean }): { prompt: string; completion: string; task?: Triplet };
+}
+
+/** The solver's prompt for a task of any type. */
+export function solverPrompt(format: SelfPlayFormat, type: TaskType, task: Triplet | InductionTask): string {
+  return type === 'induction' ? format.solveInductionPrompt(task as InductionTask) : format.solvePrompt(type, task as Triplet);
 }
 
 /** The six (role, type) prompts of self-play. */

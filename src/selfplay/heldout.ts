@@ -20,7 +20,7 @@ import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 import { readJsonLines } from '../tasks/jsonl.js';
 import type { Executor } from './executor.js';
-import { TASK_TYPES, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
+import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
 
 const HeldOutLineSchema = z
   .object({
@@ -61,14 +61,13 @@ export function heldOutTasks(programs: readonly HeldOutProgram[], format: SelfPl
       tasks.push({
         id: `${p.id}/${type}${suffix}`,
         family: 'programs',
-        prompt: type === 'induction' ? format.solveInductionPrompt(task as InductionTask) : format.solvePrompt(type, task as Triplet),
+        prompt: solverPrompt(format, type, task),
         difficulty: TASK_TYPES.indexOf(type) + 1,
         meta: { type, task } satisfies HeldOutMeta,
       });
     pairs.slice(0, 3).forEach((c, i) => add('deduction', `/${i}`, { program: p.program, ...c }));
     pairs.slice(3, 5).forEach((c, i) => add('abduction', `/${i}`, { program: p.program, ...c }));
-    const half = Math.ceil(pairs.length / 2);
-    add('induction', '', { program: p.program, shown: pairs.slice(0, half), hidden: pairs.slice(half), message: '' });
+    add('induction', '', inductionTask(p.program, pairs, ''));
   }
   return tasks;
 }
@@ -81,11 +80,9 @@ export function programVerifier(executor: Executor): Verifier {
     async verify(task: Task, completion: string): Promise<Verification> {
       const meta = task.meta as HeldOutMeta | undefined;
       if (!meta?.type || !meta.task) return { status: 'not-applicable', reason: `task ${task.id} is not a program task (meta.type, meta.task)` };
-      const answer = executor.format.parseAnswer(meta.type, completion);
-      if (!answer.ok) return { status: 'scored', reward: 0, pass: false, feedback: `format error: ${answer.reason}` };
       try {
-        const check = meta.type === 'induction' ? await executor.check('induction', { program: '', examples: (meta.task as InductionTask).hidden }, answer.value) : await executor.check(meta.type, meta.task as Triplet, answer.value);
-        return { status: 'scored', reward: check.pass ? 1 : 0, pass: check.pass, feedback: check.feedback };
+        const { pass, feedback } = await executor.answer(meta.type, meta.task, completion);
+        return { status: 'scored', reward: pass ? 1 : 0, pass, feedback };
       } catch (error) {
         return { status: 'error', error: `the executor failed: ${(error as Error).message}` };
       }
