@@ -7,6 +7,7 @@ import { Model } from './model.js';
 import type { AdamW } from './optimizer.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
+import { huggingFaceTokenizerFiles } from './hf-tokenizer.js';
 
 /**
  * A checkpoint is a directory that Hugging Face transformers opens as it is
@@ -15,6 +16,7 @@ import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
  *   model.safetensors      F32 tensors under LlamaForCausalLM's names
  *   autodidact.json        our model config (seed, init, positionEncoding), tokenizer, optimizer step
  *   optimizer.safetensors  AdamW moments (exp_avg, exp_avg_sq) for resuming training
+ *   tokenizer.json, tokenizer_config.json  the tokenizer for transformers (see hf-tokenizer.ts)
  * A model with positionEncoding `none` (NoPE) still writes config.json, but
  * transformers would run it with rotary positions: only this engine reads it right.
  * It is written to a temporary directory and renamed into place, so a killed
@@ -119,6 +121,8 @@ export function saveCheckpoint(dir: string, model: Model, options: SaveOptions):
     extra: options.extra ?? {},
   };
   writeFileSync(join(temporary, 'autodidact.json'), JSON.stringify(meta, null, 2) + '\n');
+  // tokenizer.json + tokenizer_config.json, so transformers and TRL open the checkpoint with its tokenizer.
+  for (const [name, text] of Object.entries(huggingFaceTokenizerFiles(options.tokenizer, { modelMaxLength: model.config.maxSeqLen }) ?? {})) writeFileSync(join(temporary, name), text);
   const old = `${temporary}.old`;
   if (existsSync(dir)) renameSync(dir, old);
   renameSync(temporary, dir);
