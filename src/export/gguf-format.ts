@@ -197,7 +197,7 @@ function writeScalar(out: ByteWriter, type: GgufTypeId, value: number | bigint |
 export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorInput[]): number {
   const alignmentValue = metadata.get('general.alignment');
   const alignment = alignmentValue ? Number(alignmentValue.value) : GGUF_DEFAULT_ALIGNMENT;
-  if (!Number.isInteger(alignment) || alignment <= 0 || alignment % 8 !== 0) throw new InvalidArgumentError('metadata.general.alignment', `must be a positive multiple of 8, got ${alignment}`);
+  if (!Number.isInteger(alignment) || alignment < 8 || (alignment & (alignment - 1)) !== 0) throw new InvalidArgumentError('metadata.general.alignment', `must be a power of two ≥ 8 (gguf-py requires a power of two), got ${alignment}`);
   const head = new ByteWriter();
   head.u32(MAGIC);
   head.u32(VERSION);

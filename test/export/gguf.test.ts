@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getLlama, LlamaLogLevel, type Llama, type LlamaModel, type Token } from 'node-llama-cpp';
 import { EmbeddedBackend } from '../../src/engine/backend.js';
@@ -34,12 +34,15 @@ const work = mkdtempSync(join(tmpdir(), 'autodidact-gguf-test-'));
 
 before(async () => {
   checkpoint = await trainedCheckpoint();
+  checkpoints.push(checkpoint);
   ggufPath = join(work, 'model.gguf');
   exportGguf(checkpoint, ggufPath);
   llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
 });
+const checkpoints: string[] = [];
 after(async () => {
   await llama?.dispose();
+  for (const dir of [work, ...checkpoints.map((checkpoint) => dirname(checkpoint))]) rmSync(dir, { recursive: true, force: true });
 });
 
 /** log p(v | prompt[0..t]) for every t and v from our engine: V data with every target = v. Returns rows[t][v]. */
@@ -193,6 +196,7 @@ describe('GGUF export', () => {
 
   test('a tied-embedding model with spare vocabulary ids exports without output.weight and matches', async () => {
     const tiedCheckpoint = await trainedCheckpoint({ steps: 10, model: { tieEmbeddings: true, vocabSize: 300, dModel: 32 } });
+    checkpoints.push(tiedCheckpoint);
     const tiedPath = join(work, 'tied.gguf');
     const result = exportGguf(tiedCheckpoint, tiedPath);
     assert.equal(result.bytes, statSync(tiedPath).size);
