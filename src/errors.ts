@@ -56,3 +56,21 @@ export class RecipeFileError extends AutodidactError {
     this.path = path;
   }
 }
+
+/**
+ * An HTTP API call failed (after the client's retries) or its reply was not
+ * what the protocol promises. Only 408, 409, 429, 5xx and connection errors are
+ * retryable; `isRetryable` says whether this one was.
+ */
+export class ApiCallError extends AutodidactError {
+  readonly url: string;
+  /** HTTP status, or undefined for connection errors, timeouts and malformed replies. */
+  readonly status: number | undefined;
+  readonly isRetryable: boolean;
+  constructor(url: string, message: string, options: { status?: number; isRetryable?: boolean; cause?: unknown } = {}) {
+    super(`${url}: ${message}`, { cause: options.cause });
+    this.url = url;
+    this.status = options.status;
+    this.isRetryable = options.isRetryable ?? false;
+  }
+}

@@ -3,7 +3,7 @@ import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidCo
 import type { Datum, ForwardBackwardResult, ForwardOptions, ForwardResult, Loss, TrainingBackend } from '../spec/training-backend.js';
 import type { EngineCore, EngineOptions } from './engine.js';
 import type { AdamParams, OptimStepResult } from './optimizer.js';
-import type { SampleOptions, SampledSequence } from './sampler.js';
+import type { SampleOptions, SampleRequest, SampledSequence, TokenListener } from './sampler.js';
 import type { SerializedError, WorkerRequest } from './worker.js';
 
 type EngineInfo = ReturnType<EngineCore['info']>;
@@ -22,7 +22,7 @@ type EngineInfo = ReturnType<EngineCore['info']>;
 export class EmbeddedBackend implements TrainingBackend {
   private readonly worker: Worker;
   private nextId = 0;
-  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
+  private readonly waiting = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void; onStep?: TokenListener }>();
   private queue: Promise<unknown> = Promise.resolve();
   /** Set when close() starts: new calls are refused from then on. */
   private closing = false;
@@ -33,7 +33,8 @@ export class EmbeddedBackend implements TrainingBackend {
   private constructor(worker: Worker, info: EngineInfo) {
     this.worker = worker;
     this.engineInfo = info;
-    worker.on('message', (message: { type: string; id: number; ok: boolean; value?: unknown; error?: SerializedError }) => {
+    worker.on('message', (message: { type: string; id: number; ok: boolean; value?: unknown; error?: SerializedError; step?: Parameters<TokenListener>[0] }) => {
+      if (message.type === 'tokens') this.waiting.get(message.id)?.onStep?.(message.step!);
       if (message.type !== 'result') return;
       const pending = this.waiting.get(message.id);
       if (!pending) return;
@@ -111,6 +112,15 @@ export class EmbeddedBackend implements TrainingBackend {
     return this.enqueue(() => this.call('sample', prompts, options)) as Promise<SampledSequence[][]>;
   }
 
+  /**
+   * Requests that each carry their own settings (n, temperature, stop, seed, …),
+   * decoded as one batch; `onStep` receives every step's freshly drawn tokens
+   * while decoding runs (streaming). result[r][j] is sample j of request r.
+   */
+  sampleRequests(requests: readonly SampleRequest[], onStep?: TokenListener): Promise<SampledSequence[][]> {
+    return this.enqueue(() => this.callWith(onStep, 'sampleRequests', requests, onStep !== undefined)) as Promise<SampledSequence[][]>;
+  }
+
   save(dir: string, extra?: Record<string, unknown>): Promise<void> {
     return this.enqueue(() => this.call('save', dir, extra)) as Promise<void>;
   }
@@ -139,11 +149,15 @@ export class EmbeddedBackend implements TrainingBackend {
   }
 
   private call(method: WorkerRequest['method'], ...args: unknown[]): Promise<unknown> {
+    return this.callWith(undefined, method, ...args);
+  }
+
+  private callWith(onStep: TokenListener | undefined, method: WorkerRequest['method'], ...args: unknown[]): Promise<unknown> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (this.waiting.size === 0) this.worker.ref(); // work in flight keeps the process alive
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, onStep });
       this.worker.postMessage({ id, method, args } satisfies WorkerRequest);
     });
   }

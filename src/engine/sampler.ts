@@ -39,10 +39,38 @@ export interface SampledSequence {
   logprobs: number[];
   /** Entropy (nats) of the distribution (temperature 1) each token was drawn from; only when asked (`entropy: true`). */
   entropy?: number[];
+  /** The `topLogprobs` most likely tokens (temperature 1) at each position, most likely first; only when asked. */
+  topLogprobs?: TokenLogprob[][];
   /** Decoded text of the completion. */
   text: string;
   finishReason: 'stop' | 'length';
 }
+
+/** A token and its log-probability. */
+export interface TokenLogprob {
+  id: number;
+  logprob: number;
+}
+
+/**
+ * One prompt with its own sampling settings, for batching requests that differ
+ * (a server's concurrent requests). Sample j draws from the random stream
+ * (options.seed, stream, j), so a request gives the same samples whatever it is
+ * batched with.
+ */
+export interface SampleRequest {
+  /** Prompt token ids (BOS included when wanted). */
+  prompt: readonly number[];
+  options?: SampleOptions & {
+    /** Also return the k most likely tokens and their logprobs at each position (0–20). */
+    topLogprobs?: number;
+  };
+  /** Index of the random stream (default 0). */
+  stream?: number;
+}
+
+/** Called once per decoding step with the token each still-running sequence just drew (`request`, `index` = its sample number). */
+export type TokenListener = (step: { request: number; index: number; token: number; logprob: number; top?: TokenLogprob[] }[]) => void;
 
 /**
  * Batched, KV-cached decoding. Each prompt is prefilled once and its cache is
@@ -54,58 +82,88 @@ export interface SampledSequence {
  */
 export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): SampledSequence[][] {
   const options = parseConfig(SampleOptionsSchema, input, 'sample');
-  if (prompts.length === 0) return [];
+  return sampleRequests(model, tokenizer, prompts.map((prompt, i) => ({ prompt, options, stream: i })));
+}
+
+const TopLogprobsSchema = z.number().int().min(0).max(20).default(0);
+
+/**
+ * Batched, KV-cached decoding of requests that each have their own settings
+ * (n, temperature, top-p, stop, max tokens, seed). result[r][j] is sample j of
+ * request r. `onStep` sees every drawn token as it is drawn (before stop
+ * strings are cut), for streaming.
+ */
+export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: readonly SampleRequest[], onStep?: TokenListener): SampledSequence[][] {
+  if (requests.length === 0) return [];
   const { vocabSize: V, maxSeqLen } = model.config;
-  prompts.forEach((prompt, i) => {
+  const settings = requests.map((request, i) => {
+    const { topLogprobs, ...rest } = request.options ?? {};
+    const options = parseConfig(SampleOptionsSchema, rest, requests.length === 1 ? 'sample' : `requests[${i}].options`);
+    const top = parseConfig(z.object({ topLogprobs: TopLogprobsSchema }), { topLogprobs }, `requests[${i}].options`).topLogprobs;
+    const prompt = request.prompt;
     if (prompt.length === 0) throw new InvalidArgumentError(`prompts[${i}]`, 'is empty; start it with a BOS token at least');
     if (prompt.length >= maxSeqLen) throw new InvalidArgumentError(`prompts[${i}]`, `has ${prompt.length} tokens; maxSeqLen is ${maxSeqLen}, leaving no room to generate (raise model.maxSeqLen)`);
     prompt.forEach((id, t) => {
       if (!Number.isInteger(id) || id < 0 || id >= V) throw new InvalidArgumentError(`prompts[${i}][${t}]`, `token id ${id} is outside [0, ${V})`);
     });
+    return {
+      ...options,
+      topLogprobs: top,
+      stopIds: new Set(options.stopTokenIds ?? [tokenizer.eosId]),
+      stopBytes: options.stop.map((text) => new TextEncoder().encode(text)),
+      limit: Math.min(maxSeqLen, prompt.length + options.maxTokens),
+    };
   });
-  const stopIds = new Set(options.stopTokenIds ?? [tokenizer.eosId]);
-  const stopBytes = options.stop.map((text) => new TextEncoder().encode(text));
-  const { n } = options;
-  const total = prompts.length * n;
-  const longest = Math.max(0, ...prompts.map((p) => p.length));
-  const maxT = Math.min(maxSeqLen, longest + options.maxTokens);
+  const offsets: number[] = [];
+  let total = 0;
+  for (const s of settings) {
+    offsets.push(total);
+    total += s.n;
+  }
+  const maxT = Math.max(...settings.map((s) => s.limit));
   const cache = model.kvCache(total, maxT);
 
   // Prefill: every prompt once, into the first slot of its group.
-  const rows = prompts.reduce((sum, p) => sum + p.length, 0);
+  const rows = requests.reduce((sum, r) => sum + r.prompt.length, 0);
   const tokens = new Int32Array(rows);
   const slots = new Int32Array(rows);
   const positions = new Int32Array(rows);
   let r = 0;
-  prompts.forEach((prompt, i) => {
-    prompt.forEach((id, t) => {
+  requests.forEach((request, i) => {
+    request.prompt.forEach((id, t) => {
       tokens[r] = id;
-      slots[r] = i * n;
+      slots[r] = offsets[i];
       positions[r] = t;
       r++;
     });
   });
   const prefillLogits = model.forwardCached(cache, tokens, slots, positions); // (rows, V)
 
-  const sequences = Array.from({ length: total }, (_, s) => ({
-    prompt: Math.floor(s / n),
-    rng: new Rng(options.seed, Math.floor(s / n), s % n),
-    tokens: [] as number[],
-    logprobs: [] as number[],
-    entropy: [] as number[],
-    bytes: [] as number[],
-    tokenEnds: [] as number[], // byte length after each token
-    finishReason: null as 'stop' | 'length' | null,
-    stoppedByToken: false,
-  }));
+  const sequences = settings.flatMap((setting, i) =>
+    Array.from({ length: setting.n }, (_, j) => ({
+      request: i,
+      index: j,
+      setting,
+      promptLength: requests[i].prompt.length,
+      rng: new Rng(setting.seed, requests[i].stream ?? 0, j),
+      tokens: [] as number[],
+      logprobs: [] as number[],
+      entropy: [] as number[],
+      top: [] as TokenLogprob[][],
+      bytes: [] as number[],
+      tokenEnds: [] as number[], // byte length after each token
+      finishReason: null as 'stop' | 'length' | null,
+      stoppedByToken: false,
+    })),
+  );
   const nextLogits = new Float32Array(total * V); // (total, V) logits each sequence samples from next
   let end = 0;
-  prompts.forEach((prompt, i) => {
-    end += prompt.length;
+  requests.forEach((request, i) => {
+    end += request.prompt.length;
     const last = prefillLogits.subarray((end - 1) * V, end * V);
-    for (let j = 0; j < n; j++) {
-      nextLogits.set(last, (i * n + j) * V);
-      if (j > 0) cache.copySlot(i * n, i * n + j, prompt.length);
+    for (let j = 0; j < settings[i].n; j++) {
+      nextLogits.set(last, (offsets[i] + j) * V);
+      if (j > 0) cache.copySlot(offsets[i], offsets[i] + j, request.prompt.length);
     }
   });
 
@@ -114,16 +172,18 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
   while (active.length > 0) {
     // Sample one token for every active sequence, then advance the unfinished ones together.
     const next: number[] = [];
+    const drawn: Parameters<TokenListener>[0] = [];
     for (const s of active) {
       const seq = sequences[s];
+      const options = seq.setting;
       const logits = nextLogits.subarray(s * V, (s + 1) * V);
       let id: number;
       if (options.temperature === 1 && options.topP === 1) {
         // Plain sampling: one pass of exponentials serves the draw, the logprob and the entropy.
-        const drawn = sampleAtTemperatureOne(logits, seq.rng, scratch.probs);
-        id = drawn.id;
-        seq.logprobs.push(drawn.logprob);
-        if (options.entropy) seq.entropy.push(drawn.entropy);
+        const draw = sampleAtTemperatureOne(logits, seq.rng, scratch.probs);
+        id = draw.id;
+        seq.logprobs.push(draw.logprob);
+        if (options.entropy) seq.entropy.push(draw.entropy);
       } else {
         id = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
         if (options.entropy) {
@@ -132,15 +192,18 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
           seq.entropy.push(entropy);
         } else seq.logprobs.push(logSoftmaxAt(logits, id));
       }
+      if (options.topLogprobs > 0) seq.top.push(topTokens(logits, options.topLogprobs));
+      if (onStep) drawn.push({ request: seq.request, index: seq.index, token: id, logprob: seq.logprobs[seq.logprobs.length - 1], ...(options.topLogprobs > 0 ? { top: seq.top[seq.top.length - 1] } : {}) });
       seq.tokens.push(id);
       for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
       seq.tokenEnds.push(seq.bytes.length);
-      const length = prompts[seq.prompt].length + seq.tokens.length;
-      if (stopIds.has(id)) [seq.finishReason, seq.stoppedByToken] = ['stop', true];
-      else if (truncateAtStop(seq, stopBytes)) seq.finishReason = 'stop';
-      else if (seq.tokens.length >= options.maxTokens || length >= maxT) seq.finishReason = 'length';
+      const length = seq.promptLength + seq.tokens.length;
+      if (options.stopIds.has(id)) [seq.finishReason, seq.stoppedByToken] = ['stop', true];
+      else if (truncateAtStop(seq, options.stopBytes)) seq.finishReason = 'stop';
+      else if (seq.tokens.length >= options.maxTokens || length >= options.limit) seq.finishReason = 'length';
       else next.push(s);
     }
+    if (onStep) onStep(drawn);
     active = next;
     if (active.length === 0) break;
     const stepTokens = new Int32Array(active.length);
@@ -150,19 +213,47 @@ export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: num
       const seq = sequences[s];
       stepTokens[row] = seq.tokens[seq.tokens.length - 1];
       stepSlots[row] = s;
-      stepPositions[row] = prompts[seq.prompt].length + seq.tokens.length - 1;
+      stepPositions[row] = seq.promptLength + seq.tokens.length - 1;
     });
     const logits = model.forwardCached(cache, stepTokens, stepSlots, stepPositions); // (active, V)
     active.forEach((s, row) => nextLogits.set(logits.subarray(row * V, (row + 1) * V), s * V));
   }
 
-  const grouped: SampledSequence[][] = prompts.map(() => []);
+  const grouped: SampledSequence[][] = requests.map(() => []);
   for (const seq of sequences) {
     // A stop token stays in `tokens` (the model must learn to emit it) but is not part of the text.
     const textTokens = seq.stoppedByToken ? seq.tokens.slice(0, -1) : seq.tokens;
-    grouped[seq.prompt].push({ tokens: seq.tokens, logprobs: seq.logprobs, ...(options.entropy ? { entropy: seq.entropy.slice(0, seq.tokens.length) } : {}), text: tokenizer.decode(textTokens), finishReason: seq.finishReason ?? 'length' });
+    const kept = seq.tokens.length;
+    grouped[seq.request].push({
+      tokens: seq.tokens,
+      logprobs: seq.logprobs,
+      ...(seq.setting.entropy ? { entropy: seq.entropy.slice(0, kept) } : {}),
+      ...(seq.setting.topLogprobs > 0 ? { topLogprobs: seq.top.slice(0, kept) } : {}),
+      text: tokenizer.decode(textTokens),
+      finishReason: seq.finishReason ?? 'length',
+    });
   }
   return grouped;
+}
+
+/** The k most likely tokens of softmax(logits) (temperature 1), most likely first; ties go to the lower id. */
+function topTokens(logits: Float32Array, k: number): TokenLogprob[] {
+  let max = -Infinity;
+  for (let v = 0; v < logits.length; v++) if (logits[v] > max) max = logits[v];
+  let sum = 0;
+  for (let v = 0; v < logits.length; v++) sum += Math.exp(logits[v] - max);
+  const logZ = max + Math.log(sum);
+  const best: number[] = [];
+  for (let v = 0; v < logits.length; v++) {
+    if (best.length === k && logits[v] <= logits[best[k - 1]]) continue;
+    let at = Math.min(best.length, k - 1);
+    best[at] = v;
+    while (at > 0 && logits[best[at]] > logits[best[at - 1]]) {
+      [best[at], best[at - 1]] = [best[at - 1], best[at]];
+      at--;
+    }
+  }
+  return best.map((id) => ({ id, logprob: logits[id] - logZ }));
 }
 
 /** If the completion's bytes now contain a stop string, cut tokens back to before it and report true. */

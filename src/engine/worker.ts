@@ -8,7 +8,7 @@ import { EngineCore, type EngineOptions } from './engine.js';
 
 export interface WorkerRequest {
   id: number;
-  method: 'info' | 'forward' | 'forwardBackwardCrossEntropy' | 'forwardForLoss' | 'backwardWith' | 'optimStep' | 'sample' | 'save' | 'load';
+  method: 'info' | 'forward' | 'forwardBackwardCrossEntropy' | 'forwardForLoss' | 'backwardWith' | 'optimStep' | 'sample' | 'sampleRequests' | 'save' | 'load';
   args: unknown[];
 }
 
@@ -38,7 +38,9 @@ if (port) {
   port.on('message', (request: WorkerRequest) => {
     try {
       const method = engine[request.method] as (...args: unknown[]) => unknown;
-      const value = method.apply(engine, request.args);
+      // sampleRequests(requests, stream): with stream set, each decoding step's tokens are posted as they are drawn.
+      const args = request.method === 'sampleRequests' ? [request.args[0], request.args[1] ? (step: unknown) => port.postMessage({ type: 'tokens', id: request.id, step }) : undefined] : request.args;
+      const value = method.apply(engine, args);
       port.postMessage({ type: 'result', id: request.id, ok: true, value });
     } catch (error) {
       port.postMessage({ type: 'result', id: request.id, ok: false, error: serializeError(error) });

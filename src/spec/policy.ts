@@ -12,6 +12,8 @@ export interface Completion {
   entropy?: number[];
   /** Why generation ended. */
   finishReason: 'stop' | 'length';
+  /** The weights that wrote this completion when the policy can tell per sample (a server's `system_fingerprint`); else the policy's `version` applies. */
+  policyVersion?: string;
 }
 
 /** Sampling settings a policy honours; the same names as the engine sampler and OpenAI-compatible servers. */

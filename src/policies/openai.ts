@@ -1,0 +1,323 @@
+import OpenAI from 'openai';
+import { z } from 'zod';
+import { parseConfig } from '../config/validate.js';
+import { ApiCallError, AutodidactError } from '../errors.js';
+import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+
+/**
+ * A policy that samples from an OpenAI-compatible server: vLLM, SGLang,
+ * llama.cpp's server, Ollama, OpenAI itself, or `autodidact serve`.
+ *
+ * The official `openai` client does the HTTP: per-request timeouts, abort
+ * signals, and retries with exponential backoff on 408, 409, 429, 5xx and
+ * connection errors, honouring `Retry-After` / `retry-after-ms`. This adapter
+ * only translates: our sampling options to request bodies, replies (plain or
+ * streamed) to Completions, and the client's errors to ApiCallError. It adds
+ * what the client lacks: bounded concurrency, usage and cost accounting, token
+ * ids where the server can give them, and `n` for servers that ignore it.
+ */
+export const OpenAIPolicyConfigSchema = z
+  .object({
+    /** Base URL of the API, up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`. */
+    baseUrl: z.string().url(),
+    /** Model name as the server knows it (`GET /v1/models`). */
+    model: z.string().min(1),
+    /** `completions` sends the prompt as it is (what training on prompt + completion needs); `chat` wraps it as one user message. */
+    api: z.enum(['completions', 'chat']).default('completions'),
+    /** API key; default: the OPENAI_API_KEY environment variable, else `EMPTY` (local servers ignore it). */
+    apiKey: z.string().optional(),
+    /** Requests in flight at most. */
+    concurrency: z.number().int().positive().default(8),
+    /** Retries per request on 408/409/429/5xx and connection errors. */
+    maxRetries: z.number().int().nonnegative().default(4),
+    /** Per-request timeout (each attempt), in milliseconds. */
+    timeoutMs: z.number().int().positive().default(120_000),
+    /** Stream replies (server-sent events) instead of waiting for whole bodies. */
+    stream: z.boolean().default(false),
+    /** Ask for the sampled tokens' logprobs (needed to train on the samples). */
+    logprobs: z.boolean().default(true),
+    /** Ask for token ids (vLLM's and `autodidact serve`'s `return_tokens_as_token_ids`); dropped with a warning when the server refuses it. */
+    tokenIds: z.boolean().default(true),
+    /** System message put before the prompt (chat only). */
+    systemPrompt: z.string().optional(),
+    /** Prices in USD per million tokens, for cost accounting. */
+    prices: z.object({ prompt: z.number().nonnegative(), completion: z.number().nonnegative() }).strict().optional(),
+    /** Extra fields merged into every request body (server-specific parameters such as `top_k`). */
+    extraBody: z.record(z.string(), z.unknown()).default({}),
+    /** The policy's version label when the server does not report one per reply. */
+    version: z.string().min(1).default('remote'),
+  })
+  .strict();
+
+export type OpenAIPolicyConfig = z.input<typeof OpenAIPolicyConfigSchema>;
+
+/** What a policy has spent so far. */
+export interface Usage {
+  /** Completed API calls. */
+  requests: number;
+  /** HTTP attempts, retries included. */
+  httpAttempts: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** USD, when prices are configured. */
+  costUsd: number | null;
+}
+
+/** Per-call options: an abort signal cancels the call's requests (and their retries). */
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+const LogprobsSchema = z.object({ tokens: z.array(z.string()), token_logprobs: z.array(z.number().nullable()) }).passthrough();
+const ChatLogprobsSchema = z.object({ content: z.array(z.object({ token: z.string(), logprob: z.number() }).passthrough()).nullable() }).passthrough();
+const UsageSchema = z.object({ prompt_tokens: z.number(), completion_tokens: z.number() }).passthrough();
+const CompletionChoiceSchema = z.object({ index: z.number().int().nonnegative().default(0), text: z.string(), finish_reason: z.string().nullable().optional(), logprobs: LogprobsSchema.nullable().optional() }).passthrough();
+const ChatChoiceSchema = z
+  .object({ index: z.number().int().nonnegative().default(0), message: z.object({ content: z.string().nullable() }).passthrough(), finish_reason: z.string().nullable().optional(), logprobs: ChatLogprobsSchema.nullable().optional() })
+  .passthrough();
+const ReplySchema = <C extends z.ZodType>(choice: C) => z.object({ choices: z.array(choice), usage: UsageSchema.nullable().optional(), system_fingerprint: z.string().nullable().optional() }).passthrough();
+const CompletionReplySchema = ReplySchema(CompletionChoiceSchema);
+const ChatReplySchema = ReplySchema(ChatChoiceSchema);
+const CompletionChunkSchema = ReplySchema(CompletionChoiceSchema.extend({ text: z.string().default('') }));
+const ChatChunkSchema = ReplySchema(
+  z.object({ index: z.number().int().nonnegative().default(0), delta: z.object({ content: z.string().nullable().optional() }).passthrough().optional(), finish_reason: z.string().nullable().optional(), logprobs: ChatLogprobsSchema.nullable().optional() }).passthrough(),
+);
+
+/** One choice, translated. */
+interface Choice {
+  index: number;
+  text: string;
+  finishReason: string | null | undefined;
+  /** Token strings as the server wrote them (`token_id:N` when it returns ids). */
+  tokens: string[] | null;
+  logprobs: (number | null)[] | null;
+}
+
+const TOKEN_ID = /^token_id:(\d+)$/;
+
+export class OpenAIPolicy implements Policy {
+  readonly name: string;
+  version: string;
+  readonly config: z.output<typeof OpenAIPolicyConfigSchema>;
+  readonly usage: Usage;
+  private readonly client: OpenAI;
+  private readonly limiter: Limiter;
+  private readonly warn: (message: string) => void;
+  private readonly warned = new Set<string>();
+  private readonly closed = new AbortController();
+  /** Cleared when the server refuses `return_tokens_as_token_ids`. */
+  private sendTokenIds: boolean;
+
+  /** `fetch` replaces the HTTP transport (tests); `warn` receives each warning once (default: stderr). */
+  constructor(config: OpenAIPolicyConfig, options: { fetch?: typeof fetch; warn?: (message: string) => void } = {}) {
+    this.config = parseConfig(OpenAIPolicyConfigSchema, config, 'sampler');
+    this.name = this.config.model;
+    this.version = this.config.version;
+    this.usage = { requests: 0, httpAttempts: 0, promptTokens: 0, completionTokens: 0, costUsd: this.config.prices ? 0 : null };
+    this.limiter = new Limiter(this.config.concurrency);
+    this.warn = options.warn ?? ((message) => process.stderr.write(`autodidact: warning: ${message}\n`));
+    this.sendTokenIds = this.config.tokenIds && this.config.logprobs;
+    const transport = options.fetch ?? globalThis.fetch;
+    this.client = new OpenAI({
+      baseURL: this.config.baseUrl,
+      apiKey: this.config.apiKey ?? process.env.OPENAI_API_KEY ?? 'EMPTY',
+      maxRetries: this.config.maxRetries,
+      timeout: this.config.timeoutMs,
+      fetch: (async (url: string | URL | Request, init?: RequestInit) => {
+        this.usage.httpAttempts++;
+        return transport(url, init);
+      }) as typeof fetch,
+    });
+  }
+
+  /** result[i][j] is sample j of prompt i. Token ids and logprobs are filled when the server returns them. */
+  async sample(prompts: readonly string[], options: SamplingOptions, call: CallOptions = {}): Promise<Completion[][]> {
+    const signal = call.signal ? AbortSignal.any([call.signal, this.closed.signal]) : this.closed.signal;
+    return Promise.all(prompts.map((prompt) => this.samplePrompt(prompt, options, signal)));
+  }
+
+  /** Aborts every request in flight and refuses new ones. */
+  close(): void {
+    this.closed.abort();
+  }
+
+  private async samplePrompt(prompt: string, options: SamplingOptions, signal: AbortSignal): Promise<Completion[]> {
+    const out: Completion[] = [];
+    while (out.length < options.n) {
+      const want = options.n - out.length;
+      // Servers that ignore `n` (llama.cpp's, Ollama) return one choice: ask again, with the next seed, for the rest.
+      const choices = await this.limiter.run(() => this.request(prompt, { ...options, n: want, seed: options.seed + out.length }, signal));
+      if (choices.length === 0) throw new ApiCallError(this.config.baseUrl, 'the reply has no choices');
+      if (choices.length < want) this.warnOnce('n', `the server returned ${choices.length} of ${want} choices (it ignores \`n\`); sending one request per missing sample`);
+      out.push(...choices.slice(0, want));
+    }
+    return out;
+  }
+
+  private async request(prompt: string, options: SamplingOptions, signal: AbortSignal): Promise<Completion[]> {
+    const chat = this.config.api === 'chat';
+    const body: Record<string, unknown> = {
+      model: this.config.model,
+      ...(chat ? { messages: [...(this.config.systemPrompt ? [{ role: 'system', content: this.config.systemPrompt }] : []), { role: 'user', content: prompt }] } : { prompt }),
+      n: options.n,
+      temperature: options.temperature,
+      top_p: options.topP ?? 1,
+      max_tokens: options.maxTokens,
+      seed: options.seed,
+      ...(options.stop && options.stop.length > 0 ? { stop: options.stop } : {}),
+      ...(this.config.logprobs ? (chat ? { logprobs: true } : { logprobs: 1 }) : {}),
+      ...(this.sendTokenIds ? { return_tokens_as_token_ids: true } : {}),
+      ...(this.config.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+      ...this.config.extraBody,
+    };
+    let reply: { choices: Choice[]; usage: z.infer<typeof UsageSchema> | null; fingerprint: string | null };
+    try {
+      reply = this.config.stream ? await this.streamed(body, chat, signal) : await this.whole(body, chat, signal);
+    } catch (error) {
+      if (this.sendTokenIds && error instanceof OpenAI.APIError && error.status === 400 && /return_tokens_as_token_ids/.test(error.message)) {
+        this.sendTokenIds = false;
+        this.warnOnce('token-ids', `the server refuses \`return_tokens_as_token_ids\`: completions carry text and logprobs but no token ids (${error.message})`);
+        return this.request(prompt, options, signal);
+      }
+      throw this.translateError(error);
+    }
+    this.account(reply.usage);
+    return reply.choices.sort((a, b) => a.index - b.index).map((choice) => this.completion(choice, reply.fingerprint));
+  }
+
+  private async whole(body: Record<string, unknown>, chat: boolean, signal: AbortSignal) {
+    const raw: unknown = chat
+      ? await this.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming, { signal })
+      : await this.client.completions.create(body as unknown as OpenAI.CompletionCreateParamsNonStreaming, { signal });
+    if (chat) {
+      const reply = this.validate(ChatReplySchema, raw);
+      return {
+        choices: reply.choices.map((c) => ({ index: c.index, text: c.message.content ?? '', finishReason: c.finish_reason, tokens: c.logprobs?.content?.map((t) => t.token) ?? null, logprobs: c.logprobs?.content?.map((t) => t.logprob) ?? null })),
+        usage: reply.usage ?? null,
+        fingerprint: reply.system_fingerprint ?? null,
+      };
+    }
+    const reply = this.validate(CompletionReplySchema, raw);
+    return {
+      choices: reply.choices.map((c) => ({ index: c.index, text: c.text, finishReason: c.finish_reason, tokens: c.logprobs?.tokens ?? null, logprobs: c.logprobs?.token_logprobs ?? null })),
+      usage: reply.usage ?? null,
+      fingerprint: reply.system_fingerprint ?? null,
+    };
+  }
+
+  /** Accumulates a streamed reply: text deltas, logprob entries and the finish reason per choice index; usage from the last chunk. */
+  private async streamed(body: Record<string, unknown>, chat: boolean, signal: AbortSignal) {
+    const stream = chat
+      ? await this.client.chat.completions.create(body as unknown as OpenAI.ChatCompletionCreateParamsStreaming, { signal })
+      : await this.client.completions.create(body as unknown as OpenAI.CompletionCreateParamsStreaming, { signal });
+    const choices = new Map<number, Choice>();
+    let usage: z.infer<typeof UsageSchema> | null = null;
+    let fingerprint: string | null = null;
+    const entry = (index: number) => {
+      let choice = choices.get(index);
+      if (!choice) choices.set(index, (choice = { index, text: '', finishReason: null, tokens: null, logprobs: null }));
+      return choice;
+    };
+    const addLogprobs = (choice: Choice, tokens: string[] | undefined, logprobs: (number | null)[] | undefined) => {
+      if (!tokens || !logprobs) return;
+      (choice.tokens ??= []).push(...tokens);
+      (choice.logprobs ??= []).push(...logprobs);
+    };
+    for await (const raw of stream as AsyncIterable<unknown>) {
+      if (chat) {
+        const chunk = this.validate(ChatChunkSchema, raw);
+        for (const c of chunk.choices) {
+          const choice = entry(c.index);
+          choice.text += c.delta?.content ?? '';
+          choice.finishReason = c.finish_reason ?? choice.finishReason;
+          addLogprobs(choice, c.logprobs?.content?.map((t) => t.token), c.logprobs?.content?.map((t) => t.logprob));
+        }
+        usage = chunk.usage ?? usage;
+        fingerprint = chunk.system_fingerprint ?? fingerprint;
+      } else {
+        const chunk = this.validate(CompletionChunkSchema, raw);
+        for (const c of chunk.choices) {
+          const choice = entry(c.index);
+          choice.text += c.text;
+          choice.finishReason = c.finish_reason ?? choice.finishReason;
+          addLogprobs(choice, c.logprobs?.tokens, c.logprobs?.token_logprobs);
+        }
+        usage = chunk.usage ?? usage;
+        fingerprint = chunk.system_fingerprint ?? fingerprint;
+      }
+    }
+    return { choices: [...choices.values()], usage, fingerprint };
+  }
+
+  private completion(choice: Choice, fingerprint: string | null): Completion {
+    let tokens: number[] = [];
+    let logprobs: number[] = [];
+    if (this.config.logprobs) {
+      if (!choice.logprobs || !choice.tokens) this.warnOnce('logprobs', 'the server returns no logprobs: completions carry text only');
+      else {
+        // A null logprob (some servers give one for the first token of an echoed prompt) has no value to train on: drop the entries only if any is null.
+        logprobs = choice.logprobs.every((x) => x !== null) ? (choice.logprobs as number[]) : [];
+        const ids = choice.tokens.map((t) => TOKEN_ID.exec(t));
+        if (ids.every((m) => m !== null)) tokens = ids.map((m) => Number(m![1]));
+        else this.warnOnce('token-ids', 'the server returns token strings, not ids: completions carry text and logprobs but no token ids (vLLM and `autodidact serve` return ids with `return_tokens_as_token_ids`)');
+      }
+    }
+    return { text: choice.text, tokens, logprobs, finishReason: choice.finishReason === 'length' ? 'length' : 'stop', ...(fingerprint ? { policyVersion: fingerprint } : {}) };
+  }
+
+  private account(usage: z.infer<typeof UsageSchema> | null): void {
+    this.usage.requests++;
+    if (!usage) return this.warnOnce('usage', 'the server reports no token usage; usage accounting counts requests only');
+    this.usage.promptTokens += usage.prompt_tokens;
+    this.usage.completionTokens += usage.completion_tokens;
+    const prices = this.config.prices;
+    if (prices && this.usage.costUsd !== null) this.usage.costUsd += (usage.prompt_tokens * prices.prompt + usage.completion_tokens * prices.completion) / 1e6;
+  }
+
+  private validate<S extends z.ZodType>(schema: S, raw: unknown): z.output<S> {
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const issue = parsed.error.issues[0];
+    throw new ApiCallError(this.config.baseUrl, `malformed reply: \`${issue.path.join('.') || '(body)'}\`: ${issue.message} (is ${this.config.baseUrl} an OpenAI-compatible server?)`);
+  }
+
+  private translateError(error: unknown): Error {
+    const url = this.config.baseUrl;
+    if (error instanceof ApiCallError) return error;
+    if (error instanceof OpenAI.APIUserAbortError) return new AutodidactError(`${url}: request aborted`, { cause: error });
+    if (error instanceof OpenAI.APIConnectionTimeoutError) return new ApiCallError(url, `timed out after ${this.config.timeoutMs} ms (${this.config.maxRetries} retries; raise sampler.timeoutMs)`, { isRetryable: true, cause: error });
+    if (error instanceof OpenAI.APIConnectionError) return new ApiCallError(url, `connection failed after ${this.config.maxRetries} retries: ${String((error as { cause?: unknown }).cause ?? error.message)} (is the server running?)`, { isRetryable: true, cause: error });
+    if (error instanceof OpenAI.APIError) {
+      const status = error.status;
+      const retryable = status === 408 || status === 409 || status === 429 || (status !== undefined && status >= 500);
+      return new ApiCallError(url, `HTTP ${status}${retryable ? ` after ${this.config.maxRetries} retries` : ''}: ${error.message}`, { status, isRetryable: retryable, cause: error });
+    }
+    return error instanceof Error ? error : new AutodidactError(String(error));
+  }
+
+  private warnOnce(key: string, message: string): void {
+    if (this.warned.has(key)) return;
+    this.warned.add(key);
+    this.warn(message);
+  }
+}
+
+/** At most `limit` tasks run at once; the rest wait in arrival order. */
+class Limiter {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    // A finishing task hands its slot straight to the next waiter, so a newcomer cannot slip in between.
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}

@@ -1,0 +1,475 @@
+import { randomBytes, randomInt } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename, join, resolve } from 'node:path';
+import { EmbeddedBackend } from '../engine/backend.js';
+import type { SampleRequest, SampledSequence, TokenListener, TokenLogprob } from '../engine/sampler.js';
+import { ByteTokenizer } from '../engine/tokenizer.js';
+import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
+import { chatLogprobs, ChatRequestSchema, completionLogprobs, CompletionRequestSchema, parseRequest, refuseUnsupported, renderChat, RequestError, stopList } from './protocol.js';
+
+/**
+ * `autodidact serve`: an OpenAI-compatible HTTP server for an embedded
+ * checkpoint — `GET /v1/models`, `POST /v1/completions`,
+ * `POST /v1/chat/completions` (logprobs, n, seed, stop, streaming as
+ * server-sent events) — plus SGLang's `POST /update_weights_from_disk`
+ * so a training loop can swap in new weights between steps.
+ *
+ * Concurrent requests are batched: while a batch decodes, new requests queue,
+ * and the next batch takes all of them (up to `maxBatchSequences`) into one
+ * KV-cached decode, each with its own settings. A request with a seed gives the
+ * same completions whatever it is batched with. Every reply carries the weights'
+ * version as `system_fingerprint`, so a client can tag each sample with the
+ * policy that wrote it.
+ */
+export interface ServeOptions {
+  /** Checkpoint directory to serve. */
+  checkpoint: string;
+  /** Model id in /v1/models and replies (default: the directory's name). */
+  modelName?: string;
+  /** Version label of the loaded weights (default: the directory's name). */
+  version?: string;
+  /** Sequences (prompts × n) decoded together at most (default 256). */
+  maxBatchSequences?: number;
+  /** Receives one line per batch and per reload. */
+  log?: (line: string) => void;
+  /** 'native' | 'ts' | 'auto' kernels for the engine. */
+  kernels?: string;
+}
+
+/** Counters for tests and logs. */
+export interface ServeStats {
+  requests: number;
+  batches: number;
+  /** Most HTTP requests decoded in one batch so far. */
+  largestBatch: number;
+  sequences: number;
+}
+
+interface Job {
+  requests: SampleRequest[];
+  onStep?: TokenListener;
+  /** Learns the weights' version when the job's batch starts. */
+  onStart?: (version: string) => void;
+  resolve: (value: { results: SampledSequence[][]; version: string }) => void;
+  reject: (error: unknown) => void;
+}
+
+const MAX_BODY_BYTES = 8 * 1024 * 1024;
+
+export class ModelServer {
+  readonly modelName: string;
+  readonly stats: ServeStats = { requests: 0, batches: 0, largestBatch: 0, sequences: 0 };
+  private version: string;
+  private readonly tokenizer = new ByteTokenizer();
+  private readonly queue: Job[] = [];
+  private busy = false;
+  private reloading: Promise<void> | null = null;
+  private readonly http: Server;
+  private readonly created = Math.floor(Date.now() / 1000);
+
+  private constructor(
+    private readonly backend: EmbeddedBackend,
+    private readonly options: ServeOptions,
+    private readonly maxSeqLen: number,
+    private readonly vocabSize: number,
+  ) {
+    this.modelName = options.modelName ?? basename(resolve(options.checkpoint));
+    this.version = options.version ?? basename(resolve(options.checkpoint));
+    this.http = createServer((req, res) => void this.handle(req, res));
+  }
+
+  /** Loads the checkpoint into an engine worker. */
+  static async create(options: ServeOptions): Promise<ModelServer> {
+    checkServable(options.checkpoint);
+    const backend = await EmbeddedBackend.create({ checkpoint: options.checkpoint, kernels: options.kernels });
+    const { config } = backend.info();
+    return new ModelServer(backend, options, config.maxSeqLen, config.vocabSize);
+  }
+
+  /** Starts listening; port 0 picks a free one. Returns the API's base URL (`…/v1`). */
+  listen(port = 8000, host = '127.0.0.1'): Promise<string> {
+    return new Promise((resolveListen, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => {
+        this.http.off('error', reject);
+        const address = this.http.address() as AddressInfo;
+        resolveListen(`http://${host.includes(':') ? `[${host}]` : host}:${address.port}/v1`);
+      });
+    });
+  }
+
+  /** The version label of the weights now served. */
+  get currentVersion(): string {
+    return this.version;
+  }
+
+  /** Stops accepting connections, ends open ones, and stops the engine. */
+  async close(): Promise<void> {
+    await new Promise<void>((done) => {
+      this.http.close(() => done());
+      this.http.closeAllConnections();
+    });
+    await this.backend.close();
+  }
+
+  /** Replaces the weights with a checkpoint's; requests queued after this call are answered with them. */
+  async reload(path: string, version?: string): Promise<string> {
+    checkServable(path);
+    const previous = this.reloading;
+    const next = (async () => {
+      await previous?.catch(() => {});
+      await this.backend.load(path, { weightsOnly: true });
+      const { config } = this.backend.info();
+      if (config.maxSeqLen !== this.maxSeqLen || config.vocabSize !== this.vocabSize) throw new CheckpointFormatError(path, `has vocab ${config.vocabSize}, context ${config.maxSeqLen}; the served model has ${this.vocabSize}, ${this.maxSeqLen}`);
+      this.version = version ?? basename(resolve(path));
+      this.options.log?.(`reloaded ${path} as version ${this.version}`);
+    })();
+    this.reloading = next;
+    try {
+      await next;
+    } finally {
+      if (this.reloading === next) this.reloading = null;
+    }
+    return this.version;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method === 'GET' && (path === '/health' || path === '/v1/health')) return json(res, 200, { status: 'ok', version: this.version });
+      if (req.method === 'GET' && path === '/v1/models') {
+        return json(res, 200, { object: 'list', data: [{ id: this.modelName, object: 'model', created: this.created, owned_by: 'autodidact', root: resolve(this.options.checkpoint), max_model_len: this.maxSeqLen }] });
+      }
+      if (req.method === 'POST' && path === '/v1/completions') return await this.completions(await readJson(req), res);
+      if (req.method === 'POST' && path === '/v1/chat/completions') return await this.chat(await readJson(req), res);
+      if (req.method === 'POST' && path === '/update_weights_from_disk') return await this.updateWeights(await readJson(req), res);
+      throw new RequestError(404, `no route ${req.method} ${path}; this server has GET /v1/models, POST /v1/completions, POST /v1/chat/completions, POST /update_weights_from_disk`, null, 'not_found_error');
+    } catch (error) {
+      const failure =
+        error instanceof RequestError
+          ? error
+          : error instanceof InvalidArgumentError || error instanceof InvalidConfigError
+            ? new RequestError(400, error.message)
+            : new RequestError(500, error instanceof Error ? error.message : String(error), null, 'server_error');
+      if (!res.headersSent) json(res, failure.status, failure.body());
+      else if (!res.writableEnded) {
+        // Mid-stream: the error goes out as an event, as OpenAI's servers do.
+        res.write(`data: ${JSON.stringify(failure.body())}\n\n`);
+        res.end();
+      }
+    }
+  }
+
+  private async completions(body: unknown, res: ServerResponse): Promise<void> {
+    const request = parseRequest(CompletionRequestSchema, body);
+    refuseUnsupported(request);
+    this.checkModel(request.model);
+    const prompts = promptList(request.prompt).map((prompt, i) => this.encode(prompt, `prompt${Array.isArray(request.prompt) ? `[${i}]` : ''}`));
+    const top = request.logprobs ?? undefined;
+    const requests = this.sampleRequests(prompts, request, request.max_tokens ?? 16, top);
+    const asIds = request.return_tokens_as_token_ids === true;
+    const id = `cmpl-${randomBytes(12).toString('hex')}`;
+    const n = request.n;
+    const logprobsOf = (seq: SampledSequence, from = 0, to = seq.tokens.length, offset = 0) =>
+      top === undefined ? null : completionLogprobs(this.tokenizer, seq.tokens.slice(from, to), seq.logprobs.slice(from, to), seq.topLogprobs?.slice(from, to), asIds, offset);
+    const usage = (results: SampledSequence[][]) => usageOf(prompts, results);
+    if (request.stream) {
+      const head = (version: string) => ({ id, object: 'text_completion', created: now(), model: this.modelName, system_fingerprint: version });
+      return this.stream(res, requests, n, stopList(request.stop), request.stream_options?.include_usage === true, {
+        delta: (version, index, text, tokens, logprobs, topAlternatives, offset) => ({ ...head(version), choices: [{ index, text, logprobs: top === undefined ? null : completionLogprobs(this.tokenizer, tokens, logprobs, topAlternatives, asIds, offset), finish_reason: null }] }),
+        finish: (version, index, reason) => ({ ...head(version), choices: [{ index, text: '', logprobs: null, finish_reason: reason }] }),
+        usage: (version, results) => ({ ...head(version), choices: [], usage: usage(results) }),
+      });
+    }
+    const { results, version } = await this.submit(requests);
+    json(res, 200, {
+      id,
+      object: 'text_completion',
+      created: now(),
+      model: this.modelName,
+      system_fingerprint: version,
+      choices: results.flatMap((group, i) => group.map((seq, j) => ({ index: i * n + j, text: seq.text, logprobs: logprobsOf(seq), finish_reason: seq.finishReason }))),
+      usage: usage(results),
+    });
+  }
+
+  private async chat(body: unknown, res: ServerResponse): Promise<void> {
+    const request = parseRequest(ChatRequestSchema, body);
+    refuseUnsupported(request);
+    this.checkModel(request.model);
+    const prompt = this.encode(renderChat(request.messages), 'messages');
+    const top = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
+    const requests = this.sampleRequests([prompt], request, request.max_completion_tokens ?? request.max_tokens ?? this.maxSeqLen, top);
+    const asIds = request.return_tokens_as_token_ids === true;
+    const id = `chatcmpl-${randomBytes(12).toString('hex')}`;
+    const logprobsOf = (tokens: readonly number[], logprobs: readonly number[], alternatives: readonly TokenLogprob[][] | undefined) => (top === undefined ? null : chatLogprobs(this.tokenizer, tokens, logprobs, alternatives, asIds));
+    if (request.stream) {
+      const head = (version: string) => ({ id, object: 'chat.completion.chunk', created: now(), model: this.modelName, system_fingerprint: version });
+      const started = new Set<number>();
+      return this.stream(res, requests, request.n, stopList(request.stop), request.stream_options?.include_usage === true, {
+        delta: (version, index, text, tokens, logprobs, alternatives) => {
+          const delta = started.has(index) ? { content: text } : { role: 'assistant', content: text };
+          started.add(index);
+          return { ...head(version), choices: [{ index, delta, logprobs: logprobsOf(tokens, logprobs, alternatives), finish_reason: null }] };
+        },
+        finish: (version, index, reason) => ({ ...head(version), choices: [{ index, delta: {}, logprobs: null, finish_reason: reason }] }),
+        usage: (version, results) => ({ ...head(version), choices: [], usage: usageOf([prompt], results) }),
+      });
+    }
+    const { results, version } = await this.submit(requests);
+    json(res, 200, {
+      id,
+      object: 'chat.completion',
+      created: now(),
+      model: this.modelName,
+      system_fingerprint: version,
+      choices: results[0].map((seq, j) => ({ index: j, message: { role: 'assistant', content: seq.text }, logprobs: logprobsOf(seq.tokens, seq.logprobs, seq.topLogprobs), finish_reason: seq.finishReason })),
+      usage: usageOf([prompt], results),
+    });
+  }
+
+  private async updateWeights(body: unknown, res: ServerResponse): Promise<void> {
+    const request = body as { model_path?: unknown; version?: unknown } | null;
+    if (typeof request?.model_path !== 'string' || request.model_path === '') throw new RequestError(400, '`model_path`: expected the path of a checkpoint directory', 'model_path');
+    if (request.version !== undefined && typeof request.version !== 'string') throw new RequestError(400, '`version`: expected a string', 'version');
+    try {
+      const version = await this.reload(request.model_path, request.version as string | undefined);
+      json(res, 200, { success: true, message: `loaded ${request.model_path}`, version });
+    } catch (error) {
+      if (error instanceof AutodidactError) return json(res, 400, { success: false, message: error.message });
+      throw error;
+    }
+  }
+
+  /**
+   * Streams a request's choices as server-sent events. Tokens go out as they
+   * are drawn, except the last (longest stop − 1) bytes, held back until they
+   * cannot turn out to start a stop string (which is cut from the text).
+   */
+  private async stream(
+    res: ServerResponse,
+    requests: SampleRequest[],
+    n: number,
+    stops: string[],
+    includeUsage: boolean,
+    chunks: {
+      delta(version: string, index: number, text: string, tokens: number[], logprobs: number[], top: TokenLogprob[][] | undefined, offset: number): unknown;
+      finish(version: string, index: number, reason: string): unknown;
+      usage(version: string, results: SampledSequence[][]): unknown;
+    },
+  ): Promise<void> {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    const send = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    const hold = Math.max(0, ...stops.map((s) => Buffer.byteLength(s) - 1));
+    const choices = new Map<number, ChoiceStream>();
+    const choice = (index: number) => {
+      let stream = choices.get(index);
+      if (!stream) choices.set(index, (stream = new ChoiceStream(this.tokenizer)));
+      return stream;
+    };
+    let version = this.version;
+    const emit = (index: number, upTo: number | null) => {
+      const part = choice(index).take(upTo, hold);
+      if (part) send(chunks.delta(version, index, part.text, part.tokens, part.logprobs, part.top, part.offset));
+    };
+    const { results, version: used } = await this.submit(requests, (step) => {
+      for (const event of step) {
+        const index = event.request * n + event.index;
+        choice(index).push(event.token, event.logprob, event.top);
+        emit(index, null);
+      }
+    }, (v) => (version = v));
+    version = used;
+    results.forEach((group, i) =>
+      group.forEach((seq, j) => {
+        const index = i * n + j;
+        emit(index, seq.tokens.length);
+        send(chunks.finish(version, index, seq.finishReason));
+      }),
+    );
+    if (includeUsage) send(chunks.usage(version, results));
+    res.write('data: [DONE]\n\n');
+    res.end();
+  }
+
+  /** Queues requests for the next batch. `onStart` learns the version the batch decodes with. */
+  private submit(requests: SampleRequest[], onStep?: TokenListener, onStart?: (version: string) => void): Promise<{ results: SampledSequence[][]; version: string }> {
+    this.stats.requests++;
+    return new Promise((resolveJob, reject) => {
+      this.queue.push({ requests, onStep, onStart, resolve: resolveJob, reject });
+      void this.pump();
+    });
+  }
+
+  /** Decodes queued jobs batch after batch until the queue is empty. */
+  private async pump(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0) {
+        await this.reloading?.catch(() => {});
+        const batch: Job[] = [this.queue.shift()!];
+        let sequences = countSequences(batch[0]);
+        const limit = this.options.maxBatchSequences ?? 256;
+        while (this.queue.length > 0 && sequences + countSequences(this.queue[0]) <= limit) {
+          sequences += countSequences(this.queue[0]);
+          batch.push(this.queue.shift()!);
+        }
+        const version = this.version;
+        const owners: { job: Job; local: number }[] = [];
+        for (const job of batch) job.requests.forEach((_, local) => owners.push({ job, local }));
+        for (const job of batch) job.onStart?.(version);
+        const streaming = batch.some((job) => job.onStep);
+        const listener: TokenListener | undefined = streaming
+          ? (step) => {
+              const perJob = new Map<Job, Parameters<TokenListener>[0]>();
+              for (const event of step) {
+                const { job, local } = owners[event.request];
+                if (!job.onStep) continue;
+                const list = perJob.get(job) ?? [];
+                list.push({ ...event, request: local });
+                perJob.set(job, list);
+              }
+              for (const [job, list] of perJob) job.onStep!(list);
+            }
+          : undefined;
+        try {
+          const results = await this.backend.sampleRequests(batch.flatMap((job) => job.requests), listener);
+          let at = 0;
+          for (const job of batch) {
+            job.resolve({ results: results.slice(at, at + job.requests.length), version });
+            at += job.requests.length;
+          }
+          this.stats.batches++;
+          this.stats.sequences += sequences;
+          this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
+          this.options.log?.(`batch of ${batch.length} request(s), ${sequences} sequence(s), version ${version}`);
+        } catch (error) {
+          for (const job of batch) job.reject(error);
+        }
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private sampleRequests(prompts: number[][], request: { n: number; temperature?: number | null; top_p?: number | null; stop?: string | string[] | null; seed?: number | null }, maxTokens: number, topLogprobs: number | undefined): SampleRequest[] {
+    // Without a seed, a fresh one per request (OpenAI semantics: unseeded sampling varies).
+    const seed = request.seed ?? randomInt(2 ** 31);
+    return prompts.map((prompt, i) => ({
+      prompt,
+      stream: i,
+      options: { n: request.n, temperature: request.temperature ?? 1, topP: request.top_p ?? 1, maxTokens, stop: stopList(request.stop), seed, ...(topLogprobs !== undefined ? { topLogprobs } : {}) },
+    }));
+  }
+
+  private encode(prompt: string | number[], param: string): number[] {
+    const ids = typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addBos: true }) : prompt;
+    if (ids.length === 0) throw new RequestError(400, `\`${param}\` is empty`, param);
+    const bad = ids.find((id) => id < 0 || id >= this.vocabSize);
+    if (bad !== undefined) throw new RequestError(400, `\`${param}\` has token id ${bad}, outside the vocabulary [0, ${this.vocabSize})`, param);
+    if (ids.length >= this.maxSeqLen) throw new RequestError(400, `\`${param}\` has ${ids.length} tokens; this model's context is ${this.maxSeqLen} tokens, leaving no room for a completion`, param);
+    return ids;
+  }
+
+  private checkModel(model: string | undefined): void {
+    if (model !== undefined && model !== this.modelName) throw new RequestError(404, `The model \`${model}\` does not exist; this server has \`${this.modelName}\``, 'model', 'not_found_error');
+  }
+}
+
+/** Tokens of one streamed choice, and how many have been sent. */
+class ChoiceStream {
+  private readonly tokens: number[] = [];
+  private readonly logprobs: number[] = [];
+  private readonly top: TokenLogprob[][] = [];
+  private readonly ends: number[] = []; // byte length after each token
+  private sent = 0;
+  private sentChars = 0;
+  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
+
+  constructor(private readonly tokenizer: ByteTokenizer) {}
+
+  push(token: number, logprob: number, top: TokenLogprob[] | undefined): void {
+    this.tokens.push(token);
+    this.logprobs.push(logprob);
+    if (top) this.top.push(top);
+    this.ends.push((this.ends[this.ends.length - 1] ?? 0) + this.tokenizer.tokenBytes(token).length);
+  }
+
+  /** The unsent tokens up to `upTo` (the final length), or, while decoding, those ending at least `hold` bytes before the newest byte. */
+  take(upTo: number | null, hold: number) {
+    let end = upTo ?? this.tokens.length;
+    if (upTo === null) {
+      const safe = (this.ends[this.ends.length - 1] ?? 0) - hold;
+      while (end > this.sent && this.ends[end - 1] > safe) end--;
+    }
+    if (end <= this.sent) {
+      // At the end, bytes of an unfinished UTF-8 character still held by the decoder come out (as U+FFFD, like the whole text).
+      const rest = upTo === null ? '' : this.decoder.decode();
+      if (!rest) return null;
+      this.sentChars += rest.length;
+      return { text: rest, tokens: [], logprobs: [], top: undefined, offset: this.sentChars - rest.length };
+    }
+    const from = this.sent;
+    const tokens = this.tokens.slice(from, end);
+    const bytes = tokens.flatMap((id) => Array.from(this.tokenizer.tokenBytes(id)));
+    const text = this.decoder.decode(Uint8Array.from(bytes), { stream: upTo === null });
+    const offset = this.sentChars;
+    this.sent = end;
+    this.sentChars += text.length;
+    return { text, tokens, logprobs: this.logprobs.slice(from, end), top: this.top.length ? this.top.slice(from, end) : undefined, offset };
+  }
+}
+
+function countSequences(job: Job): number {
+  return job.requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
+}
+
+function promptList(prompt: string | string[] | number[] | number[][]): (string | number[])[] {
+  if (typeof prompt === 'string') return [prompt];
+  if (typeof prompt[0] === 'number') return [prompt as number[]];
+  return prompt as (string | number[])[];
+}
+
+function usageOf(prompts: number[][], results: SampledSequence[][]) {
+  const promptTokens = prompts.reduce((sum, p) => sum + p.length, 0);
+  const completionTokens = results.reduce((sum, group) => sum + group.reduce((s, seq) => s + seq.tokens.length, 0), 0);
+  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
+}
+
+function now(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of req as AsyncIterable<Buffer>) {
+    size += part.length;
+    if (size > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    parts.push(part);
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch (error) {
+    throw new RequestError(400, `the body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** A checkpoint the server can serve: a directory with our files and the byte tokenizer. */
+function checkServable(dir: string): void {
+  if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'model.safetensors'))) throw new CheckpointFormatError(dir, 'no config.json and model.safetensors here; pass a checkpoint directory (e.g. runs/<run>/checkpoints/round-3)');
+  const metaPath = join(dir, 'autodidact.json');
+  if (existsSync(metaPath)) {
+    const kind = (JSON.parse(readFileSync(metaPath, 'utf8')) as { tokenizer?: { kind?: string } }).tokenizer?.kind ?? 'byte';
+    if (kind !== 'byte') throw new CheckpointFormatError(dir, `tokenizer kind "${kind}": the server speaks the byte tokenizer only`);
+  }
+}
