@@ -6,6 +6,8 @@ import { runEngineDemo } from './train-demo.js';
 import { runDemo } from './demo.js';
 import { runCommand } from './run.js';
 import { compareCommand } from './compare.js';
+import { serveCommand, type ServeCommandOptions } from './serve.js';
+import { exportCommand, formatsHelp, parseRound } from './export.js';
 
 function positiveInt(value: string): number {
   const parsed = Number(value);
@@ -75,6 +77,34 @@ program
   .option('--json', 'print {"recipes":{name:{metric:{mean,std}}}} as the last line')
   .action(async (recipes: string[], options: { seeds: number; metrics?: string; set: string[]; out: string; fresh?: boolean; json?: boolean }) => {
     await compareCommand(recipes, options);
+  });
+
+program
+  .command('export')
+  .description("write a round's accepted set for TRL, verl or OpenAI fine-tuning, or a checkpoint as GGUF")
+  .argument('<dir>', 'run directory (dataset formats; gguf: its checkpoint) or checkpoint directory (gguf)')
+  .requiredOption('--format <format>', 'trl-sft | trl-dpo | openai-chat | verl-parquet | gguf (see below)')
+  .option('--round <n>', 'round to export (default: the last round with an accepted set; gguf: the last checkpoint)', parseRound)
+  .option('--out <path>', 'output file (default <run>/exports/round-<n>.<format>.jsonl or .parquet; required for gguf)')
+  .option('--json', 'print a machine-readable summary as the last line')
+  .addHelpText('after', formatsHelp())
+  .action(async (dir: string, options: { format: string; round?: number; out?: string; json?: boolean }) => {
+    await exportCommand(dir, options);
+  });
+
+program
+  .command('serve')
+  .description('serve a checkpoint over the OpenAI API (/v1/models, /v1/completions, /v1/chat/completions with logprobs, n, seed, streaming; POST /update_weights_from_disk swaps weights)')
+  .argument('<checkpoint-dir>', 'checkpoint directory (e.g. runs/<run>/checkpoints/round-3)')
+  .option('--port <n>', 'TCP port (0 picks a free one)', (v) => Number.parseInt(v, 10), 8000)
+  .option('--host <address>', 'address to listen on', '127.0.0.1')
+  .option('--model-name <name>', 'model id clients ask for (default: the directory name)')
+  .option('--weights-version <label>', 'version label of the weights, sent back as system_fingerprint (default: the directory name)')
+  .option('--max-batch <n>', 'sequences (prompts × n) decoded together at most', positiveInt, 256)
+  .option('--quiet', 'no log line per batch')
+  .option('--json', 'print {"url","model","version"} once listening')
+  .action(async (checkpoint: string, options: ServeCommandOptions) => {
+    await serveCommand(checkpoint, options);
   });
 
 program

@@ -222,6 +222,12 @@ export class RunStore {
     return (this.db.prepare('SELECT sample_id FROM accepted WHERE round BETWEEN ? AND ? ORDER BY round, sample_id').all(from, to) as { sample_id: number }[]).map((row) => row.sample_id);
   }
 
+  /** The accepted set of one round: sample ids (ascending) with the reason each was accepted. */
+  acceptedSet(round: number): { sampleId: number; reason: string }[] {
+    const rows = this.db.prepare('SELECT sample_id, reason FROM accepted WHERE round = ? ORDER BY sample_id').all(round) as { sample_id: number; reason: string }[];
+    return rows.map((row) => ({ sampleId: row.sample_id, reason: row.reason }));
+  }
+
   saveMetrics(round: number, metrics: Record<string, number>): void {
     const insert = this.db.prepare('INSERT OR REPLACE INTO metrics (round, key, value) VALUES (?, ?, ?)');
     this.db.transaction(() => {
