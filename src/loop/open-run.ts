@@ -17,6 +17,7 @@ import { defaultMonitors } from './monitors.js';
 import { policyReflector } from './reflect.js';
 import type { LoopParts } from './run-loop.js';
 import { resolveTasks } from './sources.js';
+import { labelAgreementMonitor, rewardVerifier } from './reward.js';
 import { selfPlayFormat } from '../selfplay/formats.js';
 
 /** The run directory already holds a run of another recipe. */
@@ -41,6 +42,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
   if (options.fresh) rmSync(runDir, { recursive: true, force: true });
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   const store = new RunStore(join(runDir, 'run.sqlite'));
+  let closeReward = async () => {};
   try {
     checkSameRecipe(store.getMeta('recipe'), recipe, runDir);
     store.setMeta('recipe', JSON.stringify(recipe));
@@ -52,6 +54,9 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
     const reference = klSettings && (klSettings.coef > 0 || klSettings.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
+    // The recipe's reward verifier (judge or majority vote), if any; a `self` judge is the policy the reflector also uses.
+    const reward = await rewardVerifier(recipe, { self: policy, baseDir: options.baseDir });
+    closeReward = reward.close;
     const c = recipe.curriculum;
     const curriculum =
       c.kind === 'fixed'
@@ -63,11 +68,12 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       tokenizer: new ByteTokenizer(),
       source,
       verifier,
+      rewardVerifier: reward.verifier,
       curriculum,
       reflector: recipe.reflect.enabled
         ? policyReflector(policy, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop } })
         : undefined,
-      monitors: defaultMonitors,
+      monitors: reward.verifier ? [...defaultMonitors, labelAgreementMonitor(verifier)] : defaultMonitors,
       store,
       runDir,
       initialCheckpoint,
@@ -80,11 +86,13 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
         store.close();
         if (!options.backend) await backend.close();
         await reference?.close();
+        await closeReward();
         await closeTasks?.();
       },
     };
   } catch (error) {
     store.close();
+    await closeReward();
     await closeTasks?.();
     throw error;
   }

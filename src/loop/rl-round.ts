@@ -23,6 +23,7 @@ import { definedOnly, policyUpdate, referenceKl } from '../rl/update.js';
 import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
+import { scoreGroups } from '../verifiers/groups.js';
 
 /** What the loop lends an RL round: its policy handle and weight bookkeeping. */
 export interface RlRoundContext {
@@ -53,7 +54,8 @@ export class RoundStopped extends Error {}
 
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
 export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RlRoundContext): Promise<void> {
-  const { recipe, store, backend, tokenizer, verifier } = parts;
+  const { recipe, store, backend, tokenizer } = parts;
+  const verifier = parts.rewardVerifier ?? parts.verifier;
   const rl = recipe.rl!;
   if (pool.length === 0) throw new Error(`round ${round} has no tasks to train on (the task source returned none for this round's difficulties)`);
   const estimator = advantageEstimators.get(rl.advantage);
@@ -93,7 +95,8 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
         }),
       );
       const ids = store.saveSamples(rows);
-      const verifications = await Promise.all(tasks.flatMap((task, i) => groups[i].map((c) => verifier.verify(task, c.text))));
+      // Each task's group is scored together (majority vote needs it; a judge batches one call over all).
+      const verifications = (await scoreGroups(verifier, tasks.map((task, i) => ({ task, completions: groups[i].map((c) => c.text) })))).flat();
       store.saveScores(verifications.map((verification, k) => ({ sampleId: ids[k], verifier: { name: verifier.name, version: verifier.version }, verification })));
       timing.score += clock() - started;
       let k = 0;
@@ -227,11 +230,12 @@ function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task }
 
 /** Self-critical baselines: the reward of each group's greedy completion. */
 async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[]): Promise<Map<number, number>> {
-  const { recipe, verifier } = parts;
+  const { recipe } = parts;
   const completions = await policy.sample(groups.map((g) => g.task.prompt), { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 });
+  const verdicts = await scoreGroups(parts.rewardVerifier ?? parts.verifier, groups.map((g, gi) => ({ task: g.task, completions: [completions[gi][0].text] })));
   const baselines = new Map<number, number>();
   for (let gi = 0; gi < groups.length; gi++) {
-    const v = await verifier.verify(groups[gi].task, completions[gi][0].text);
+    const v = verdicts[gi][0];
     baselines.set(gi, v.status === 'scored' ? v.reward : 0);
   }
   return baselines;

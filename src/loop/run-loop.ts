@@ -29,6 +29,7 @@ import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } f
 import { meanPassAtK } from './metrics.js';
 import { completionOf, curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
 import { seedFor } from './seeds.js';
+import { scoreGroups } from '../verifiers/groups.js';
 import { RoundStopped, runRlRound, type RlRoundContext } from './rl-round.js';
 import { runSelfPlayRound, formatPriorExamples } from './selfplay-round.js';
 import type { Executor } from '../selfplay/executor.js';
@@ -43,7 +44,10 @@ export interface LoopParts {
   backend: TrainingBackend;
   tokenizer: Tokenizer;
   source: TaskSource;
+  /** The tasks' verifier (labels): scores held-out evaluation, and the samples too unless `rewardVerifier` is set. */
   verifier: Verifier;
+  /** What scores the samples the policy learns from, when not `verifier`: an LLM judge or a majority vote (the recipe's `verifier:` section). */
+  rewardVerifier?: Verifier;
   curriculum: Curriculum;
   /** Reflects on failures (Re-ReST); required when `recipe.reflect.enabled`. */
   reflector?: Reflector;
@@ -235,8 +239,11 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         }
       });
 
-      // score: the verifier's verdict and feedback for every sample.
-      await phase(round, 'score', 0, async () => scoreUnscored(parts, round, byId));
+      // score: the verifier's verdict and feedback for every sample (a judge that is the policy itself reads the weights that sampled them).
+      await phase(round, 'score', 0, async () => {
+        if (parts.rewardVerifier) await useWeights(round - 1);
+        await scoreUnscored(parts, round, byId);
+      });
 
       // refine: Re-ReST reflection on failures, STaR rationalization with the answer as a hint.
       await phase(round, 'refine', 0, async () => {
@@ -365,16 +372,34 @@ function sampleRow(round: number, kind: AttemptKind, task: Task, index: number, 
   return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion, sampler: { ...sampler } };
 }
 
-/** Scores every sample of a round that has no score yet, in chunks (each saved at once). */
+/**
+ * Scores every sample of a round that has no score yet, a group at a time
+ * (the samples of one task and kind, which a group verifier such as majority
+ * vote scores together), in chunks of about 256 samples (each saved at once).
+ */
 async function scoreUnscored(parts: LoopParts, round: number, byId: Map<string, Task>): Promise<void> {
-  const pending = parts.store.loadSamples(round).filter((s) => s.verification === null);
-  for (let i = 0; i < pending.length; i += 256) {
-    const rows = [];
-    for (const sample of pending.slice(i, i + 256)) {
-      const task = byId.get(sample.taskId);
-      if (!task) throw new Error(`run store: sample ${sample.id} names task ${sample.taskId}, which round ${round} does not have`);
-      rows.push({ sampleId: sample.id, verifier: { name: parts.verifier.name, version: parts.verifier.version }, verification: await parts.verifier.verify(task, sample.completion) });
+  const verifier = parts.rewardVerifier ?? parts.verifier;
+  const groups = new Map<string, StoredSample[]>();
+  for (const sample of parts.store.loadSamples(round)) {
+    const key = `${sample.kind}/${sample.taskId}`;
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(sample);
+  }
+  const pending = [...groups.values()].filter((group) => group.some((s) => s.verification === null));
+  for (let i = 0; i < pending.length; ) {
+    const chunk: StoredSample[][] = [];
+    for (let size = 0; i < pending.length && (size === 0 || size + pending[i].length <= 256); i++) {
+      chunk.push(pending[i]);
+      size += pending[i].length;
     }
+    const verdicts = await scoreGroups(
+      verifier,
+      chunk.map((group) => {
+        const task = byId.get(group[0].taskId);
+        if (!task) throw new Error(`run store: sample ${group[0].id} names task ${group[0].taskId}, which round ${round} does not have`);
+        return { task, completions: group.map((s) => s.completion) };
+      }),
+    );
+    const rows = chunk.flatMap((group, g) => group.flatMap((sample, j) => (sample.verification === null ? [{ sampleId: sample.id, verifier: { name: verifier.name, version: verifier.version }, verification: verdicts[g][j] }] : [])));
     parts.store.saveScores(rows);
   }
 }
@@ -437,7 +462,7 @@ function roundRecord(parts: LoopParts, round: number) {
   const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
   const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
   // Acceptance precision needs an accept filter: RL rounds have none.
-  const labeledTruth = !parts.recipe.rl && [...tasks.values()].every((t) => t.answer !== undefined);
+  const labeledTruth = !parts.recipe.rl && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
   return {
     round,
     groups: [...groups.values()],

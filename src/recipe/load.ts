@@ -7,6 +7,7 @@ import { parse, YAMLParseError } from 'yaml';
 import { InvalidConfigError, RecipeFileError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
 import { RecipeSchema, type Recipe } from './schema.js';
+import { checkRewardVerifier } from './verifier-schema.js';
 import { advantageEstimators } from '../rl/advantages.js';
 import { klPenalties, policyLosses } from '../rl/losses.js';
 
@@ -67,6 +68,7 @@ export function validateRecipe(raw: unknown): Recipe {
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
   }
+  checkRewardVerifier(recipe);
   if (recipe.eval.n > 0) {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);
     if (tooLarge !== undefined) throw new InvalidConfigError('eval.k', `pass@${tooLarge} needs at least ${tooLarge} samples per task, but eval.n = ${recipe.eval.n}`);

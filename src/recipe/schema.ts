@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ModelConfigSchema } from '../engine/config.js';
 import { AGGREGATIONS } from '../rl/losses.js';
+import { RewardVerifierSchema } from './verifier-schema.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -357,6 +358,8 @@ export const RecipeSchema = z
     rl: RlSchema.optional(),
     /** Absolute Zero self-play rounds (propose → validate → solve, no task data) instead of sample → curate → fine-tune; `tasks` then only supplies the held-out evaluation. */
     selfplay: SelfPlaySchema.optional(),
+    /** What scores the samples the policy learns from: the tasks' own verifier (default), an LLM judge, or a majority vote (src/recipe/verifier-schema.ts). Held-out evaluation always uses the tasks' verifier. */
+    verifier: RewardVerifierSchema.prefault({ kind: 'tasks' }),
     eval: EvalSchema.prefault({}),
   })
   .strict();

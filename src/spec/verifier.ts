@@ -22,11 +22,25 @@ export type Verification =
   | { status: 'error'; error: string }
   | { status: 'not-applicable'; reason: string };
 
+/** The completions sampled for one task together (the n samples of a prompt). */
+export interface VerificationGroup {
+  task: Task;
+  completions: readonly string[];
+}
+
 /** Scores completions of tasks. Name and version go into the provenance of every score. */
 export interface Verifier {
   readonly name: string;
   readonly version: string;
   verify(task: Task, completion: string): Verification | Promise<Verification>;
+  /**
+   * Optional: scores many groups at once; result[i][j] is the verdict on
+   * groups[i].completions[j]. Verifiers that need a task's whole group (majority
+   * vote) or that batch one model call over many completions (an LLM judge)
+   * implement it. The loop calls it when present and `verify` per completion
+   * otherwise (`scoreGroups` in src/verifiers/groups.ts).
+   */
+  verifyGroups?(groups: readonly VerificationGroup[]): Promise<Verification[][]>;
 }
 
 /** A verifier that answers synchronously (string matching, numeric checks). */

@@ -1,0 +1,91 @@
+/**
+ * The reward verifier a recipe's `verifier:` section names (an LLM judge or a
+ * majority vote), and a monitor comparing its verdicts with the labels when
+ * the tasks have them. The tasks' own verifier keeps scoring held-out
+ * evaluation, so `eval/*` is always measured against real labels.
+ */
+import { resolve } from 'node:path';
+import { EmbeddedBackend } from '../engine/backend.js';
+import type { Recipe } from '../recipe/schema.js';
+import type { Monitor, RoundRecord } from '../spec/monitor.js';
+import type { Verifier } from '../spec/verifier.js';
+import { judgeVerifier, type JudgePolicy } from '../verifiers/judge.js';
+import { majorityVoteVerifier } from '../verifiers/vote.js';
+
+/**
+ * Builds the recipe's reward verifier; none for `kind: tasks` (the loop then
+ * rewards with the tasks' verifier). `self` is the policy being trained, as
+ * the loop samples it (the judge then reads the current weights at every call).
+ */
+export async function rewardVerifier(recipe: Recipe, options: { self: JudgePolicy; baseDir: string }): Promise<{ verifier?: Verifier; close: () => Promise<void> }> {
+  const v = recipe.verifier;
+  if (v.kind === 'tasks') return { close: async () => {} };
+  if (v.kind === 'majority-vote') {
+    return { verifier: majorityVoteVerifier({ minAgreement: v.minAgreement, match: v.match, answerMarker: v.answerMarker, answerEnd: ['\n', ...recipe.sample.stop] }), close: async () => {} };
+  }
+  let judge = options.self;
+  let backend: EmbeddedBackend | undefined;
+  if (v.policy !== 'self') {
+    const checkpoint = resolve(options.baseDir, v.policy.checkpoint);
+    backend = await EmbeddedBackend.create({ checkpoint });
+    judge = { name: `embedded(${v.policy.checkpoint})`, sample: backend.sample.bind(backend) };
+  }
+  const verifier = judgeVerifier({
+    policy: judge,
+    rubric: v.rubric,
+    scale: v.scale,
+    samples: v.samples,
+    temperature: v.temperature,
+    topP: recipe.sample.topP,
+    maxTokens: v.maxTokens,
+    stop: v.stop,
+    seed: recipe.seed,
+    threshold: v.threshold,
+    pick: v.pick,
+    reference: v.reference,
+  });
+  return { verifier, close: async () => backend?.close() };
+}
+
+/**
+ * How the reward verifier's verdicts compare with the labels, over a round's
+ * own samples that both scored: `reward/label_agreement` (same pass/fail),
+ * `reward/label_precision` (of the samples the reward passed, the share right
+ * by the labels), `reward/label_recall` (of the right ones, the share it
+ * passed), `reward/label_accuracy` (all the samples' true accuracy), and
+ * `reward/label_coverage` (share of samples the reward scored at all: a vote
+ * without a majority abstains). Only
+ * for synchronous label verifiers and labeled tasks; otherwise it reports
+ * nothing.
+ */
+export function labelAgreementMonitor(labels: Verifier): Monitor {
+  return {
+    name: 'reward-vs-labels',
+    observe(record: RoundRecord): Record<string, number> {
+      const samples = record.groups.flat().filter((a) => a.task.answer !== undefined);
+      const truths: boolean[] = [];
+      const pairs: { reward: boolean; label: boolean }[] = [];
+      for (const attempt of samples) {
+        const truth = labels.verify(attempt.task, attempt.completion);
+        if (truth instanceof Promise) {
+          truth.catch(() => {}); // not awaited: a monitor is synchronous
+          return {};
+        }
+        if (truth.status !== 'scored') continue;
+        truths.push(truth.pass);
+        if (attempt.verification.status === 'scored') pairs.push({ reward: attempt.verification.pass, label: truth.pass });
+      }
+      if (samples.length === 0) return {};
+      const share = (count: number, of: number) => (of ? count / of : 0);
+      const rewarded = pairs.filter((p) => p.reward);
+      const right = pairs.filter((p) => p.label);
+      return {
+        'reward/label_coverage': share(pairs.length, samples.length),
+        'reward/label_agreement': share(pairs.filter((p) => p.reward === p.label).length, pairs.length),
+        'reward/label_precision': share(rewarded.filter((p) => p.label).length, rewarded.length),
+        'reward/label_recall': share(right.filter((p) => p.reward).length, right.length),
+        'reward/label_accuracy': share(truths.filter(Boolean).length, truths.length),
+      };
+    },
+  };
+}
