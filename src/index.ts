@@ -44,3 +44,6 @@ export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
 export { createSandbox, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
 export { loadCodeTasks, builtinCodeTasks, codeVerifier, CodeTaskLineSchema, type CodeTest, type CodeVerifierOptions } from './tasks/code.js';
 export { validateProposal, checkSolution, learnabilityReward, type TaskType, type Validation } from './selfplay/executor.js';
+export { exportGguf, type GgufExportResult } from './export/gguf.js';
+export { readGgufHeader, readGgufTensor, writeGguf, GgufFormatError, type GgufHeader, type GgufTensorInfo, type GgufValue } from './export/gguf-format.js';
+export { LlamaCppPolicy, LlamaCppPolicyConfigSchema, type LlamaCppPolicyConfig } from './policies/llamacpp.js';
