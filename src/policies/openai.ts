@@ -125,7 +125,7 @@ export class OpenAIPolicy implements Policy {
       timeout: this.config.timeoutMs,
       fetch: (async (url: string | URL | Request, init?: RequestInit) => {
         this.usage.httpAttempts++;
-        return transport(url, init);
+        return normalizeErrorBody(await transport(url, init));
       }) as typeof fetch,
     });
   }
@@ -300,6 +300,29 @@ export class OpenAIPolicy implements Policy {
     this.warned.add(key);
     this.warn(message);
   }
+}
+
+/**
+ * Error bodies come as OpenAI's `{"error": {"message", …}}` or, from older vLLM
+ * and some proxies, as a top-level `{"message", "type", "code"}`. The client
+ * reads only the first; the second is rewritten into it so its message is not lost.
+ */
+async function normalizeErrorBody(response: Response): Promise<Response> {
+  if (response.ok) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = undefined;
+  }
+  const flat = body as { error?: unknown; message?: unknown; detail?: unknown } | undefined;
+  const message = flat && flat.error === undefined ? (flat.message ?? flat.detail) : undefined;
+  const fixed = message !== undefined ? JSON.stringify({ error: { ...(flat as object), message: typeof message === 'string' ? message : JSON.stringify(message) } }) : text;
+  const headers = new Headers(response.headers);
+  headers.delete('content-length');
+  headers.delete('content-encoding');
+  return new Response(fixed, { status: response.status, statusText: response.statusText, headers });
 }
 
 /** At most `limit` tasks run at once; the rest wait in arrival order. */
