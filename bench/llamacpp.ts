@@ -83,8 +83,8 @@ async function nativeSample(seed: number): Promise<number> {
 const settings = { n, temperature: 1, maxTokens: newTokens, stopTokenIds: [] as number[] };
 const sides: Record<string, (seed: number) => Promise<number>> = {
   engine: async (seed) => count(await backend.sample(prompts, { ...settings, seed })),
-  'llamacpp p=1': async (seed) => count(await serial.sample(prompts, { ...settings, seed } as never)),
-  'llamacpp p=8': async (seed) => count(await batched.sample(prompts, { ...settings, seed } as never)),
+  'llamacpp p=1': async (seed) => count(await serial.sample(prompts, { ...settings, seed })),
+  'llamacpp p=8': async (seed) => count(await batched.sample(prompts, { ...settings, seed })),
   'llama.cpp native': nativeSample,
 };
 function count(groups: { tokens: number[] }[][]): number {

@@ -10,8 +10,10 @@ import { GgufType, writeGguf, type GgufTensorInput, type GgufValue } from './ggu
 
 /**
  * Export of a checkpoint (Hugging Face LlamaForCausalLM layout) to a GGUF file
- * that llama.cpp, node-llama-cpp and Ollama load as architecture `llama`, the
- * way llama.cpp's convert_hf_to_gguf.py maps a float32 HF llama:
+ * of architecture `llama`, mapped the way llama.cpp's convert_hf_to_gguf.py maps
+ * a float32 HF llama. llama.cpp (through node-llama-cpp) loads it and agrees with
+ * the engine (test/export/gguf.test.ts); Ollama, which uses llama.cpp's loader,
+ * is not checked here.
  *
  *   model.embed_tokens.weight                 → token_embd.weight
  *   model.layers.N.input_layernorm.weight      → blk.N.attn_norm.weight
@@ -36,9 +38,9 @@ import { GgufType, writeGguf, type GgufTensorInput, type GgufValue } from './ggu
  * then `<unused_N>` up to vocabSize (type UNUSED). With no merges llama.cpp's
  * BPE tokenizer turns any text into one token per UTF-8 byte — exactly our ids.
  * A SentencePiece (`llama`) vocabulary of `<0xNN>` byte tokens does not: its
- * tokenizer rewrites spaces as U+2581 "▁" before the lookup, so a space would
- * become three byte tokens (E2 96 81), and giving id 32 the piece "▁" instead
- * makes the character "▁" itself tokenize to 32 (measured with node-llama-cpp 3.21.1).
+ * tokenizer rewrites every space as U+2581 "▁" before the lookup, so id 32
+ * needs the piece "▁", and then the character "▁" in input text tokenizes to
+ * 32 instead of its bytes E2 96 81 (measured with node-llama-cpp 3.21.1).
  */
 
 /** What exportGguf wrote. */

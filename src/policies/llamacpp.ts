@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { SampleOptionsSchema } from '../engine/sampler.js';
+import { SampleOptionsSchema, type SampleOptions } from '../engine/sampler.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
@@ -120,8 +120,8 @@ export class LlamaCppPolicy implements Policy {
     });
   }
 
-  /** @inheritdoc */
-  async sample(prompts: readonly string[], input: SamplingOptions): Promise<Completion[][]> {
+  /** Policy.sample; also honours the engine sampler's `stopTokenIds` (default: EOS). */
+  async sample(prompts: readonly string[], input: SamplingOptions & Pick<SampleOptions, 'stopTokenIds'>): Promise<Completion[][]> {
     const options = parseConfig(SampleOptionsSchema, input, 'sample');
     const { maxSeqLen } = this.loaded;
     const encoded = prompts.map((prompt, i) => {

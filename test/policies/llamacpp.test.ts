@@ -111,7 +111,7 @@ describe('LlamaCppPolicy', () => {
       assert.equal(tokenizer.decode(completion.tokens.filter((id) => id !== tokenizer.eosId)), completion.text);
       assert.equal(completion.logprobs.length, completion.tokens.length);
     }
-    const short = await policy.sample(['the cat'], { n: 2, temperature: 1, maxTokens: 3, seed: 1, stopTokenIds: [] } as never);
+    const short = await policy.sample(['the cat'], { n: 2, temperature: 1, maxTokens: 3, seed: 1, stopTokenIds: [] });
     for (const completion of short[0]) {
       assert.equal(completion.tokens.length, 3);
       assert.equal(completion.finishReason, 'length');
