@@ -159,10 +159,12 @@ def sft_step(checkpoint, dataset, label, workdir):
 
     model, tokenizer = open_model(checkpoint)
     max_length = model.config.max_position_embeddings
+    # One batch of the whole export when it is small, so the reported loss is the mean over all its completion tokens
+    # (test/export/datasets.test.ts compares it with the engine's own loss on the same rows).
     args = SFTConfig(
-        output_dir=os.path.join(workdir, label), max_steps=1, per_device_train_batch_size=min(4, len(dataset)),
+        output_dir=os.path.join(workdir, label), max_steps=1, per_device_train_batch_size=len(dataset) if len(dataset) <= 64 else 8,
         learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, max_length=max_length,
-        dataset_num_proc=None, seed=0,
+        dataset_num_proc=None, seed=0, bf16=False,  # TRL defaults to bf16 autocast; the check compares fp32 losses
     )
     before = trainable_snapshot(model)
     trainer = SFTTrainer(model=model, args=args, train_dataset=dataset.remove_columns([c for c in dataset.column_names if c == "provenance"]), processing_class=tokenizer)
@@ -179,9 +181,9 @@ def dpo_step(checkpoint, dataset, workdir):
 
     model, tokenizer = open_model(checkpoint)
     args = DPOConfig(
-        output_dir=os.path.join(workdir, "dpo"), max_steps=1, per_device_train_batch_size=min(4, len(dataset)),
+        output_dir=os.path.join(workdir, "dpo"), max_steps=1, per_device_train_batch_size=len(dataset) if len(dataset) <= 64 else 8,
         learning_rate=1e-3, logging_steps=1, save_strategy="no", report_to=[], use_cpu=True,
-        max_length=model.config.max_position_embeddings, seed=0,
+        max_length=model.config.max_position_embeddings, seed=0, bf16=False,
     )
     before = trainable_snapshot(model)
     trainer = DPOTrainer(model=model, args=args, train_dataset=dataset.remove_columns(["provenance"]), processing_class=tokenizer)

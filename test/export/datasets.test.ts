@@ -17,6 +17,7 @@ import { EngineCore } from '../../src/engine/engine.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import { exportDataset, sidecarPath, type DpoRow, type Provenance, type SftRow } from '../../src/export/datasets.js';
 import { fixedCurriculum } from '../../src/loop/curricula.js';
+import { sftDatum } from '../../src/loop/steps.js';
 import { defaultMonitors } from '../../src/loop/monitors.js';
 import { policyReflector } from '../../src/loop/reflect.js';
 import { runLoop } from '../../src/loop/run-loop.js';
@@ -340,6 +341,14 @@ describe('dataset exports', () => {
     const losses = JSON.parse(result.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
     console.log(`  TRL: ${JSON.stringify(losses)}`);
     for (const key of ['sft_loss', 'openai_chat_sft_loss', 'dpo_loss']) assert.ok(Number.isFinite(losses[key]), key);
+    // TRL's first-step loss (one batch of every row, completion tokens and EOS) is the engine's own mean NLL on those rows.
+    const engine = new EngineCore({ kernels: 'ts', checkpoint });
+    const rows = readJsonLines<SftRow>(files['trl-sft']);
+    const { logprobs } = engine.forward(rows.map((row) => sftDatum(engine.tokenizer, row.prompt, row.completion)));
+    const weighted = rows.flatMap((row, i) => Array.from(logprobs[i]).filter((_, t) => sftDatum(engine.tokenizer, row.prompt, row.completion).weights![t] > 0));
+    const ours = -weighted.reduce((a, b) => a + b, 0) / weighted.length;
+    console.log(`  engine mean NLL on the trl-sft rows: ${ours}; TRL SFT loss: ${losses.sft_loss}; |diff| ${Math.abs(ours - losses.sft_loss).toExponential(2)}`);
+    assert.ok(Math.abs(ours - losses.sft_loss) < 1e-5 * Math.max(1, ours), 'TRL (fp32) and the engine score the same tokens the same');
     assert.ok(Math.abs(losses.dpo_loss - Math.log(2)) < 1e-3, 'first DPO step: policy = reference, loss log 2');
   });
 });
