@@ -47,3 +47,6 @@ export { validateProposal, checkSolution, learnabilityReward, type TaskType, typ
 export { exportGguf, type GgufExportResult } from './export/gguf.js';
 export { readGgufHeader, readGgufTensor, writeGguf, GgufFormatError, type GgufHeader, type GgufTensorInfo, type GgufValue } from './export/gguf-format.js';
 export { LlamaCppPolicy, LlamaCppPolicyConfigSchema, type LlamaCppPolicyConfig } from './policies/llamacpp.js';
+export { exportDataset, samplerProvenance, sidecarPath, DATASET_FORMATS, type DatasetFormat, type DpoRow, type ExportOptions, type ExportSummary, type OpenAiChatRow, type Provenance, type SampleProvenance, type SamplerProvenance, type SftRow } from './export/datasets.js';
+export { writeVerlParquet, type VerlRow } from './export/verl-parquet.js';
+export { huggingFaceTokenizerFiles, byteLevelAlphabet, CHAT_TEMPLATE } from './engine/hf-tokenizer.js';
