@@ -7,6 +7,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
+import { OpenAIPolicy } from '../policies/openai.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError } from '../errors.js';
 import type { Recipe } from '../recipe/schema.js';
@@ -15,7 +16,7 @@ import { RunStore } from '../store/run-store.js';
 import { easyToHardCurriculum, fixedCurriculum } from './curricula.js';
 import { defaultMonitors } from './monitors.js';
 import { policyReflector } from './reflect.js';
-import type { LoopParts } from './run-loop.js';
+import type { LoopParts, RemoteSampler } from './run-loop.js';
 import { resolveTasks } from './sources.js';
 import { labelAgreementMonitor, rewardVerifier } from './reward.js';
 import { selfPlayFormat } from '../selfplay/formats.js';
@@ -54,26 +55,29 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
     const reference = klSettings && (klSettings.coef > 0 || klSettings.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
-    // The recipe's reward verifier (judge or majority vote), if any; a `self` judge is the policy the reflector also uses.
-    const reward = await rewardVerifier(recipe, { self: policy, baseDir: options.baseDir });
+    // The recipe's reward verifier (judge or majority vote), if any; the loop builds it with the policy it samples from.
+    const reward = await rewardVerifier(recipe, { baseDir: options.baseDir });
     closeReward = reward.close;
     const c = recipe.curriculum;
     const curriculum =
       c.kind === 'fixed'
         ? fixedCurriculum(c.difficulty)
         : easyToHardCurriculum({ ...c, floor: Math.min(c.start, ...(recipe.warmup?.difficulties ?? [c.start])) });
+    // A remote sampler (the recipe's `sampler:` section): an OpenAI-compatible server that follows training by reloading checkpoints.
+    const sampler = recipe.sampler.kind === 'openai' ? remoteSampler(recipe.sampler) : undefined;
     const parts: LoopParts = {
       recipe,
       backend,
+      sampler,
       tokenizer: new ByteTokenizer(),
       source,
       verifier,
-      rewardVerifier: reward.verifier,
+      makeRewardVerifier: reward.make,
       curriculum,
       reflector: recipe.reflect.enabled
         ? policyReflector(policy, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop } })
         : undefined,
-      monitors: reward.verifier ? [...defaultMonitors, labelAgreementMonitor(verifier)] : defaultMonitors,
+      monitors: reward.make ? [...defaultMonitors, labelAgreementMonitor(verifier)] : defaultMonitors,
       store,
       runDir,
       initialCheckpoint,
@@ -84,6 +88,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       parts,
       close: async () => {
         store.close();
+        (sampler?.policy as OpenAIPolicy | undefined)?.close();
         if (!options.backend) await backend.close();
         await reference?.close();
         await closeReward();
@@ -96,6 +101,13 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     await closeTasks?.();
     throw error;
   }
+}
+
+/** The OpenAI-compatible policy of a recipe's `sampler:` section; with `reload`, it loads each checkpoint the loop writes. */
+function remoteSampler(settings: Extract<Recipe['sampler'], { kind: 'openai' }>): RemoteSampler {
+  const { kind: _kind, reload, ...config } = settings;
+  const policy = new OpenAIPolicy(config);
+  return { policy, reloadWeights: reload ? (dir, version) => policy.reloadWeights(dir, version) : undefined };
 }
 
 /** Refuses a run directory that holds another recipe's run; names the fields that differ. */

@@ -27,7 +27,8 @@ import { scoreGroups } from '../verifiers/groups.js';
 
 /** What the loop lends an RL round: its policy handle and weight bookkeeping. */
 export interface RlRoundContext {
-  policy: Policy & { version: string };
+  /** The policy rounds sample from; `weightsPath` locates its current weights on disk (a remote sampler loads them from there). */
+  policy: Policy & { version: string; weightsPath?: string };
   /** Loads the weights a round ended with. */
   useWeights(round: number): Promise<void>;
   /** Loads a checkpoint (the loop forgets which round's weights it holds). */
@@ -91,7 +92,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
         groups[i].map((completion) => {
           const index = indexOf.get(task.id) ?? 0;
           indexOf.set(task.id, index + 1);
-          return { round, step, kind: 'sample' as const, taskId: task.id, sampleIndex: index, prompt: task.prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: context.policy.version, sampler: { ...sampling, call } };
+          return { round, step, kind: 'sample' as const, taskId: task.id, sampleIndex: index, prompt: task.prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? context.policy.version, sampler: { ...sampling, call } };
         }),
       );
       const ids = store.saveSamples(rows);
@@ -202,7 +203,7 @@ export async function startRoundWeights(parts: LoopParts, round: number, context
 export async function saveStepWeights(parts: LoopParts, round: number, step: number, context: RlRoundContext): Promise<string> {
   const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
   await parts.backend.save(checkpoint);
-  context.policy.version = `round-${round}-step-${step + 1}`;
+  [context.policy.version, context.policy.weightsPath] = [`round-${round}-step-${step + 1}`, checkpoint];
   return checkpoint;
 }
 

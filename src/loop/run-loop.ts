@@ -11,7 +11,7 @@
  * acceptance, whether failures are reflected on (Re-ReST) or rationalized
  * (STaR), how the update starts (ReST-EM trains from the base each round).
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Recipe } from '../recipe/schema.js';
 import type { Curriculum, RoundOutcome } from '../spec/curriculum.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
@@ -48,6 +48,8 @@ export interface LoopParts {
   verifier: Verifier;
   /** What scores the samples the policy learns from, when not `verifier`: an LLM judge or a majority vote (the recipe's `verifier:` section). */
   rewardVerifier?: Verifier;
+  /** Builds `rewardVerifier` from the policy the loop samples from (a judge that is the policy itself); runLoop calls it once, at its start. */
+  makeRewardVerifier?: (self: Policy) => Verifier;
   curriculum: Curriculum;
   /** Reflects on failures (Re-ReST); required when `recipe.reflect.enabled`. */
   reflector?: Reflector;
@@ -61,6 +63,18 @@ export interface LoopParts {
   reference?: TrainingBackend;
   /** Runs programs in the sandbox: validates and checks self-play tasks (the `programs` task family makes it). */
   executor?: Executor;
+  /** Samples from somewhere other than the training engine (an OpenAI-compatible server: the recipe's `sampler:` section). */
+  sampler?: RemoteSampler;
+}
+
+/**
+ * A sampler outside the training engine. With `reloadWeights`, it follows
+ * training: the loop hands it each new checkpoint before sampling again and
+ * refuses replies made with other weights than its own.
+ */
+export interface RemoteSampler {
+  policy: Policy;
+  reloadWeights?(checkpointDir: string, version: string): Promise<void>;
 }
 
 /** Callbacks for progress display and clean stops. */
@@ -107,7 +121,25 @@ class StopRequested extends Error {}
 /** Runs (or resumes) a recipe's rounds against a run store. */
 export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promise<LoopResult> {
   const { recipe, store, backend } = parts;
-  const policy = { name: 'embedded', version: 'base', sample: (prompts: readonly string[], options: SamplingOptions) => backend.sample(prompts, options) } satisfies Policy;
+  let served: string | undefined; // the weights' version the remote sampler holds
+  const sampleRemote = async (remote: RemoteSampler, prompts: readonly string[], options: SamplingOptions) => {
+    if (remote.reloadWeights && served !== policy.version) {
+      if (!policy.weightsPath) throw new Error(`the remote sampler needs weights "${policy.version}" on disk, and none were written`);
+      await remote.reloadWeights(resolve(policy.weightsPath), policy.version);
+      served = policy.version;
+    }
+    const groups = await remote.policy.sample(prompts, options);
+    const stale = remote.reloadWeights && groups.flat().find((c) => c.policyVersion !== undefined && c.policyVersion !== policy.version);
+    if (stale) throw new Error(`the remote sampler answered with weights "${stale.policyVersion}" while the loop holds "${policy.version}": does another client reload that server?`);
+    return groups;
+  };
+  // The policy the rounds sample from; `weightsPath` is where its current weights are on disk (for a remote sampler to load).
+  const policy: Policy & { version: string; weightsPath?: string } = {
+    name: parts.sampler?.policy.name ?? 'embedded',
+    version: 'base',
+    sample: (prompts, options) => (parts.sampler ? sampleRemote(parts.sampler, prompts, options) : backend.sample(prompts, options)),
+  };
+  if (parts.makeRewardVerifier) parts = { ...parts, rewardVerifier: parts.makeRewardVerifier(policy) };
   let weightsAt: number | null = null; // which round's checkpoint the backend holds
   const rounds: RoundSummary[] = [];
 
@@ -126,14 +158,14 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     const saved = store.checkpoint(round);
     if (!saved) throw new Error(`run store ${store.path}: round ${round} has no checkpoint to resume from`);
     await backend.load(saved.path);
-    policy.version = saved.policyVersion;
+    [policy.version, policy.weightsPath] = [saved.policyVersion, saved.path];
     weightsAt = round;
   };
   const saveWeights = async (round: number, version: string) => {
     const path = join(parts.runDir, 'checkpoints', `round-${round}`);
     await backend.save(path);
     store.saveCheckpoint(round, path, version);
-    policy.version = version;
+    [policy.version, policy.weightsPath] = [version, path];
     weightsAt = round;
   };
 
@@ -171,7 +203,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
       useWeights,
       loadWeights: async (path, version, options) => {
         await backend.load(path, options);
-        policy.version = version;
+        [policy.version, policy.weightsPath] = [version, path];
         weightsAt = null;
       },
       saveWeights,
@@ -369,7 +401,7 @@ function samplingOptions(recipe: Recipe, n: number, temperature: number, seed: n
 }
 
 function sampleRow(round: number, kind: AttemptKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
-  return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion, sampler: { ...sampler } };
+  return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? policyVersion, sampler: { ...sampler } };
 }
 
 /**

@@ -1,55 +1,12 @@
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { ApiCallError, AutodidactError } from '../errors.js';
+import { ApiCallError, AutodidactError, InvalidConfigError } from '../errors.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import { OpenAIPolicyConfigSchema, type OpenAIPolicyConfig } from './openai-config.js';
 
-/**
- * A policy that samples from an OpenAI-compatible server: vLLM, SGLang,
- * llama.cpp's server, Ollama, OpenAI itself, or `autodidact serve`.
- *
- * The official `openai` client does the HTTP: per-request timeouts, abort
- * signals, and retries with exponential backoff on 408, 409, 429, 5xx and
- * connection errors, honouring `Retry-After` / `retry-after-ms`. This adapter
- * only translates: our sampling options to request bodies, replies (plain or
- * streamed) to Completions, and the client's errors to ApiCallError. It adds
- * what the client lacks: bounded concurrency, usage and cost accounting, token
- * ids where the server can give them, and `n` for servers that ignore it.
- */
-export const OpenAIPolicyConfigSchema = z
-  .object({
-    /** Base URL of the API, up to and including `/v1`, e.g. `http://127.0.0.1:8000/v1`. */
-    baseUrl: z.string().url(),
-    /** Model name as the server knows it (`GET /v1/models`). */
-    model: z.string().min(1),
-    /** `completions` sends the prompt as it is (what training on prompt + completion needs); `chat` wraps it as one user message. */
-    api: z.enum(['completions', 'chat']).default('completions'),
-    /** API key; default: the OPENAI_API_KEY environment variable, else `EMPTY` (local servers ignore it). */
-    apiKey: z.string().optional(),
-    /** Requests in flight at most. */
-    concurrency: z.number().int().positive().default(8),
-    /** Retries per request on 408/409/429/5xx and connection errors. */
-    maxRetries: z.number().int().nonnegative().default(4),
-    /** Per-request timeout (each attempt), in milliseconds. */
-    timeoutMs: z.number().int().positive().default(120_000),
-    /** Stream replies (server-sent events) instead of waiting for whole bodies. */
-    stream: z.boolean().default(false),
-    /** Ask for the sampled tokens' logprobs (needed to train on the samples). */
-    logprobs: z.boolean().default(true),
-    /** Ask for token ids (vLLM's and `autodidact serve`'s `return_tokens_as_token_ids`); dropped with a warning when the server refuses it. */
-    tokenIds: z.boolean().default(true),
-    /** System message put before the prompt (chat only). */
-    systemPrompt: z.string().optional(),
-    /** Prices in USD per million tokens, for cost accounting. */
-    prices: z.object({ prompt: z.number().nonnegative(), completion: z.number().nonnegative() }).strict().optional(),
-    /** Extra fields merged into every request body (server-specific parameters such as `top_k`). */
-    extraBody: z.record(z.string(), z.unknown()).default({}),
-    /** The policy's version label when the server does not report one per reply. */
-    version: z.string().min(1).default('remote'),
-  })
-  .strict();
+export { OpenAIPolicyConfigSchema, type OpenAIPolicyConfig };
 
-export type OpenAIPolicyConfig = z.input<typeof OpenAIPolicyConfigSchema>;
 
 /** What a policy has spent so far. */
 export interface Usage {
@@ -95,6 +52,18 @@ interface Choice {
 
 const TOKEN_ID = /^token_id:(\d+)$/;
 
+/**
+ * A policy that samples from an OpenAI-compatible server: vLLM, SGLang,
+ * llama.cpp's server, Ollama, OpenAI itself, or `autodidact serve`.
+ *
+ * The official `openai` client does the HTTP: per-request timeouts, abort
+ * signals, and retries with exponential backoff on 408, 409, 429, 5xx and
+ * connection errors, honouring `Retry-After` / `retry-after-ms`. This adapter
+ * only translates: our sampling options to request bodies, replies (plain or
+ * streamed) to Completions, and the client's errors to ApiCallError. It adds
+ * what the client lacks: bounded concurrency, usage and cost accounting, token
+ * ids where the server can give them, and `n` for servers that ignore it.
+ */
 export class OpenAIPolicy implements Policy {
   readonly name: string;
   version: string;
@@ -117,6 +86,7 @@ export class OpenAIPolicy implements Policy {
     this.limiter = new Limiter(this.config.concurrency);
     this.warn = options.warn ?? ((message) => process.stderr.write(`autodidact: warning: ${message}\n`));
     this.sendTokenIds = this.config.tokenIds && this.config.logprobs;
+    if (this.config.api === 'chat' && this.config.promptsPerRequest > 1) throw new InvalidConfigError('sampler.promptsPerRequest', 'the chat API takes one conversation per request; use 1, or `api: completions`');
     const transport = options.fetch ?? globalThis.fetch;
     this.client = new OpenAI({
       baseURL: this.config.baseUrl,
@@ -133,12 +103,44 @@ export class OpenAIPolicy implements Policy {
   /** result[i][j] is sample j of prompt i. Token ids and logprobs are filled when the server returns them. */
   async sample(prompts: readonly string[], options: SamplingOptions, call: CallOptions = {}): Promise<Completion[][]> {
     const signal = call.signal ? AbortSignal.any([call.signal, this.closed.signal]) : this.closed.signal;
-    return Promise.all(prompts.map((prompt) => this.samplePrompt(prompt, options, signal)));
+    const size = this.config.promptsPerRequest;
+    const chunks: string[][] = [];
+    for (let i = 0; i < prompts.length; i += size) chunks.push(prompts.slice(i, i + size));
+    return (await Promise.all(chunks.map((chunk) => this.sampleChunk(chunk, options, signal)))).flat();
+  }
+
+  /**
+   * Swaps the server's weights for a checkpoint's (`POST /update_weights_from_disk`,
+   * as SGLang and `autodidact serve` take it) and adopts `version`. The path
+   * must be readable by the server.
+   */
+  async reloadWeights(modelPath: string, version: string): Promise<void> {
+    const root = this.config.baseUrl.replace(/\/v1\/?$/, '');
+    let reply: unknown;
+    try {
+      reply = await this.client.post(`${root}/update_weights_from_disk`, { body: { model_path: modelPath, version }, signal: this.closed.signal });
+    } catch (error) {
+      throw this.translateError(error);
+    }
+    const parsed = z.object({ success: z.boolean(), message: z.string().optional() }).passthrough().safeParse(reply);
+    if (!parsed.success || !parsed.data.success) throw new ApiCallError(root, `update_weights_from_disk did not load ${modelPath}: ${parsed.success ? (parsed.data.message ?? 'no message') : 'malformed reply'}`);
+    this.version = version;
   }
 
   /** Aborts every request in flight and refuses new ones. */
   close(): void {
     this.closed.abort();
+  }
+
+  /** Several prompts in one completions request; a server that does not take prompt lists gets them one by one. */
+  private async sampleChunk(chunk: string[], options: SamplingOptions, signal: AbortSignal): Promise<Completion[][]> {
+    if (chunk.length === 1) return [await this.samplePrompt(chunk[0], options, signal)];
+    const choices = await this.limiter.run(() => this.request(chunk, options, signal));
+    if (choices.length !== chunk.length * options.n) {
+      this.warnOnce('prompt-list', `the server returned ${choices.length} choices for ${chunk.length} prompts × n = ${options.n}: it does not take prompt lists; sending prompts one by one`);
+      return Promise.all(chunk.map((prompt) => this.samplePrompt(prompt, options, signal)));
+    }
+    return chunk.map((_, i) => choices.slice(i * options.n, (i + 1) * options.n));
   }
 
   private async samplePrompt(prompt: string, options: SamplingOptions, signal: AbortSignal): Promise<Completion[]> {
@@ -154,7 +156,7 @@ export class OpenAIPolicy implements Policy {
     return out;
   }
 
-  private async request(prompt: string, options: SamplingOptions, signal: AbortSignal): Promise<Completion[]> {
+  private async request(prompt: string | string[], options: SamplingOptions, signal: AbortSignal): Promise<Completion[]> {
     const chat = this.config.api === 'chat';
     const body: Record<string, unknown> = {
       model: this.config.model,

@@ -6,6 +6,7 @@
  * nearest valid key; wrong types name the field and the expected type.
  */
 import { z } from 'zod';
+import { OpenAIPolicyConfigSchema } from '../policies/openai-config.js';
 import { ModelConfigSchema } from '../engine/config.js';
 import { AGGREGATIONS } from '../rl/losses.js';
 import { RewardVerifierSchema } from './verifier-schema.js';
@@ -333,6 +334,25 @@ const EvalSchema = z
   })
   .strict();
 
+/**
+ * Where the loop's samples come from. `embedded` (default): the training
+ * engine's own KV-cached sampler. `openai`: an OpenAI-compatible server
+ * (`autodidact serve`, or SGLang/vLLM with a weight-reload endpoint) while
+ * training stays embedded: with `reload`, the loop writes each new weights'
+ * checkpoint and asks the server to load it (`POST /update_weights_from_disk`)
+ * before sampling again, and checks every reply's version.
+ */
+const SamplerSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('embedded') }).strict(),
+  OpenAIPolicyConfigSchema.omit({ version: true })
+    .extend({
+      kind: z.literal('openai'),
+      /** Reload the server's weights whenever the loop's change (the server must serve this run's model and read its checkpoints). */
+      reload: z.boolean().default(true),
+    })
+    .strict(),
+]);
+
 export const RecipeSchema = z
   .object({
     /** Recipe name (used for the run directory). */
@@ -361,6 +381,7 @@ export const RecipeSchema = z
     /** What scores the samples the policy learns from: the tasks' own verifier (default), an LLM judge, or a majority vote (src/recipe/verifier-schema.ts). Held-out evaluation always uses the tasks' verifier. */
     verifier: RewardVerifierSchema.prefault({ kind: 'tasks' }),
     eval: EvalSchema.prefault({}),
+    sampler: SamplerSchema.prefault({ kind: 'embedded' }),
   })
   .strict();
 
