@@ -1,5 +1,5 @@
 /** Autodidact: language models and agents that improve themselves. Public API. */
-export { AutodidactError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError } from './errors.js';
+export { AutodidactError, ApiCallError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
 export { EngineCore, datumFromSequence, meanOverTokens, type EngineOptions } from './engine/engine.js';
@@ -50,3 +50,7 @@ export { LlamaCppPolicy, LlamaCppPolicyConfigSchema, type LlamaCppPolicyConfig }
 export { exportDataset, samplerProvenance, sidecarPath, DATASET_FORMATS, type DatasetFormat, type DpoRow, type ExportOptions, type ExportSummary, type OpenAiChatRow, type Provenance, type SampleProvenance, type SamplerProvenance, type SftRow } from './export/datasets.js';
 export { writeVerlParquet, type VerlRow } from './export/verl-parquet.js';
 export { huggingFaceTokenizerFiles, byteLevelAlphabet, CHAT_TEMPLATE } from './engine/hf-tokenizer.js';
+export { OpenAIPolicy, OpenAIPolicyConfigSchema, type OpenAIPolicyConfig, type Usage, type CallOptions } from './policies/openai.js';
+export { ModelServer, type ServeOptions, type ServeStats } from './serve/server.js';
+export { sampleRequests, type SampleRequest, type TokenListener, type TokenLogprob } from './engine/sampler.js';
+export type { RemoteSampler } from './loop/run-loop.js';

@@ -68,6 +68,14 @@ export function validateRecipe(raw: unknown): Recipe {
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
   }
+  const sampler = recipe.sampler;
+  if (sampler.kind === 'openai' && sampler.api === 'chat' && sampler.promptsPerRequest > 1) throw new InvalidConfigError('sampler.promptsPerRequest', 'the chat API takes one conversation per request; use 1, or `api: completions`');
+  if (sampler.kind === 'openai' && (recipe.rl || recipe.selfplay)) {
+    // Policy gradients train on the sampled token ids, drawn by the weights being trained.
+    const section = recipe.rl ? 'rl' : 'selfplay';
+    if (!sampler.reload) throw new InvalidConfigError('sampler.reload', `must be true with \`${section}\`: policy-gradient steps need samples from the weights they update`);
+    if (!sampler.logprobs || !sampler.tokenIds) throw new InvalidConfigError(sampler.logprobs ? 'sampler.tokenIds' : 'sampler.logprobs', `must be true with \`${section}\`: policy-gradient steps train on the sampled token ids`);
+  }
   checkRewardVerifier(recipe);
   if (recipe.eval.n > 0) {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);

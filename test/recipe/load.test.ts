@@ -177,3 +177,14 @@ describe('task sources of a recipe', () => {
     assert.equal(source.tasks({ count: 3, difficulty: 2, seed: 1, split: 's' }).length, 3);
   });
 });
+
+test('a remote sampler with policy-gradient rounds must reload weights and return token ids', () => {
+  const base = { name: 'r', rounds: 1, tasks: { family: 'addition' }, rl: { steps: 1 } };
+  const sampler = { kind: 'openai', baseUrl: 'http://127.0.0.1:8000/v1', model: 'm' };
+  assert.doesNotThrow(() => validateRecipe({ ...base, sampler }));
+  assert.throws(() => validateRecipe({ ...base, sampler: { ...sampler, reload: false } }), /sampler\.reload.*policy-gradient/);
+  assert.throws(() => validateRecipe({ ...base, sampler: { ...sampler, tokenIds: false } }), /sampler\.tokenIds/);
+  assert.throws(() => validateRecipe({ ...base, sampler: { ...sampler, api: 'chat', promptsPerRequest: 2 } }), /sampler\.promptsPerRequest.*chat API/);
+  assert.throws(() => validateRecipe({ ...base, sampler: { kind: 'openai', model: 'm' } }), /sampler\.baseUrl/);
+  assert.throws(() => validateRecipe({ ...base, sampler: { kind: 'vllm' } }), /sampler\.kind/);
+});
