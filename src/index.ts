@@ -11,7 +11,7 @@ export { ByteTokenizer, type Tokenizer } from './engine/tokenizer.js';
 export { saveCheckpoint, loadCheckpoint } from './engine/checkpoint.js';
 export { getKernels, defaultThreads, type Kernels } from './engine/kernels.js';
 export type { Task, TaskFamily, GenerateOptions } from './spec/task.js';
-export type { Verification, Verifier, SyncVerifier } from './spec/verifier.js';
+export type { Verification, VerificationGroup, Verifier, SyncVerifier } from './spec/verifier.js';
 export { additionFamily, scratchpad, type AdditionFormat } from './tasks/addition.js';
 export { countdownFamily, countdownVerifier, parseExpression } from './tasks/countdown.js';
 export { stringFamily } from './tasks/strings.js';
@@ -20,6 +20,9 @@ export { matchVerifier, numericVerifier, extractAnswer, parseNumber, type MatchO
 export { sampleAndVerify, acceptPassing, fineTune, evaluate, sftDatum, passed, type Attempt, type SampleSettings, type SftSettings, type SftExample } from './loop/steps.js';
 export { passAtK, meanPassAtK, exploreExploit } from './loop/metrics.js';
 export { majorityVote, type Vote } from './verifiers/consensus.js';
+export { majorityVoteVerifier, voteKey, type MajorityVoteOptions, type VoteMatch } from './verifiers/vote.js';
+export { judgeVerifier, parseJudgement, combineJudgements, judgePrompt, rubricProblem, DEFAULT_RUBRIC, DEFAULT_VERDICT_RUBRIC, type JudgeOptions, type JudgePolicy, type JudgeScale, type Judgement } from './verifiers/judge.js';
+export { scoreGroups } from './verifiers/groups.js';
 export type { Completion, Policy, SamplingOptions } from './spec/policy.js';
 export type { TaskRequest, TaskSource } from './spec/task-source.js';
 export { singleTurnEnvironment, type Environment, type EnvironmentStep } from './spec/environment.js';

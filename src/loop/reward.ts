@@ -13,38 +13,40 @@ import { judgeVerifier, type JudgePolicy } from '../verifiers/judge.js';
 import { majorityVoteVerifier } from '../verifiers/vote.js';
 
 /**
- * Builds the recipe's reward verifier; none for `kind: tasks` (the loop then
- * rewards with the tasks' verifier). `self` is the policy being trained, as
- * the loop samples it (the judge then reads the current weights at every call).
+ * The recipe's reward verifier, as a function of the policy the loop samples
+ * from (`self`: a judge with `policy: self` samples it, so it reads the
+ * current weights at every call, on the engine or a remote sampler); none for
+ * `kind: tasks` (the loop then rewards with the tasks' verifier). A judge
+ * with `policy: { checkpoint }` is a frozen embedded model loaded here.
  */
-export async function rewardVerifier(recipe: Recipe, options: { self: JudgePolicy; baseDir: string }): Promise<{ verifier?: Verifier; close: () => Promise<void> }> {
+export async function rewardVerifier(recipe: Recipe, options: { baseDir: string }): Promise<{ make?: (self: JudgePolicy) => Verifier; close: () => Promise<void> }> {
   const v = recipe.verifier;
   if (v.kind === 'tasks') return { close: async () => {} };
   if (v.kind === 'majority-vote') {
-    return { verifier: majorityVoteVerifier({ minAgreement: v.minAgreement, match: v.match, answerMarker: v.answerMarker, answerEnd: ['\n', ...recipe.sample.stop] }), close: async () => {} };
+    const verifier = majorityVoteVerifier({ minAgreement: v.minAgreement, match: v.match, answerMarker: v.answerMarker, answerEnd: ['\n', ...v.answerEnd, ...recipe.sample.stop] });
+    return { make: () => verifier, close: async () => {} };
   }
-  let judge = options.self;
-  let backend: EmbeddedBackend | undefined;
+  let frozen: { backend: EmbeddedBackend; policy: JudgePolicy } | undefined;
   if (v.policy !== 'self') {
-    const checkpoint = resolve(options.baseDir, v.policy.checkpoint);
-    backend = await EmbeddedBackend.create({ checkpoint });
-    judge = { name: `embedded(${v.policy.checkpoint})`, sample: backend.sample.bind(backend) };
+    const backend = await EmbeddedBackend.create({ checkpoint: resolve(options.baseDir, v.policy.checkpoint) });
+    frozen = { backend, policy: { name: `embedded(${v.policy.checkpoint})`, sample: backend.sample.bind(backend) } };
   }
-  const verifier = judgeVerifier({
-    policy: judge,
-    rubric: v.rubric,
-    scale: v.scale,
-    samples: v.samples,
-    temperature: v.temperature,
-    topP: recipe.sample.topP,
-    maxTokens: v.maxTokens,
-    stop: v.stop,
-    seed: recipe.seed,
-    threshold: v.threshold,
-    pick: v.pick,
-    reference: v.reference,
-  });
-  return { verifier, close: async () => backend?.close() };
+  const make = (self: JudgePolicy) =>
+    judgeVerifier({
+      policy: frozen?.policy ?? self,
+      rubric: v.rubric,
+      scale: v.scale,
+      samples: v.samples,
+      temperature: v.temperature,
+      topP: recipe.sample.topP,
+      maxTokens: v.maxTokens,
+      stop: v.stop,
+      seed: recipe.seed,
+      threshold: v.threshold,
+      pick: v.pick,
+      reference: v.reference,
+    });
+  return { make, close: async () => frozen?.backend.close() };
 }
 
 /**

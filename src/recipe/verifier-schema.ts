@@ -64,8 +64,10 @@ export const RewardVerifierSchema = z.discriminatedUnion('kind', [
       kind: z.literal('majority-vote'),
       /** Share of a task's samples the winning answer needs. */
       minAgreement: probability.default(0.5),
-      /** The answer follows the last occurrence of this marker (e.g. `>` after a scratchpad); default the whole completion. It ends at a newline or a `sample.stop` string. */
+      /** The answer follows the last occurrence of this marker (e.g. `>` after a scratchpad); default the whole completion. */
       answerMarker: z.string().optional(),
+      /** Strings that end the answer, besides a newline and the `sample.stop` strings (e.g. `[";"]` when sampling runs on to EOS). */
+      answerEnd: z.array(z.string().min(1)).default([]),
       /** How answers are compared: `exact`, `normalized` (case and spaces), `numeric` (`12` = `012` = `12.0`). */
       match: z.enum(['exact', 'normalized', 'numeric']).default('exact'),
     })

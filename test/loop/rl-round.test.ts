@@ -103,7 +103,7 @@ describe('RL rounds', () => {
         ran.push(variant.name);
       }
     }
-    assert.deepEqual(ran.sort(), ['bnpo', 'dapo', 'dr-grpo', 'grpo', 'nft', 'nsr', 'psr', 'reinforce-ada', 'rloo', 'self-critical', 'topr', 'w-reinforce']);
+    assert.deepEqual(ran.sort(), ['bnpo', 'dapo', 'dr-grpo', 'grpo', 'majority-vote', 'nft', 'nsr', 'psr', 'reinforce-ada', 'rloo', 'self-critical', 'topr', 'w-reinforce']);
   });
 
   test('a KL penalty keeps the policy closer to the frozen reference', { timeout: 60_000 }, async () => {
