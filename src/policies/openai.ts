@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
@@ -86,6 +87,7 @@ export class OpenAIPolicy implements Policy {
     this.limiter = new Limiter(this.config.concurrency);
     this.warn = options.warn ?? ((message) => process.stderr.write(`autodidact: warning: ${message}\n`));
     this.sendTokenIds = this.config.tokenIds && this.config.logprobs;
+    setMaxListeners(0, this.closed.signal);
     if (this.config.api === 'chat' && this.config.promptsPerRequest > 1) throw new InvalidConfigError('sampler.promptsPerRequest', 'the chat API takes one conversation per request; use 1, or `api: completions`');
     const transport = options.fetch ?? globalThis.fetch;
     this.client = new OpenAI({
@@ -103,6 +105,7 @@ export class OpenAIPolicy implements Policy {
   /** result[i][j] is sample j of prompt i. Token ids and logprobs are filled when the server returns them. */
   async sample(prompts: readonly string[], options: SamplingOptions, call: CallOptions = {}): Promise<Completion[][]> {
     const signal = call.signal ? AbortSignal.any([call.signal, this.closed.signal]) : this.closed.signal;
+    setMaxListeners(0, signal); // every request in flight listens to it: no leak warning at high concurrency
     const size = this.config.promptsPerRequest;
     const chunks: string[][] = [];
     for (let i = 0; i < prompts.length; i += size) chunks.push(prompts.slice(i, i + size));
