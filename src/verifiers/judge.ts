@@ -62,6 +62,7 @@ export interface JudgeOptions {
   /** Judge tokens per sample (default 256). */
   maxTokens?: number;
   stop?: string[];
+  /** Base seed of the judge's sampling; each batch's seed also depends on its prompts (default 0). */
   seed?: number;
   /** `pass` when the reward is at least this (default 0.5). */
   threshold?: number;
@@ -209,8 +210,9 @@ export function judgeVerifier(options: JudgeOptions): Verifier {
     if (items.length === 0) return groups.map(() => []);
     let outputs;
     try {
-      // One batched call for every completion of every group.
-      outputs = await judge.sample(items, sampling);
+      // One batched call for every completion of every group. The seed is drawn from the prompts, so judge noise differs between batches (RL steps) yet a resumed run judges a batch as before.
+      const seed = (sampling.seed ^ createHash('sha256').update(items.join('\u0000')).digest().readUInt32LE(0)) >>> 1;
+      outputs = await judge.sample(items, { ...sampling, seed });
     } catch (error) {
       throw new Error(`judge ${judge.name}: sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
     }

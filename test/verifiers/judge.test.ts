@@ -176,10 +176,18 @@ describe('judgeVerifier', () => {
     ]);
     assert.equal(calls.length, 1);
     assert.equal(calls[0].prompts.length, 3);
-    assert.deepEqual(calls[0].options, { n: 2, temperature: 0.7, topP: 1, maxTokens: 64, stop: [], seed: 9 });
+    const { seed, ...options } = calls[0].options;
+    assert.deepEqual(options, { n: 2, temperature: 0.7, topP: 1, maxTokens: 64, stop: [] });
     assert.deepEqual(verdicts.map((g) => g.map((v) => (v.status === 'scored' ? [v.reward, v.pass] : v.status))), [[[(9.5 - 1) / 9, true], [1 / 9, false]], [[1 / 9, false]]]);
     assert.equal((await judge.verify(task, 'good')).status, 'scored');
     assert.equal(calls.length, 2);
+    // The seed depends on the base seed and the batch's prompts: the same batch is judged alike (a resumed run), another batch differently.
+    await judge.verifyGroups!([{ task, completions: ['good', 'bad'] }, { task: { ...task, id: 'b' }, completions: ['bad'] }]);
+    assert.equal(calls[2].options.seed, seed);
+    assert.notEqual(calls[1].options.seed, seed);
+    const reseeded = judgeVerifier({ policy, samples: 2, temperature: 0.7, maxTokens: 64, seed: 10 });
+    await reseeded.verifyGroups!([{ task, completions: ['good', 'bad'] }, { task: { ...task, id: 'b' }, completions: ['bad'] }]);
+    assert.notEqual(calls[3].options.seed, seed);
     // Another rubric or scale is another verifier version (provenance).
     assert.notEqual(judgeVerifier({ policy, scale: 'yes-no' }).version, judgeVerifier({ policy }).version);
   });
@@ -266,7 +274,7 @@ describe('the policy as its own judge, through the recipe', () => {
     assert.ok(phases.includes('1:score:0') && phases.includes('1:refine:1'), phases.join(' '));
     const [call] = backend.judgeCalls;
     assert.equal(call.prompts.length, 48);
-    assert.deepEqual([call.options.n, call.options.temperature, call.options.maxTokens, call.options.seed], [2, 0.5, 32, 7]);
+    assert.deepEqual([call.options.n, call.options.temperature, call.options.maxTokens], [2, 0.5, 32]);
     assert.equal(call.weights, (JSON.parse(readFileSync(join(out, 'checkpoints', 'round-0', 'weights.json'), 'utf8')) as { weights: string }).weights);
     for (const prompt of call.prompts) assert.match(prompt, /\nTask: (\d+)\+(\d+)=\nReference answer: \d+\nResponse: \d+\n/);
     for (const s of samples) {
