@@ -13,6 +13,9 @@
  * loop leaves them out of RL steps and of the accepted set, and counts them
  * in `verify/not_applicable_rate` (`sampling/verify_errors` in RL rounds).
  *
+ * In RL rounds a group is what one sampling call drew for a prompt: with
+ * Reinforce-Ada's rounds of `perRound` samples, each round votes on its own.
+ *
  * Unlike `accept.by: majority` (src/loop/curate.ts), whose ties go to the
  * answer seen first, a tie here abstains: a reward that picks one of two
  * equally supported answers by sample order would teach noise.
