@@ -7,6 +7,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
+import { LlamaCppPolicy } from '../policies/llamacpp.js';
 import { OpenAIPolicy } from '../policies/openai.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError } from '../errors.js';
@@ -64,7 +65,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
         ? fixedCurriculum(c.difficulty)
         : easyToHardCurriculum({ ...c, floor: Math.min(c.start, ...(recipe.warmup?.difficulties ?? [c.start])) });
     // A remote sampler (the recipe's `sampler:` section): an OpenAI-compatible server that follows training by reloading checkpoints.
-    const sampler = recipe.sampler.kind === 'openai' ? remoteSampler(recipe.sampler) : undefined;
+    const sampler = recipe.sampler.kind === 'openai' ? remoteSampler(recipe.sampler) : recipe.sampler.kind === 'llamacpp' ? llamaCppSampler(recipe.sampler) : undefined;
     const parts: LoopParts = {
       recipe,
       backend,
@@ -88,7 +89,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       parts,
       close: async () => {
         store.close();
-        (sampler?.policy as OpenAIPolicy | undefined)?.close();
+        await sampler?.close?.();
         if (!options.backend) await backend.close();
         await reference?.close();
         await closeReward();
@@ -107,7 +108,30 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
 function remoteSampler(settings: Extract<Recipe['sampler'], { kind: 'openai' }>): RemoteSampler {
   const { kind: _kind, reload, ...config } = settings;
   const policy = new OpenAIPolicy(config);
-  return { policy, reloadWeights: reload ? (dir, version) => policy.reloadWeights(dir, version) : undefined };
+  return { policy, reloadWeights: reload ? (dir, version) => policy.reloadWeights(dir, version) : undefined, close: async () => policy.close() };
+}
+
+/** llama.cpp following training: the first checkpoint the loop hands over starts it, later ones are exported to GGUF and swapped in. */
+function llamaCppSampler(settings: Extract<Recipe['sampler'], { kind: 'llamacpp' }>): RemoteSampler {
+  const { kind: _kind, ...config } = settings;
+  let loaded: LlamaCppPolicy | undefined;
+  return {
+    policy: {
+      name: 'llamacpp',
+      get version() {
+        return loaded?.version ?? 'none';
+      },
+      sample: (prompts, options) => {
+        if (!loaded) throw new Error('the llamacpp sampler has no weights yet: the loop loads a checkpoint before sampling');
+        return loaded.sample(prompts, options);
+      },
+    },
+    reloadWeights: async (dir, version) => {
+      if (loaded) await loaded.reload(dir, version);
+      else loaded = await LlamaCppPolicy.create({ ...config, source: dir, version });
+    },
+    close: async () => loaded?.close(),
+  };
 }
 
 /** Refuses a run directory that holds another recipe's run; names the fields that differ. */

@@ -75,6 +75,8 @@ export interface LoopParts {
 export interface RemoteSampler {
   policy: Policy;
   reloadWeights?(checkpointDir: string, version: string): Promise<void>;
+  /** Releases connections, threads and memory. */
+  close?(): Promise<void>;
 }
 
 /** Callbacks for progress display and clean stops. */

@@ -98,6 +98,18 @@ describe('a loop sampling through an OpenAI-compatible server (autodidact serve)
     assert.deepEqual(versions, ['round-1-step-1', 'round-1-step-2', 'sft']);
   });
 
+  it('llama.cpp as the sampler (sampler.kind: llamacpp) follows training checkpoint by checkpoint', { timeout: 120_000 }, async () => {
+    const embedded = samples((await run('rest-em-embedded-2', {})).dir);
+    const local = await run('llamacpp', { sampler: { kind: 'llamacpp' } });
+    const b = samples(local.dir);
+    assert.equal(b.length, embedded.length);
+    assert.deepEqual(new Set(b.map((s) => s.policy_version)), new Set(['sft', 'round-1']));
+    // llama.cpp's logprobs differ from the engine's by ~1e-6, so a draw can only differ when it lands that close to a boundary.
+    const same = b.filter((s, i) => s.completion === embedded[i].completion).length;
+    console.log(`  ${same} of ${b.length} completions identical to in-process sampling`);
+    assert.ok(same >= 0.95 * b.length);
+  });
+
   it('refuses a server that answers with other weights than the loop holds', { timeout: 60_000 }, async () => {
     const { parts, close } = await openRun(recipe('stale', { ...served(), sampler: { ...served().sampler, reload: true } }), { out: join(root, 'stale'), baseDir: root });
     // Another client swaps the server's weights behind the loop's back after each of its reloads.
