@@ -257,7 +257,7 @@ function topTokens(logits: Float32Array, k: number): TokenLogprob[] {
 }
 
 /** If the completion's bytes now contain a stop string, cut tokens back to before it and report true. */
-function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, stops: Uint8Array[]): boolean {
+export function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, stops: Uint8Array[]): boolean {
   const previousEnd = seq.tokenEnds.length > 1 ? seq.tokenEnds[seq.tokenEnds.length - 2] : 0;
   for (const stop of stops) {
     // Only matches that end inside the newest token's bytes are new.
@@ -345,22 +345,34 @@ function pickToken(logits: Float32Array, temperature: number, topP: number, rng:
   const { probs, order } = scratch;
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[v] > max) max = logits[v];
+  for (let v = 0; v < V; v++) probs[v] = Math.exp((logits[v] - max) / temperature);
+  return drawFromWeights(probs, topP, rng, order);
+}
+
+/**
+ * Draws an index with probability proportional to `weights` (unnormalized),
+ * restricted to the top-p nucleus (the smallest most-likely set whose weight
+ * reaches topP of the total; ties go to the lower index). `order` is scratch
+ * of the same length.
+ */
+export function drawFromWeights(weights: Float64Array, topP: number, rng: Rng, order: Int32Array): number {
+  const V = weights.length;
   let sum = 0;
-  for (let v = 0; v < V; v++) sum += probs[v] = Math.exp((logits[v] - max) / temperature);
+  for (let v = 0; v < V; v++) sum += weights[v];
   let mass = sum;
   let count = V;
   for (let v = 0; v < V; v++) order[v] = v;
   if (topP < 1) {
-    const sorted = Array.from(order).sort((a, b) => probs[b] - probs[a] || a - b);
+    const sorted = Array.from(order).sort((a, b) => weights[b] - weights[a] || a - b);
     let kept = 0;
     mass = 0;
-    while (kept < V && mass < topP * sum) mass += probs[sorted[kept++]];
+    while (kept < V && mass < topP * sum) mass += weights[sorted[kept++]];
     count = kept;
     for (let i = 0; i < count; i++) order[i] = sorted[i];
   }
   let u = rng.next() * mass;
   for (let i = 0; i < count; i++) {
-    u -= probs[order[i]];
+    u -= weights[order[i]];
     if (u < 0) return order[i];
   }
   return order[count - 1];

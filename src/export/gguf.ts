@@ -193,31 +193,25 @@ export function ggufName(hfName: string): string {
  * (HF rotate-half pairs → llama.cpp adjacent pairs; convert_hf_to_gguf's `permute`).
  */
 export function permuteRotaryRows(weights: Float32Array, heads: number, rows: number, cols: number): Float32Array {
-  const D = rows / heads;
-  const half = D / 2;
-  const out = new Float32Array(weights.length); // (rows, cols)
-  for (let h = 0; h < heads; h++) {
-    for (let i = 0; i < half; i++) {
-      for (let j = 0; j < 2; j++) {
-        const from = (h * D + j * half + i) * cols;
-        const to = (h * D + 2 * i + j) * cols;
-        out.set(weights.subarray(from, from + cols), to);
-      }
-    }
-  }
-  return out;
+  return moveRotaryRows(weights, heads, rows, cols, false);
 }
 
 /** Inverse of permuteRotaryRows: llama.cpp row order back to HF's. */
 export function unpermuteRotaryRows(weights: Float32Array, heads: number, rows: number, cols: number): Float32Array {
+  return moveRotaryRows(weights, heads, rows, cols, true);
+}
+
+/** Moves row h·D + j·D/2 + i to h·D + 2i + j (or back, `inverse`). */
+function moveRotaryRows(weights: Float32Array, heads: number, rows: number, cols: number, inverse: boolean): Float32Array {
   const D = rows / heads;
   const half = D / 2;
   const out = new Float32Array(weights.length); // (rows, cols)
   for (let h = 0; h < heads; h++) {
     for (let i = 0; i < half; i++) {
       for (let j = 0; j < 2; j++) {
-        const from = (h * D + 2 * i + j) * cols;
-        const to = (h * D + j * half + i) * cols;
+        const hf = (h * D + j * half + i) * cols;
+        const llama = (h * D + 2 * i + j) * cols;
+        const [from, to] = inverse ? [llama, hf] : [hf, llama];
         out.set(weights.subarray(from, from + cols), to);
       }
     }

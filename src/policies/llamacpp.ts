@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { SampleOptionsSchema, type SampleOptions } from '../engine/sampler.js';
+import { drawFromWeights, SampleOptionsSchema, truncateAtStop, type SampleOptions } from '../engine/sampler.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
@@ -265,25 +265,8 @@ function drawToken(p: Float64Array, temperature: number, topP: number, rng: Rng,
     return best;
   }
   const { weights, order } = scratch;
-  let sum = 0;
-  for (let v = 0; v < V; v++) sum += weights[v] = temperature === 1 ? p[v] : Math.pow(p[v], 1 / temperature);
-  let mass = sum;
-  let count = V;
-  for (let v = 0; v < V; v++) order[v] = v;
-  if (topP < 1) {
-    const sorted = Array.from(order).sort((a, b) => weights[b] - weights[a] || a - b);
-    let kept = 0;
-    mass = 0;
-    while (kept < V && mass < topP * sum) mass += weights[sorted[kept++]];
-    count = kept;
-    for (let i = 0; i < count; i++) order[i] = sorted[i];
-  }
-  let u = rng.next() * mass;
-  for (let i = 0; i < count; i++) {
-    u -= weights[order[i]];
-    if (u < 0) return order[i];
-  }
-  return order[count - 1];
+  for (let v = 0; v < V; v++) weights[v] = temperature === 1 ? p[v] : Math.pow(p[v], 1 / temperature);
+  return drawFromWeights(weights, topP, rng, order);
 }
 
 /** −Σ p log p (nats). */
@@ -293,23 +276,3 @@ function entropyOf(p: Float64Array): number {
   return entropy;
 }
 
-/** If the completion's bytes now contain a stop string, cut tokens back to before it and report true (as the engine's sampler). */
-function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; entropy: number[]; bytes: number[]; tokenEnds: number[] }, stops: Uint8Array[]): boolean {
-  const previousEnd = seq.tokenEnds.length > 1 ? seq.tokenEnds[seq.tokenEnds.length - 2] : 0;
-  for (const stop of stops) {
-    const from = Math.max(0, previousEnd - stop.length + 1); // only matches ending in the newest token are new
-    for (let at = from; at + stop.length <= seq.bytes.length; at++) {
-      let match = true;
-      for (let i = 0; i < stop.length && match; i++) match = seq.bytes[at + i] === stop[i];
-      if (!match) continue;
-      let keep = 0;
-      while (keep < seq.tokenEnds.length && seq.tokenEnds[keep] <= at) keep++;
-      seq.tokens.length = keep;
-      seq.logprobs.length = keep;
-      seq.tokenEnds.length = keep;
-      seq.bytes.length = keep > 0 ? seq.tokenEnds[keep - 1] : 0;
-      return true;
-    }
-  }
-  return false;
-}
