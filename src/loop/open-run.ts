@@ -108,7 +108,11 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
 function remoteSampler(settings: Extract<Recipe['sampler'], { kind: 'openai' }>): RemoteSampler {
   const { kind: _kind, reload, ...config } = settings;
   const policy = new OpenAIPolicy(config);
-  return { policy, reloadWeights: reload ? (dir, version) => policy.reloadWeights(dir, version) : undefined, close: async () => policy.close() };
+  const usage = () => {
+    const { requests, httpAttempts, promptTokens, completionTokens, costUsd } = policy.usage;
+    return { requests, http_attempts: httpAttempts, prompt_tokens: promptTokens, completion_tokens: completionTokens, ...(costUsd !== null ? { cost_usd: costUsd } : {}) };
+  };
+  return { policy, reloadWeights: reload ? (dir, version) => policy.reloadWeights(dir, version) : undefined, close: async () => policy.close(), usage };
 }
 
 /** llama.cpp following training: the first checkpoint the loop hands over starts it, later ones are exported to GGUF and swapped in. */

@@ -77,6 +77,8 @@ export interface RemoteSampler {
   reloadWeights?(checkpointDir: string, version: string): Promise<void>;
   /** Releases connections, threads and memory. */
   close?(): Promise<void>;
+  /** What the sampler has spent so far (requests, tokens, cost), reported as `sampler/<key>` round metrics. */
+  usage?(): Record<string, number>;
 }
 
 /** Callbacks for progress display and clean stops. */
@@ -354,6 +356,8 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         for (const monitor of parts.monitors) Object.assign(metrics, monitor.observe(record));
       }
       for (const [name, ms] of Object.entries(store.phaseTimings(round))) metrics[`timing_ms/${name}`] = ms;
+      // A remote sampler's spend so far (this process's: a resumed run counts from its restart).
+      for (const [key, value] of Object.entries(parts.sampler?.usage?.() ?? {})) metrics[`sampler/${key}`] = value;
       store.saveMetrics(round, metrics);
     });
     const metrics = store.metrics(round);

@@ -86,6 +86,8 @@ describe('a loop sampling through an OpenAI-compatible server (autodidact serve)
     assert.deepEqual(new Set(b.map((s) => s.policy_version)), new Set(['sft', 'round-1']));
     assert.deepEqual(remote.result.rounds.map((r) => r.evaluation.accuracy), embedded.result.rounds.map((r) => r.evaluation.accuracy));
     assert.equal(server.currentVersion, 'round-2');
+    const usage = remote.result.rounds[2].metrics;
+    assert.ok(usage['sampler/requests'] > 0 && usage['sampler/completion_tokens'] > 0 && usage['sampler/prompt_tokens'] > 0, JSON.stringify(usage));
   });
 
   it('RL: the server reloads after every policy-gradient step', { timeout: 120_000 }, async () => {
