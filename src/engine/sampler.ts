@@ -69,8 +69,13 @@ export interface SampleRequest {
   stream?: number;
 }
 
-/** Called once per decoding step with the token each still-running sequence just drew (`request`, `index` = its sample number). */
-export type TokenListener = (step: { request: number; index: number; token: number; logprob: number; top?: TokenLogprob[] }[]) => void;
+/**
+ * Called once per decoding step with the token each still-running sequence just
+ * drew (`request`, `index` = its sample number). `done` marks a sequence's last
+ * draw: a stop string it completed may cut tokens already reported, so what
+ * stays is in the final result.
+ */
+export type TokenListener = (step: { request: number; index: number; token: number; logprob: number; top?: TokenLogprob[]; done?: true }[]) => void;
 
 /**
  * Batched, KV-cached decoding. Each prompt is prefilled once and its cache is
@@ -193,7 +198,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
         } else seq.logprobs.push(logSoftmaxAt(logits, id));
       }
       if (options.topLogprobs > 0) seq.top.push(topTokens(logits, options.topLogprobs));
-      if (onStep) drawn.push({ request: seq.request, index: seq.index, token: id, logprob: seq.logprobs[seq.logprobs.length - 1], ...(options.topLogprobs > 0 ? { top: seq.top[seq.top.length - 1] } : {}) });
+      const event = onStep ? { request: seq.request, index: seq.index, token: id, logprob: seq.logprobs[seq.logprobs.length - 1], ...(options.topLogprobs > 0 ? { top: seq.top[seq.top.length - 1] } : {}) } : null;
       seq.tokens.push(id);
       for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
       seq.tokenEnds.push(seq.bytes.length);
@@ -202,6 +207,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
       else if (truncateAtStop(seq, options.stopBytes)) seq.finishReason = 'stop';
       else if (seq.tokens.length >= options.maxTokens || length >= options.limit) seq.finishReason = 'length';
       else next.push(s);
+      if (event) drawn.push(seq.finishReason ? { ...event, done: true } : event);
     }
     if (onStep) onStep(drawn);
     active = next;

@@ -45,6 +45,8 @@ export interface ServeStats {
   /** Most HTTP requests decoded in one batch so far. */
   largestBatch: number;
   sequences: number;
+  /** Requests dropped unheard because their client had gone before their batch started. */
+  dropped: number;
 }
 
 interface Job {
@@ -52,6 +54,8 @@ interface Job {
   onStep?: TokenListener;
   /** Learns the weights' version when the job's batch starts. */
   onStart?: (version: string) => void;
+  /** True once the client has closed the connection. */
+  gone: () => boolean;
   resolve: (value: { results: SampledSequence[][]; version: string }) => void;
   reject: (error: unknown) => void;
 }
@@ -60,7 +64,7 @@ const MAX_BODY_BYTES = 8 * 1024 * 1024;
 
 export class ModelServer {
   readonly modelName: string;
-  readonly stats: ServeStats = { requests: 0, batches: 0, largestBatch: 0, sequences: 0 };
+  readonly stats: ServeStats = { requests: 0, batches: 0, largestBatch: 0, sequences: 0, dropped: 0 };
   private version: string;
   private readonly tokenizer = new ByteTokenizer();
   private readonly queue: Job[] = [];
@@ -118,11 +122,14 @@ export class ModelServer {
   async reload(path: string, version?: string): Promise<string> {
     checkServable(path);
     const previous = this.reloading;
+    // Vocabulary and context are what requests were checked against: a checkpoint that changes them is refused before anything loads.
+    const llama = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8')) as { vocab_size?: number; max_position_embeddings?: number };
+    if (llama.vocab_size !== this.vocabSize || llama.max_position_embeddings !== this.maxSeqLen) {
+      throw new CheckpointFormatError(path, `has vocab ${llama.vocab_size}, context ${llama.max_position_embeddings}; the served model has ${this.vocabSize}, ${this.maxSeqLen} (restart the server to serve another shape)`);
+    }
     const next = (async () => {
       await previous?.catch(() => {});
       await this.backend.load(path, { weightsOnly: true });
-      const { config } = this.backend.info();
-      if (config.maxSeqLen !== this.maxSeqLen || config.vocabSize !== this.vocabSize) throw new CheckpointFormatError(path, `has vocab ${config.vocabSize}, context ${config.maxSeqLen}; the served model has ${this.vocabSize}, ${this.maxSeqLen}`);
       this.version = version ?? basename(resolve(path));
       this.options.log?.(`reloaded ${path} as version ${this.version}`);
     })();
@@ -183,7 +190,7 @@ export class ModelServer {
         usage: (version, results) => ({ ...head(version), choices: [], usage: usage(results) }),
       });
     }
-    const { results, version } = await this.submit(requests);
+    const { results, version } = await this.submit(requests, undefined, undefined, res);
     json(res, 200, {
       id,
       object: 'text_completion',
@@ -207,18 +214,15 @@ export class ModelServer {
     const logprobsOf = (tokens: readonly number[], logprobs: readonly number[], alternatives: readonly TokenLogprob[][] | undefined) => (top === undefined ? null : chatLogprobs(this.tokenizer, tokens, logprobs, alternatives, asIds));
     if (request.stream) {
       const head = (version: string) => ({ id, object: 'chat.completion.chunk', created: now(), model: this.modelName, system_fingerprint: version });
-      const started = new Set<number>();
       return this.stream(res, requests, request.n, stopList(request.stop), request.stream_options?.include_usage === true, {
-        delta: (version, index, text, tokens, logprobs, alternatives) => {
-          const delta = started.has(index) ? { content: text } : { role: 'assistant', content: text };
-          started.add(index);
-          return { ...head(version), choices: [{ index, delta, logprobs: logprobsOf(tokens, logprobs, alternatives), finish_reason: null }] };
-        },
+        // Every choice opens with its role, as OpenAI's streams do (clients require it even for an empty reply).
+        start: (version, index) => ({ ...head(version), choices: [{ index, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] }),
+        delta: (version, index, text, tokens, logprobs, alternatives) => ({ ...head(version), choices: [{ index, delta: { content: text }, logprobs: logprobsOf(tokens, logprobs, alternatives), finish_reason: null }] }),
         finish: (version, index, reason) => ({ ...head(version), choices: [{ index, delta: {}, logprobs: null, finish_reason: reason }] }),
         usage: (version, results) => ({ ...head(version), choices: [], usage: usageOf([prompt], results) }),
       });
     }
-    const { results, version } = await this.submit(requests);
+    const { results, version } = await this.submit(requests, undefined, undefined, res);
     json(res, 200, {
       id,
       object: 'chat.completion',
@@ -255,13 +259,16 @@ export class ModelServer {
     stops: string[],
     includeUsage: boolean,
     chunks: {
+      start?(version: string, index: number): unknown;
       delta(version: string, index: number, text: string, tokens: number[], logprobs: number[], top: TokenLogprob[][] | undefined, offset: number): unknown;
       finish(version: string, index: number, reason: string): unknown;
       usage(version: string, results: SampledSequence[][]): unknown;
     },
   ): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (chunk: unknown) => res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    const send = (chunk: unknown) => {
+      if (!res.destroyed) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
+    };
     const hold = Math.max(0, ...stops.map((s) => Buffer.byteLength(s) - 1));
     const choices = new Map<number, ChoiceStream>();
     const choice = (index: number) => {
@@ -278,9 +285,13 @@ export class ModelServer {
       for (const event of step) {
         const index = event.request * n + event.index;
         choice(index).push(event.token, event.logprob, event.top);
-        emit(index, null);
+        // A sequence's last draw may have completed a stop string: what survives the cut goes out with the final result.
+        if (!event.done) emit(index, null);
       }
-    }, (v) => (version = v));
+    }, (v) => {
+      version = v;
+      if (chunks.start) for (let index = 0; index < requests.length * n; index++) send(chunks.start(version, index));
+    }, res);
     version = used;
     results.forEach((group, i) =>
       group.forEach((seq, j) => {
@@ -294,11 +305,22 @@ export class ModelServer {
     res.end();
   }
 
-  /** Queues requests for the next batch. `onStart` learns the version the batch decodes with. */
-  private submit(requests: SampleRequest[], onStep?: TokenListener, onStart?: (version: string) => void): Promise<{ results: SampledSequence[][]; version: string }> {
+  /**
+   * Queues requests for the next batch. `onStart` learns the version the batch
+   * decodes with. A job whose client has gone (`res` closed) before its batch
+   * starts is dropped; one already decoding finishes, unheard.
+   */
+  private submit(requests: SampleRequest[], onStep: TokenListener | undefined, onStart: ((version: string) => void) | undefined, res: ServerResponse): Promise<{ results: SampledSequence[][]; version: string }> {
     this.stats.requests++;
+    const sequences = requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
+    const limit = this.options.maxBatchSequences ?? 256;
+    if (sequences > limit) return Promise.reject(new RequestError(400, `the request asks for ${sequences} sequences (prompts × n); this server decodes at most ${limit} at once (--max-batch)`, 'n'));
+    let gone = false;
+    res.once('close', () => {
+      if (!res.writableFinished) gone = true;
+    });
     return new Promise((resolveJob, reject) => {
-      this.queue.push({ requests, onStep, onStart, resolve: resolveJob, reject });
+      this.queue.push({ requests, onStep, onStart, resolve: resolveJob, reject, gone: () => gone });
       void this.pump();
     });
   }
@@ -310,6 +332,13 @@ export class ModelServer {
     try {
       while (this.queue.length > 0) {
         await this.reloading?.catch(() => {});
+        // Jobs whose client has gone are dropped, not decoded.
+        for (const job of this.queue.filter((j) => j.gone())) {
+          this.stats.dropped++;
+          job.reject(new RequestError(499, 'the client closed the connection'));
+        }
+        this.queue.splice(0, this.queue.length, ...this.queue.filter((j) => !j.gone()));
+        if (this.queue.length === 0) break;
         const batch: Job[] = [this.queue.shift()!];
         let sequences = countSequences(batch[0]);
         const limit = this.options.maxBatchSequences ?? 256;

@@ -25,6 +25,9 @@ describe('autodidact serve (OpenAI-compatible server)', () => {
     await reference.save(join(dir, 'ckpt-a'));
     const other = await EmbeddedBackend.create({ model: { ...model, seed: 4 } });
     await other.save(join(dir, 'ckpt-b'));
+    const short = await EmbeddedBackend.create({ model: { ...model, maxSeqLen: 32 } });
+    await short.save(join(dir, 'ckpt-short'));
+    await short.close();
     await other.close();
     server = await ModelServer.create({ checkpoint: join(dir, 'ckpt-a'), modelName: 'tiny', version: 'v1' });
     const baseURL = await server.listen(0);
@@ -115,6 +118,41 @@ describe('autodidact serve (OpenAI-compatible server)', () => {
     assert.ok(chunks > 2);
   });
 
+  it('streaming cuts a stop string that fires exactly as the whole reply does (nothing of it leaks)', async () => {
+    const free = await client.completions.create({ model: 'tiny', prompt: 'Stream me', max_tokens: 40, seed: 5 });
+    // A stop string the model really writes: the first ASCII character after the first few.
+    const chars = [...free.choices[0].text];
+    const ascii = (c: string | undefined) => c !== undefined && /[ -~]/.test(c);
+    const one = chars.findIndex((c, i) => i >= 3 && ascii(c));
+    const two = chars.findIndex((c, i) => i >= 3 && ascii(c) && ascii(chars[i + 1]));
+    assert.ok(one >= 0 && two >= 0, `no ASCII characters to stop at in ${JSON.stringify(chars.join(''))}`);
+    for (const stop of [chars[one], chars[two] + chars[two + 1]]) {
+      const body = { model: 'tiny', prompt: 'Stream me', max_tokens: 40, seed: 5, stop: [stop] };
+      const whole = await client.completions.create(body);
+      assert.equal(whole.choices[0].finish_reason, 'stop', `stop ${JSON.stringify(stop)} should fire`);
+      let streamed = '';
+      for await (const chunk of await client.completions.create({ ...body, stream: true })) streamed += chunk.choices[0]?.text ?? '';
+      assert.equal(streamed, whole.choices[0].text);
+      assert.ok(!streamed.includes(stop));
+    }
+  });
+
+  it('refuses a request larger than --max-batch, naming n', async () => {
+    await assert.rejects(client.completions.create({ model: 'tiny', prompt: ['a', 'b', 'c'], n: 128, max_tokens: 2 }), (error: unknown) => error instanceof OpenAI.BadRequestError && /384 sequences/.test(error.message));
+  });
+
+  it('drops a queued request whose client has gone', async () => {
+    const dropped = server.stats.dropped;
+    const busy = client.completions.create({ model: 'tiny', prompt: Array.from({ length: 4 }, (_, i) => `busy ${i}`), n: 64, max_tokens: 40, seed: 1 });
+    const controller = new AbortController();
+    const gone = client.completions.create({ model: 'tiny', prompt: 'never mind', max_tokens: 5 }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(gone);
+    await busy;
+    await client.completions.create({ model: 'tiny', prompt: 'after', max_tokens: 2 });
+    assert.equal(server.stats.dropped, dropped + 1);
+  });
+
   it('chat completions, plain and streamed, with logprobs', async () => {
     const body = { model: 'tiny', messages: [{ role: 'user' as const, content: 'Hi' }], max_tokens: 8, seed: 2, logprobs: true, top_logprobs: 3 };
     const reply = await client.chat.completions.create(body);
@@ -139,6 +177,11 @@ describe('autodidact serve (OpenAI-compatible server)', () => {
     }
     assert.equal(text, choice.message.content);
     assert.equal(roles, 1);
+    // Every choice opens with its role chunk, even one whose reply is empty (openai-node's stream helper requires it).
+    const empty = await client.chat.completions.create({ ...body, n: 3, max_tokens: 1, stop: ['\u0000'], stream: true });
+    const opened = new Set<number>();
+    for await (const chunk of empty) for (const c of chunk.choices) if (c.delta.role === 'assistant') opened.add(c.index);
+    assert.deepEqual([...opened].sort(), [0, 1, 2]);
   });
 
   it('refuses bad requests with OpenAI error bodies that name the parameter', async () => {
@@ -157,6 +200,13 @@ describe('autodidact serve (OpenAI-compatible server)', () => {
     const afterReload = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, seed: 9 });
     assert.equal(afterReload.system_fingerprint, 'v2');
     assert.notEqual(afterReload.choices[0].text, before.choices[0].text);
+    // A checkpoint of another shape is refused before anything loads: the served weights and version stay.
+    const refused = await fetch(client.baseURL.replace(/\/v1$/, '/update_weights_from_disk'), { method: 'POST', body: JSON.stringify({ model_path: join(dir, 'ckpt-short'), version: 'v3' }) });
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { message: string }).message, /context 32; the served model has 259, 64/);
+    const still = await client.completions.create({ model: 'tiny', prompt: 'Hello', max_tokens: 12, seed: 9 });
+    assert.equal(still.system_fingerprint, 'v2');
+    assert.equal(still.choices[0].text, afterReload.choices[0].text);
     const missing = await fetch(client.baseURL.replace(/\/v1$/, '/update_weights_from_disk'), { method: 'POST', body: JSON.stringify({ model_path: join(dir, 'none') }) });
     assert.equal(missing.status, 400);
     assert.match(((await missing.json()) as { message: string }).message, /no config.json/);
