@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Llama } from 'node-llama-cpp';
 import { Rng } from '../src/engine/random.js';
 import { loadNativeKernels, nativeKernelsError, type Kernels } from '../src/engine/kernels.js';
 import { tsKernels } from '../src/engine/kernels-ts.js';
@@ -41,4 +42,22 @@ export function kernelImplementations(): { name: string; kernels: Kernels | null
     { name: 'ts', kernels: tsKernels, skip: false },
     { name: 'native', kernels: native, skip: native ? false : `native kernels unavailable: ${nativeKernelsError()}` },
   ];
+}
+
+/**
+ * llama.cpp through node-llama-cpp's prebuilt CPU binary, or why it cannot be
+ * loaded: tests that need it pass `skip` to node:test, which prints the reason.
+ * CI (CI=true) and AUTODIDACT_REQUIRE_LLAMACPP=1 install node-llama-cpp from npm
+ * and must prove the checks: there a missing binary is a failure, not a skip.
+ */
+export async function loadLlamaCpp(): Promise<{ llama: Llama; skip: false } | { llama: null; skip: string }> {
+  try {
+    const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+    return { llama: await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error }), skip: false };
+  } catch (error) {
+    const reason = `llama.cpp unavailable: node-llama-cpp's prebuilt binary did not load (${error instanceof Error ? error.message : String(error)})`;
+    if (process.env.CI === 'true') throw new Error(`CI=true but ${reason}`, { cause: error });
+    if (process.env.AUTODIDACT_REQUIRE_LLAMACPP === '1') throw new Error(`AUTODIDACT_REQUIRE_LLAMACPP=1 but ${reason}`, { cause: error });
+    return { llama: null, skip: reason };
+  }
 }

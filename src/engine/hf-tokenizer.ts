@@ -43,7 +43,9 @@ export const CHAT_TEMPLATE =
 /**
  * GPT-2's map from bytes to printable characters (what byte-level BPE
  * vocabularies are written in): printable Latin-1 bytes map to themselves,
- * the other 68 to U+0100 onwards, in byte order.
+ * the other 68 to U+0100 onwards, in byte order, so every byte is one visible
+ * character and a token string never holds raw control bytes. Hugging Face's
+ * tokenizer.json and GGUF's `gpt2` vocabulary (src/export/gguf.ts) both use it.
  */
 export function byteLevelAlphabet(): string[] {
   const printable = (b: number) => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || (b >= 0xae && b <= 0xff);

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
 
 /**
@@ -192,7 +193,8 @@ function writeScalar(out: ByteWriter, type: GgufTypeId, value: number | bigint |
 /**
  * Writes a GGUF v3 file: the metadata in insertion order, then float32 tensors
  * in the given order, each aligned to `general.alignment` (when the metadata
- * sets it, else 32). Returns the number of bytes written.
+ * sets it, else 32). Atomic: the file appears complete at `path` or not at
+ * all. Returns the number of bytes written.
  */
 export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>, tensors: readonly GgufTensorInput[]): number {
   const alignmentValue = metadata.get('general.alignment');
@@ -229,19 +231,32 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     offset += Math.ceil(tensor.data.byteLength / alignment) * alignment;
   }
   head.padTo(alignment);
-  const fd = openSync(path, 'w');
+  // Written under a temporary name in the same directory and renamed into place,
+  // so a failed or killed export leaves no truncated .gguf (and keeps an older
+  // file at `path` intact). Not writeAtomically (src/export/datasets.ts): that
+  // takes the whole file as one buffer, and tensors are streamed here.
+  const temporary = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  let written = 0;
   try {
-    let written = writeSync(fd, head.bytes());
-    const zeros = Buffer.alloc(alignment);
-    for (const tensor of tensors) {
-      written += writeSync(fd, new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
-      const padding = (alignment - (tensor.data.byteLength % alignment)) % alignment;
-      if (padding > 0) written += writeSync(fd, zeros, 0, padding);
+    const fd = openSync(temporary, 'w');
+    try {
+      written += writeSync(fd, head.bytes());
+      const zeros = Buffer.alloc(alignment);
+      for (const tensor of tensors) {
+        written += writeSync(fd, new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
+        const padding = (alignment - (tensor.data.byteLength % alignment)) % alignment;
+        if (padding > 0) written += writeSync(fd, zeros, 0, padding);
+      }
+      fsyncSync(fd); // the data is on disk before the name points at it
+    } finally {
+      closeSync(fd);
     }
-    return written;
-  } finally {
-    closeSync(fd);
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
   }
+  return written;
 }
 
 /** A GGUF file that cannot be read: names the file and what is wrong. */

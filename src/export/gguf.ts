@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { CheckpointFormatError } from '../errors.js';
 import { loadCheckpoint } from '../engine/checkpoint.js';
+import { byteLevelAlphabet } from '../engine/hf-tokenizer.js';
 import type { ModelConfig } from '../engine/config.js';
 import { tsKernels } from '../engine/kernels-ts.js';
 import type { NamedTensor } from '../engine/model.js';
@@ -113,19 +114,6 @@ export function ggufMetadata(config: ModelConfig, tokenizer: Tokenizer, name: st
   ]);
 }
 
-/**
- * GPT-2's byte-to-character table: printable bytes stand for themselves, the
- * other 68 get the code points 256, 257, … in byte order, so every byte is one
- * visible character and a token string never holds raw control bytes.
- */
-export function gpt2ByteCharacters(): string[] {
-  const printable = (byte: number) => (byte >= 0x21 && byte <= 0x7e) || (byte >= 0xa1 && byte <= 0xac) || (byte >= 0xae && byte <= 0xff);
-  const characters: string[] = [];
-  let next = 256;
-  for (let byte = 0; byte < 256; byte++) characters.push(String.fromCodePoint(printable(byte) ? byte : next++));
-  return characters;
-}
-
 /** Token strings and types of the byte tokenizer padded to `vocabSize` ids (see the module comment). */
 export function byteVocabulary(tokenizer: Tokenizer, vocabSize: number): { tokens: string[]; types: number[] } {
   const specials = new Map<number, string>([
@@ -133,7 +121,7 @@ export function byteVocabulary(tokenizer: Tokenizer, vocabSize: number): { token
     [tokenizer.eosId, '</s>'], // a name llama.cpp knows as end-of-generation
     [tokenizer.padId, '<pad>'],
   ]);
-  const characters = gpt2ByteCharacters();
+  const characters = byteLevelAlphabet(); // GPT-2's byte-to-character table, as tokenizer.ggml.model gpt2 expects
   const tokens: string[] = [];
   const types: number[] = [];
   for (let id = 0; id < vocabSize; id++) {

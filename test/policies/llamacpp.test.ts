@@ -9,6 +9,7 @@ import { InvalidArgumentError } from '../../src/errors.js';
 import { exportGguf } from '../../src/export/gguf.js';
 import { LlamaCppPolicy } from '../../src/policies/llamacpp.js';
 import { trainedCheckpoint } from '../export/fixture.js';
+import { loadLlamaCpp } from '../helpers.js';
 
 /** The llamacpp policy on a tiny trained checkpoint (node-llama-cpp's prebuilt CPU binary, one thread). */
 const tokenizer = new ByteTokenizer();
@@ -18,8 +19,11 @@ let checkpoint: string;
 let policy: LlamaCppPolicy;
 const work = mkdtempSync(join(tmpdir(), 'autodidact-llamacpp-test-'));
 const cleanup: string[] = [work];
+const { llama: probe, skip } = await loadLlamaCpp(); // skipped, with the reason, where llama.cpp's binary does not load
+await probe?.dispose(); // the policy loads its own
 
 before(async () => {
+  if (skip) return;
   checkpoint = await trainedCheckpoint();
   cleanup.push(dirname(checkpoint));
   policy = await LlamaCppPolicy.create({ source: checkpoint });
@@ -29,7 +33,7 @@ after(async () => {
   for (const dir of cleanup) rmSync(dir, { recursive: true, force: true });
 });
 
-describe('LlamaCppPolicy', () => {
+describe('LlamaCppPolicy', { skip }, () => {
   test('returns n completions per prompt whose tokens decode to the text, with per-token logprobs', async () => {
     const result = await policy.sample(PROMPTS, settings);
     assert.equal(policy.name, 'llamacpp');
