@@ -45,17 +45,19 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
   mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
   const store = new RunStore(join(runDir, 'run.sqlite'));
   let closeReward = async () => {};
+  // Engines started so far: an error before the run is handed over closes them too.
+  const started: { close(): Promise<void> }[] = [];
   try {
     checkSameRecipe(store.getMeta('recipe'), recipe, runDir);
     store.setMeta('recipe', JSON.stringify(recipe));
     const initialCheckpoint = recipe.model.checkpoint ? resolve(options.baseDir, recipe.model.checkpoint) : undefined;
-    const backend =
-      options.backend ??
-      (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }));
+    const backend = options.backend ?? (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }));
+    if (!options.backend) started.push(backend);
     const policy = { name: 'embedded', sample: backend.sample.bind(backend) };
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
     const reference = klSettings && (klSettings.coef > 0 || klSettings.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
+    if (reference) started.push(reference);
     // The recipe's reward verifier (judge or majority vote), if any; the loop builds it with the policy it samples from.
     const reward = await rewardVerifier(recipe, { baseDir: options.baseDir });
     closeReward = reward.close;
@@ -98,6 +100,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     };
   } catch (error) {
     store.close();
+    for (const engine of started) await engine.close();
     await closeReward();
     await closeTasks?.();
     throw error;
@@ -107,7 +110,8 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
 /** The OpenAI-compatible policy of a recipe's `sampler:` section; with `reload`, it loads each checkpoint the loop writes. */
 function remoteSampler(settings: Extract<Recipe['sampler'], { kind: 'openai' }>): RemoteSampler {
   const { kind: _kind, reload, ...config } = settings;
-  const policy = new OpenAIPolicy(config);
+  // A server that reloads our checkpoints reports their version in each reply (autodidact serve): the loop checks it.
+  const policy = new OpenAIPolicy({ ...config, fingerprintIsVersion: config.fingerprintIsVersion || reload });
   const usage = () => {
     const { requests, httpAttempts, promptTokens, completionTokens, costUsd } = policy.usage;
     return { requests, http_attempts: httpAttempts, prompt_tokens: promptTokens, completion_tokens: completionTokens, ...(costUsd !== null ? { cost_usd: costUsd } : {}) };

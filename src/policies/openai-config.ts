@@ -31,6 +31,12 @@ export const OpenAIPolicyConfigSchema = z
     extraBody: z.record(z.string(), z.unknown()).default({}),
     /** Prompts sent together in one completions request (the API takes a list); > 1 needs `api: completions`. */
     promptsPerRequest: z.number().int().positive().default(1),
+    /**
+     * Take each reply's `system_fingerprint` as the version of the weights that wrote it
+     * (what `autodidact serve` sends). Other servers send a build fingerprint there, so
+     * it is off by default; a recipe's `sampler.reload` turns it on.
+     */
+    fingerprintIsVersion: z.boolean().default(false),
     /** The policy's version label when the server does not report one per reply. */
     version: z.string().min(1).default('remote'),
   })

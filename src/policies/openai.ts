@@ -68,7 +68,7 @@ const TOKEN_ID = /^token_id:(\d+)$/;
 export class OpenAIPolicy implements Policy {
   readonly name: string;
   version: string;
-  readonly config: z.output<typeof OpenAIPolicyConfigSchema>;
+  readonly config: z.output<typeof OpenAIPolicyConfigSchema> & { promptListsAccepted: boolean };
   readonly usage: Usage;
   private readonly client: OpenAI;
   private readonly limiter: Limiter;
@@ -80,7 +80,7 @@ export class OpenAIPolicy implements Policy {
 
   /** `fetch` replaces the HTTP transport (tests); `warn` receives each warning once (default: stderr). */
   constructor(config: OpenAIPolicyConfig, options: { fetch?: typeof fetch; warn?: (message: string) => void } = {}) {
-    this.config = parseConfig(OpenAIPolicyConfigSchema, config, 'sampler');
+    this.config = { ...parseConfig(OpenAIPolicyConfigSchema, config, 'sampler'), promptListsAccepted: true };
     this.name = this.config.model;
     this.version = this.config.version;
     this.usage = { requests: 0, httpAttempts: 0, promptTokens: 0, completionTokens: 0, costUsd: this.config.prices ? 0 : null };
@@ -106,10 +106,12 @@ export class OpenAIPolicy implements Policy {
   async sample(prompts: readonly string[], options: SamplingOptions, call: CallOptions = {}): Promise<Completion[][]> {
     const signal = call.signal ? AbortSignal.any([call.signal, this.closed.signal]) : this.closed.signal;
     setMaxListeners(0, signal); // every request in flight listens to it: no leak warning at high concurrency
-    const size = this.config.promptsPerRequest;
+    // Each request gets its own seed, derived from the call's seed and the request's place in the call (the first keeps the call's seed),
+    // so two prompts of one call never share a random stream; a call sent as one request samples exactly as the embedded sampler.
+    const size = this.config.promptListsAccepted ? this.config.promptsPerRequest : 1;
     const chunks: string[][] = [];
     for (let i = 0; i < prompts.length; i += size) chunks.push(prompts.slice(i, i + size));
-    return (await Promise.all(chunks.map((chunk) => this.sampleChunk(chunk, options, signal)))).flat();
+    return (await Promise.all(chunks.map((chunk, c) => this.sampleChunk(chunk, { ...options, seed: requestSeed(options.seed, c * size) }, signal)))).flat();
   }
 
   /**
@@ -140,8 +142,9 @@ export class OpenAIPolicy implements Policy {
     if (chunk.length === 1) return [await this.samplePrompt(chunk[0], options, signal)];
     const choices = await this.limiter.run(() => this.request(chunk, options, signal));
     if (choices.length !== chunk.length * options.n) {
+      this.config.promptListsAccepted = false; // remembered: later calls send one prompt per request
       this.warnOnce('prompt-list', `the server returned ${choices.length} choices for ${chunk.length} prompts × n = ${options.n}: it does not take prompt lists; sending prompts one by one`);
-      return Promise.all(chunk.map((prompt) => this.samplePrompt(prompt, options, signal)));
+      return Promise.all(chunk.map((prompt, i) => this.samplePrompt(prompt, { ...options, seed: requestSeed(options.seed, i) }, signal)));
     }
     return chunk.map((_, i) => choices.slice(i * options.n, (i + 1) * options.n));
   }
@@ -267,7 +270,8 @@ export class OpenAIPolicy implements Policy {
         else this.warnOnce('token-ids', 'the server returns token strings, not ids: completions carry text and logprobs but no token ids (vLLM and `autodidact serve` return ids with `return_tokens_as_token_ids`)');
       }
     }
-    return { text: choice.text, tokens, logprobs, finishReason: choice.finishReason === 'length' ? 'length' : 'stop', ...(fingerprint ? { policyVersion: fingerprint } : {}) };
+    const version = this.config.fingerprintIsVersion && fingerprint ? { policyVersion: fingerprint } : {};
+    return { text: choice.text, tokens, logprobs, finishReason: choice.finishReason === 'length' ? 'length' : 'stop', ...version };
   }
 
   private account(usage: z.infer<typeof UsageSchema> | null): void {
@@ -305,6 +309,14 @@ export class OpenAIPolicy implements Policy {
     this.warned.add(key);
     this.warn(message);
   }
+}
+
+/** The seed of the request at `offset` in a call: the call's seed for the first, a hash of (seed, offset) for the others (31 bits, as servers take). */
+export function requestSeed(seed: number, offset: number): number {
+  if (offset === 0) return seed;
+  let h = (Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(offset, 0xc2b2ae35)) >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d) >>> 0;
+  return (h ^ (h >>> 15)) & 0x7fffffff;
 }
 
 /**

@@ -102,16 +102,19 @@ describe('OpenAIPolicy against recorded reply bodies and a loopback server', () 
     assert.deepEqual(warnings, []);
   });
 
-  it('chat (OpenAI): token strings, not ids, give a single warning; the fingerprint tags each completion', async () => {
+  it('chat (OpenAI): token strings, not ids, give a single warning; the fingerprint tags completions only when asked', async () => {
     server.reset([{ body: fixture('openai-chat-logprobs.json') }]);
     const p = policy({ api: 'chat', systemPrompt: 'Be brief.' });
     const groups = await p.sample(['Say hi', 'Say hi again'], options());
     assert.equal(server.requests[0].path, '/v1/chat/completions');
     assert.deepEqual(server.requests[0].body.messages, [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Say hi' }]);
     assert.equal(server.requests[0].body.logprobs, true);
-    for (const [completion] of groups) assert.deepEqual(completion, { text: 'Hi!', tokens: [], logprobs: [-0.31725305, -0.02380986], finishReason: 'stop', policyVersion: 'fp_0ba0d124f1' });
+    // OpenAI's fingerprint is a build id, not our weights' version: not taken as one unless asked.
+    for (const [completion] of groups) assert.deepEqual(completion, { text: 'Hi!', tokens: [], logprobs: [-0.31725305, -0.02380986], finishReason: 'stop' });
     assert.equal(warnings.length, 1);
     assert.match(warnings[0], /token strings, not ids/);
+    const [[tagged]] = await policy({ api: 'chat', fingerprintIsVersion: true }).sample(['Say hi'], options());
+    assert.equal(tagged.policyVersion, 'fp_0ba0d124f1');
   });
 
   it('streamed chat and streamed completions add up chunk by chunk', async () => {
@@ -139,9 +142,30 @@ describe('OpenAIPolicy against recorded reply bodies and a loopback server', () 
     const [group] = await p.sample(['x'], options({ n: 3, seed: 10 }));
     assert.equal(group.length, 3);
     assert.deepEqual(server.requests.map((r) => [r.body.n, r.body.seed]), [[3, 10], [2, 11], [1, 12]]);
-    assert.ok(group.every((c) => c.text === '42' && c.tokens.length === 0 && c.logprobs.length === 0 && c.policyVersion === 'b4500-adc7c7f1'));
+    assert.ok(group.every((c) => c.text === '42' && c.tokens.length === 0 && c.logprobs.length === 0 && c.policyVersion === undefined));
     assert.equal(warnings.filter((w) => /ignores `n`/.test(w)).length, 1);
     assert.equal(warnings.filter((w) => /no logprobs/.test(w)).length, 1);
+  });
+
+  it('each prompt of a call gets its own seed (the first keeps the call\'s), so no two share a random stream', async () => {
+    server.reset([{ body: fixture('vllm-completions-logprobs.json') }]);
+    await policy().sample(['a', 'a', 'b'], options({ n: 2, seed: 7 }));
+    const seeds = server.requests.map((r) => [r.body.prompt, r.body.seed]).sort((x, y) => String(x[1]).localeCompare(String(y[1])));
+    assert.equal(new Set(seeds.map((x) => x[1])).size, 3);
+    assert.ok(server.requests.some((r) => r.body.seed === 7));
+  });
+
+  it('prompt lists: one request per chunk; a server that does not take them is remembered and sent one prompt at a time', async () => {
+    // A server answering any request with two choices: right for one prompt with n = 2, wrong for a list of three.
+    server.reset([{ body: fixture('vllm-completions-logprobs.json') }]);
+    const p = policy({ promptsPerRequest: 3 });
+    const groups = await p.sample(['a', 'b', 'c'], options({ n: 2 }));
+    assert.equal(groups.length, 3);
+    assert.deepEqual(server.requests[0].body.prompt, ['a', 'b', 'c']);
+    assert.equal(server.requests.length, 4);
+    assert.ok(warnings.some((w) => /does not take prompt lists/.test(w)));
+    await p.sample(['d', 'e'], options({ n: 2 }));
+    assert.deepEqual(server.requests.slice(4).map((r) => r.body.prompt).sort(), ['d', 'e']);
   });
 
   it('429 with Retry-After: waits that long, then succeeds', async () => {
