@@ -338,7 +338,8 @@ const EvalSchema = z
  * Where the loop's samples come from. `embedded` (default): the training
  * engine's own KV-cached sampler. `llamacpp`: llama.cpp through node-llama-cpp,
  * loading each checkpoint the loop writes as GGUF. `openai`: an OpenAI-compatible server
- * (`autodidact serve`, or SGLang/vLLM with a weight-reload endpoint) while
+ * (`autodidact serve`, or another server with SGLang's `/update_weights_from_disk`; only
+ * `autodidact serve` is tested) while
  * training stays embedded: with `reload`, the loop writes each new weights'
  * checkpoint and asks the server to load it (`POST /update_weights_from_disk`)
  * before sampling again, and checks every reply's version.
