@@ -27,7 +27,7 @@ import { trainingExample } from '../loop/curate.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
 import { RunStore, type StoredSample } from '../store/run-store.js';
-import { extractAnswer } from '../verifiers/match.js';
+import { answerEnds, extractAnswer } from '../verifiers/match.js';
 import { writeVerlParquet, type VerlRow } from './verl-parquet.js';
 
 /** The dataset formats, each described for `--help`. */
@@ -340,7 +340,7 @@ function isFailing(run: RunView, sample: StoredSample, accepted: AcceptedRow): b
   const v = sample.verification;
   if (v?.status === 'scored') return !v.pass;
   if (run.recipe.accept.by !== 'majority' || sample.kind !== 'sample') return false;
-  const options = { answerMarker: run.recipe.accept.answerMarker, answerEnd: ['\n', ...run.recipe.sample.stop] };
+  const options = { answerMarker: run.recipe.accept.answerMarker, answerEnd: answerEnds(run.recipe.sample.stop) };
   return extractAnswer(sample.completion, options) !== extractAnswer(accepted.sample.completion, options);
 }
 
@@ -366,7 +366,7 @@ function verlRows(run: RunView, rows: readonly AcceptedRow[]): VerlRow[] {
       existing.extra_info.accepted_sample_ids.push(row.sample.id);
       continue;
     }
-    const majority = run.recipe.accept.by === 'majority' ? extractAnswer(row.sample.completion, { answerMarker: run.recipe.accept.answerMarker, answerEnd: ['\n', ...run.recipe.sample.stop] }) : null;
+    const majority = run.recipe.accept.by === 'majority' ? extractAnswer(row.sample.completion, { answerMarker: run.recipe.accept.answerMarker, answerEnd: answerEnds(run.recipe.sample.stop) }) : null;
     const [groundTruth, source] =
       row.task.answer !== undefined ? [row.task.answer, 'task-answer'] : majority !== null ? [majority, 'majority-vote'] : row.task.meta !== undefined ? [JSON.stringify(row.task.meta), 'task-meta'] : [null, 'none'];
     const verl: VerlRow = {

@@ -10,7 +10,7 @@ import type { Verifier } from '../spec/verifier.js';
 import type { StoredSample } from '../store/run-store.js';
 import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
-import { extractAnswer } from '../verifiers/match.js';
+import { answerEnds, extractAnswer } from '../verifiers/match.js';
 import { fillTemplate } from './reflect.js';
 import { firstDistinct, type Attempt, type SftExample } from './steps.js';
 
@@ -25,7 +25,7 @@ export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly
     if (recipe.accept.by === 'majority') {
       // Label-free: the answer most of the task's own samples agree on wins; refinements do not vote.
       const own = candidates.filter((s) => s.kind === 'sample');
-      const options = { answerMarker: recipe.accept.answerMarker, answerEnd: ['\n', ...recipe.sample.stop] };
+      const options = { answerMarker: recipe.accept.answerMarker, answerEnd: answerEnds(recipe.sample.stop) };
       const vote = majorityVote(own.map((s) => s.completion), { ...options, minAgreement: recipe.accept.minAgreement });
       chosen = vote.answer === null ? [] : own.filter((s) => extractAnswer(s.completion, options) === vote.answer).map((sample) => ({ sample, reason: `majority ${(vote.agreement * 100).toFixed(0)}%` }));
     } else {

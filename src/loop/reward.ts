@@ -10,6 +10,8 @@ import type { Recipe } from '../recipe/schema.js';
 import type { Monitor, RoundRecord } from '../spec/monitor.js';
 import type { Verifier } from '../spec/verifier.js';
 import { judgeVerifier, type JudgePolicy } from '../verifiers/judge.js';
+import { scoreGroups } from '../verifiers/groups.js';
+import { answerEnds } from '../verifiers/match.js';
 import { majorityVoteVerifier } from '../verifiers/vote.js';
 
 /**
@@ -23,7 +25,7 @@ export async function rewardVerifier(recipe: Recipe, options: { baseDir: string 
   const v = recipe.verifier;
   if (v.kind === 'tasks') return { close: async () => {} };
   if (v.kind === 'majority-vote') {
-    const verifier = majorityVoteVerifier({ minAgreement: v.minAgreement, match: v.match, answerMarker: v.answerMarker, answerEnd: ['\n', ...v.answerEnd, ...recipe.sample.stop] });
+    const verifier = majorityVoteVerifier({ minAgreement: v.minAgreement, match: v.match, answerMarker: v.answerMarker, answerEnd: answerEnds(recipe.sample.stop, v.answerEnd) });
     return { make: () => verifier, close: async () => {} };
   }
   let frozen: { backend: EmbeddedBackend; policy: JudgePolicy } | undefined;
@@ -51,42 +53,40 @@ export async function rewardVerifier(recipe: Recipe, options: { baseDir: string 
 
 /**
  * How the reward verifier's verdicts compare with the labels, over a round's
- * own samples that both scored: `reward/label_agreement` (same pass/fail),
- * `reward/label_precision` (of the samples the reward passed, the share right
- * by the labels), `reward/label_recall` (of the right ones, the share it
- * passed), `reward/label_accuracy` (all the samples' true accuracy), and
- * `reward/label_coverage` (share of samples the reward scored at all: a vote
- * without a majority abstains). Only
- * for synchronous label verifiers and labeled tasks; otherwise it reports
- * nothing.
+ * own samples that the label verifier scored (the labeled ones: a task with
+ * an answer, a code task with tests): `reward/label_agreement` (same
+ * pass/fail, over the samples the reward scored too), `reward/label_precision`
+ * (of the samples the reward passed, the share right by the labels),
+ * `reward/label_recall` (of the right ones, the share it passed),
+ * `reward/label_accuracy` (all the labeled samples' true accuracy), and
+ * `reward/label_coverage` (share of labeled samples the reward scored at all:
+ * a vote without a majority abstains). The label verifier runs here, in the
+ * monitor phase, and may be asynchronous (the code verifier's sandbox); its
+ * verdicts are not stored. A round without labeled samples reports nothing.
  */
 export function labelAgreementMonitor(labels: Verifier): Monitor {
   return {
     name: 'reward-vs-labels',
-    observe(record: RoundRecord): Record<string, number> {
-      const samples = record.groups.flat().filter((a) => a.task.answer !== undefined);
-      const truths: boolean[] = [];
-      const pairs: { reward: boolean; label: boolean }[] = [];
-      for (const attempt of samples) {
-        const truth = labels.verify(attempt.task, attempt.completion);
-        if (truth instanceof Promise) {
-          truth.catch(() => {}); // not awaited: a monitor is synchronous
-          return {};
-        }
-        if (truth.status !== 'scored') continue;
-        truths.push(truth.pass);
-        if (attempt.verification.status === 'scored') pairs.push({ reward: attempt.verification.pass, label: truth.pass });
-      }
-      if (samples.length === 0) return {};
+    async observe(record: RoundRecord): Promise<Record<string, number>> {
+      const groups = record.groups.filter((group) => group.length > 0);
+      const truths = await scoreGroups(labels, groups.map((group) => ({ task: group[0].task, completions: group.map((a) => a.completion) })));
+      const labeled = groups.flatMap((group, i) =>
+        group.flatMap((attempt, j) => {
+          const truth = truths[i][j];
+          return truth.status === 'scored' ? [{ attempt, label: truth.pass }] : [];
+        }),
+      );
+      if (labeled.length === 0) return {};
+      const pairs = labeled.flatMap(({ attempt, label }) => (attempt.verification.status === 'scored' ? [{ reward: attempt.verification.pass, label }] : []));
       const share = (count: number, of: number) => (of ? count / of : 0);
       const rewarded = pairs.filter((p) => p.reward);
       const right = pairs.filter((p) => p.label);
       return {
-        'reward/label_coverage': share(pairs.length, samples.length),
+        'reward/label_coverage': share(pairs.length, labeled.length),
         'reward/label_agreement': share(pairs.filter((p) => p.reward === p.label).length, pairs.length),
         'reward/label_precision': share(rewarded.filter((p) => p.label).length, rewarded.length),
         'reward/label_recall': share(right.filter((p) => p.reward).length, right.length),
-        'reward/label_accuracy': share(truths.filter(Boolean).length, truths.length),
+        'reward/label_accuracy': share(labeled.filter((l) => l.label).length, labeled.length),
       };
     },
   };

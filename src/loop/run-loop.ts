@@ -353,7 +353,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
       // Self-play rounds report their own figures (proposer and solver, per task type) with the round's metrics.
       if (round > 0 && !recipe.selfplay) {
         const record = roundRecord(parts, round);
-        for (const monitor of parts.monitors) Object.assign(metrics, monitor.observe(record));
+        for (const monitor of parts.monitors) Object.assign(metrics, await monitor.observe(record));
       }
       for (const [name, ms] of Object.entries(store.phaseTimings(round))) metrics[`timing_ms/${name}`] = ms;
       // A remote sampler's spend so far (this process's: a resumed run counts from its restart).

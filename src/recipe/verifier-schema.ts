@@ -92,5 +92,8 @@ export function checkRewardVerifier(recipe: Recipe): void {
   if (recipe.sample.n < 2) throw new InvalidConfigError('sample.n', 'is 1, and a lone sample always agrees with itself; majority vote needs several samples per task (e.g. sample.n: 8)');
   if (recipe.reflect.enabled) throw new InvalidConfigError('reflect.enabled', 'needs feedback on what is wrong, but majority-vote only says whether an answer agrees with the others; disable reflect or use another verifier');
   if (recipe.rationalize.enabled) throw new InvalidConfigError('rationalize.enabled', 'hints the task\'s answer (a label) to the policy, but majority-vote is label-free; disable rationalize or use another verifier');
+  // Reinforce-Ada votes per sampling round (vote.ts): a round of one sample always agrees with itself and pays 1.
+  const sampling = recipe.rl?.sampling;
+  if (sampling?.kind === 'reinforce-ada' && sampling.perRound < 2) throw new InvalidConfigError('rl.sampling.perRound', `is ${sampling.perRound}, and each Reinforce-Ada round votes on its own: a lone sample always agrees with itself, so majority vote would pay 1 to every sample; set rl.sampling.perRound ≥ 2 (e.g. 8)`);
   if (recipe.rl?.advantage === 'self-critical') throw new InvalidConfigError('rl.advantage', 'self-critical scores one greedy completion per task as the baseline, and a lone completion has no group to vote with; use grpo, rloo or dr-grpo with majority-vote');
 }

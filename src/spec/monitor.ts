@@ -15,6 +15,8 @@ export interface RoundRecord {
 
 /** Reads a round's records and emits flat, namespaced metrics (`explore/pass@4`, `exploit/precision`). */
 export interface Monitor {
+  /** What the monitor is, e.g. `bstar`. */
   readonly name: string;
-  observe(record: RoundRecord): Record<string, number>;
+  /** The round's metrics. May be a promise (a monitor that runs an asynchronous verifier); the loop awaits it in the monitor phase. */
+  observe(record: RoundRecord): Record<string, number> | Promise<Record<string, number>>;
 }

@@ -32,9 +32,23 @@
  * verdict is `{ status: 'error', error: 'judge output unparseable: …' }`.
  * `pass` is reward ≥ `threshold`. The feedback carries the rationale of the
  * first parsed sample (whitespace collapsed, cut to `feedbackChars`).
+ *
+ * Judge failures. A prompt the judge refuses as an argument (its sampler
+ * throws InvalidArgumentError: the rubric filled with a long task and
+ * completion is longer than the judge model's maxSeqLen, …) is that item's
+ * verdict, `{ status: 'error', error: 'judge … cannot judge this completion: …' }`,
+ * counted with the other errors (`verify/error_rate`, `sampling/verify_errors`);
+ * the other items of the batch are judged as usual. The judge policy does not
+ * expose its context length or tokenizer, so the refused prompts are found by
+ * splitting a refused batch in halves until they stand alone (a few more
+ * judge calls, only when some prompt is refused). Every other failure — a
+ * server or transport error (ApiCallError), a dead engine, an answer of the
+ * wrong shape — is thrown and stops the round: a judge that is down must not
+ * silently turn the reward into errors.
  */
 import { createHash } from 'node:crypto';
-import type { Policy } from '../spec/policy.js';
+import { InvalidArgumentError } from '../errors.js';
+import type { Completion, Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, VerificationGroup, Verifier } from '../spec/verifier.js';
 
@@ -205,20 +219,41 @@ export function judgeVerifier(options: JudgeOptions): Verifier {
   const version = `1+${createHash('sha256').update(JSON.stringify({ rubric, scale, sampling, settings, useReference })).digest('hex').slice(0, 10)}`;
   const judge = options.policy;
 
+  /**
+   * Judge samples for `items`, batched in one call. A call the judge refuses
+   * with InvalidArgumentError (a prompt it cannot read: longer than its
+   * context, …) is split in halves until the refused prompts stand alone;
+   * each of those is that error instead of samples. Any other error is thrown,
+   * naming the judge.
+   */
+  const judgeItems = async (items: readonly string[]): Promise<(Completion[] | InvalidArgumentError)[]> => {
+    // The seed is drawn from the prompts, so judge noise differs between batches (RL steps) yet a resumed run judges a batch as before.
+    const seed = (sampling.seed ^ createHash('sha256').update(items.join('\u0000')).digest().readUInt32LE(0)) >>> 1;
+    let outputs: Completion[][];
+    try {
+      outputs = await judge.sample(items, { ...sampling, seed });
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw new Error(`judge ${judge.name}: sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
+      if (items.length === 1) return [error];
+      const half = Math.ceil(items.length / 2);
+      return [...(await judgeItems(items.slice(0, half))), ...(await judgeItems(items.slice(half)))];
+    }
+    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new Error(`judge ${judge.name}: asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}`);
+    return outputs;
+  };
+
   const verifyGroups = async (groups: readonly VerificationGroup[]): Promise<Verification[][]> => {
     const items = groups.flatMap(({ task, completions }) => completions.map((completion) => judgePrompt(rubric, task, completion, scale, useReference)));
     if (items.length === 0) return groups.map(() => []);
-    let outputs;
-    try {
-      // One batched call for every completion of every group. The seed is drawn from the prompts, so judge noise differs between batches (RL steps) yet a resumed run judges a batch as before.
-      const seed = (sampling.seed ^ createHash('sha256').update(items.join('\u0000')).digest().readUInt32LE(0)) >>> 1;
-      outputs = await judge.sample(items, { ...sampling, seed });
-    } catch (error) {
-      throw new Error(`judge ${judge.name}: sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
-    }
-    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new Error(`judge ${judge.name}: asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}`);
+    const outputs = await judgeItems(items); // one batched call for every completion of every group, unless the judge refuses some prompts
     let k = 0;
-    return groups.map(({ completions }) => completions.map(() => combineJudgements(outputs[k++].map((c) => c.text), scale, settings)));
+    return groups.map(({ completions }) =>
+      completions.map(() => {
+        const output = outputs[k++];
+        if (output instanceof InvalidArgumentError) return { status: 'error', error: `judge ${judge.name} cannot judge this completion: ${output.message}` };
+        return combineJudgements(output.map((c) => c.text), scale, settings);
+      }),
+    );
   };
   return {
     name: `judge(${judge.name})`,

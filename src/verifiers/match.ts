@@ -11,6 +11,16 @@ export interface MatchOptions {
   revealAnswer?: boolean;
 }
 
+/**
+ * The strings that end an answer in a sampled completion: a newline, the
+ * recipe's `sample.stop` strings, and any `extra` ends (e.g. a majority-vote
+ * verifier's `answerEnd`). The one list acceptance by majority, the
+ * majority-vote reward and the dataset exports all read answers with.
+ */
+export function answerEnds(stop: readonly string[], extra: readonly string[] = []): string[] {
+  return ['\n', ...extra, ...stop];
+}
+
 /** The final answer in a completion, or null when the marker is missing. */
 export function extractAnswer(completion: string, options: MatchOptions = {}): string | null {
   let text = completion;

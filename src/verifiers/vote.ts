@@ -14,7 +14,8 @@
  * in `verify/not_applicable_rate` (`sampling/verify_errors` in RL rounds).
  *
  * In RL rounds a group is what one sampling call drew for a prompt: with
- * Reinforce-Ada's rounds of `perRound` samples, each round votes on its own.
+ * Reinforce-Ada's rounds of `perRound` samples, each round votes on its own
+ * (so a recipe with `rl.sampling.perRound: 1` is refused).
  *
  * Unlike `accept.by: majority` (src/loop/curate.ts), whose ties go to the
  * answer seen first, a tie here abstains: a reward that picks one of two

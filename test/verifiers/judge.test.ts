@@ -1,7 +1,8 @@
 /**
  * LLM-as-judge: score parsing (each format, garbage, out-of-range and
  * off-scale scores, several scores, verdicts), averaging and partial parses,
- * the unparseable error, rubric filling, one batched judge call, and short
+ * the unparseable error, rubric filling, one batched judge call, prompts the
+ * judge refuses as per-item errors (a server error still throws), and short
  * loop runs through the recipe path with a scripted judge (the policy itself
  * on a mock backend). A real toy model is no judge: the last test shows a
  * random checkpoint's judgements come back as explicit errors.
@@ -11,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { InvalidConfigError } from '../../src/errors.js';
+import { ApiCallError, InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
 import { openRun } from '../../src/loop/open-run.js';
 import { rewardVerifier } from '../../src/loop/reward.js';
 import { runLoop } from '../../src/loop/run-loop.js';
@@ -199,6 +200,43 @@ describe('judgeVerifier', () => {
     const short = judgeVerifier({ policy: { name: 'short', sample: async () => [[]] }, samples: 1 });
     await assert.rejects(Promise.resolve(short.verify(task, '2')), /judge short: asked for 1 sample\(s\) of 1 prompts, got 0/);
   });
+
+  test('prompts the judge refuses (longer than its context) are per-item errors; the rest of the batch is judged; a server error still throws', async () => {
+    const calls: number[] = [];
+    // A judge whose context holds 60 characters: like the engine, it refuses the whole call when one prompt is too long.
+    const policy = {
+      name: 'short-context',
+      async sample(prompts: readonly string[], options: SamplingOptions) {
+        calls.push(prompts.length);
+        const long = prompts.findIndex((p) => p.length > 60);
+        if (long >= 0) throw new InvalidArgumentError(`prompts[${long}]`, `has ${prompts[long].length} tokens; maxSeqLen is 60`);
+        return prompts.map(() => Array.from({ length: options.n }, () => completion('Score: 10')));
+      },
+    };
+    const judge = judgeVerifier({ policy, rubric: '{prompt} {completion}' });
+    const task: Task = { id: 'a', prompt: '1+1=', family: 'addition' };
+    const long = 'x'.repeat(80);
+    const verdicts = await judge.verifyGroups!([
+      { task, completions: ['2', long, '3', '4'] },
+      { task, completions: ['5', '6', long] },
+    ]);
+    assert.deepEqual(
+      verdicts.map((g) => g.map((v) => (v.status === 'scored' ? v.reward : v.status === 'error' ? v.error : v.status))),
+      [
+        [1, 'judge short-context cannot judge this completion: Invalid argument `prompts[0]`: has 85 tokens; maxSeqLen is 60', 1, 1],
+        [1, 1, 'judge short-context cannot judge this completion: Invalid argument `prompts[0]`: has 85 tokens; maxSeqLen is 60'],
+      ],
+    );
+    assert.equal(calls[0], 7, 'one batched call first');
+    assert.ok(calls.length <= 12, `the refused batch is split in halves, not judged one by one: ${calls.join(', ')}`);
+    // Nothing refused: one call, as before.
+    calls.length = 0;
+    await judge.verifyGroups!([{ task, completions: ['2', '3'] }]);
+    assert.deepEqual(calls, [2]);
+    // A dead judge server stops the run instead of turning every reward into an error.
+    const down = judgeVerifier({ policy: { name: 'served', sample: async () => Promise.reject(new ApiCallError('http://judge/v1/completions', 'HTTP 503', { status: 503, isRetryable: true })) } });
+    await assert.rejects(down.verifyGroups!([{ task, completions: ['2', long] }]), (e: Error) => /judge served: sampling 2 judgements failed: http:\/\/judge\/v1\/completions: HTTP 503/.test(e.message) && e.cause instanceof ApiCallError);
+  });
 });
 
 /** The mock policy, which also judges: judge prompts (the default rubric) get scripted judgements, task prompts the mock's answers. */
@@ -344,14 +382,17 @@ test('recipes/self-judge.yaml validates: the policy judges itself, reference-fre
 });
 
 describe('a real toy model is no judge', () => {
-  test('a random checkpoint as the judge (policy: { checkpoint }) loads, and its judgements come back as explicit errors', { timeout: 60_000 }, async () => {
+  test('a random checkpoint as the judge (policy: { checkpoint }) loads, and its judgements come back as explicit errors; a prompt past its context is an error for that completion alone', { timeout: 60_000 }, async () => {
     const recipe = judgeRecipe({ verifier: { kind: 'judge', policy: { checkpoint: 'test/fixtures/hf-tiny/checkpoint' }, rubric: '{prompt}{completion}|', maxTokens: 8 } });
     const { make, close } = await rewardVerifier(recipe, { baseDir: join(import.meta.dirname, '../../..') });
     try {
       const verifier = make?.({ name: 'unused', sample: async () => assert.fail('the policy being trained is not the judge here') });
       assert.equal(verifier!.name, 'judge(embedded(test/fixtures/hf-tiny/checkpoint))');
-      const verdicts = await verifier!.verifyGroups!([{ task: { id: 'x', prompt: '2+3=', family: 'addition', answer: '5' }, completions: ['5', '6'] }]);
-      for (const v of verdicts[0]) assert.match(v.status === 'error' ? v.error : JSON.stringify(v), /^judge output unparseable: no score found/);
+      // The third completion makes a judge prompt longer than the checkpoint's 32-token context: that item alone is an error.
+      const verdicts = await verifier!.verifyGroups!([{ task: { id: 'x', prompt: '2+3=', family: 'addition', answer: '5' }, completions: ['5', '6', '7'.repeat(40)] }]);
+      for (const v of verdicts[0].slice(0, 2)) assert.match(v.status === 'error' ? v.error : JSON.stringify(v), /^judge output unparseable: no score found/);
+      const refused = verdicts[0][2];
+      assert.match(refused.status === 'error' ? refused.error : JSON.stringify(refused), /^judge embedded\(test\/fixtures\/hf-tiny\/checkpoint\) cannot judge this completion: Invalid argument `prompts\[0\]`: has \d+ tokens; maxSeqLen is 32/);
     } finally {
       await close();
     }

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Task } from '../../src/spec/task.js';
-import { extractAnswer, matchVerifier, numericVerifier, parseNumber } from '../../src/verifiers/match.js';
+import { answerEnds, extractAnswer, matchVerifier, numericVerifier, parseNumber } from '../../src/verifiers/match.js';
 
 const task = (answer?: string): Task => ({ id: 't1', family: 'test', prompt: 'q', answer });
 
@@ -12,6 +12,13 @@ describe('answer extraction', () => {
     assert.equal(extractAnswer('a>1>2\nmore', { answerMarker: '>' }), '2');
     assert.equal(extractAnswer('no marker', { answerMarker: '>' }), null);
     assert.equal(extractAnswer('  42 ;', { answerEnd: [';'] }), '42');
+  });
+
+  test('answerEnds: a newline, the extra ends and the sampling stop strings; the first one in the text ends the answer', () => {
+    assert.deepEqual(answerEnds([';']), ['\n', ';']);
+    assert.deepEqual(answerEnds([';'], ['|']), ['\n', '|', ';']);
+    assert.equal(extractAnswer('>12|x;y\nz', { answerMarker: '>', answerEnd: answerEnds([';'], ['|']) }), '12');
+    assert.equal(extractAnswer('>12;x|y', { answerMarker: '>', answerEnd: answerEnds([';'], ['|']) }), '12');
   });
 });
 
