@@ -112,6 +112,44 @@ describe('a loop sampling through an OpenAI-compatible server (autodidact serve)
     assert.ok(same >= 0.95 * b.length);
   });
 
+  it('Absolute Zero self-play runs the same loop through the server (the real-model path): the same proposals and answers as in process', { timeout: 120_000 }, async () => {
+    const selfplayModel = { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 48 };
+    const start = await EmbeddedBackend.create({ model: { ...selfplayModel, seed: 5 } });
+    await start.save(join(root, 'start-selfplay'));
+    await start.close();
+    const selfplayServer = await ModelServer.create({ checkpoint: join(root, 'start-selfplay'), modelName: 'tiny-selfplay' });
+    const url = await selfplayServer.listen(0);
+    try {
+      const selfplay = (name: string, extra: Record<string, unknown>) =>
+        validateRecipe({
+          name,
+          seed: 1,
+          rounds: 1,
+          model: { config: selfplayModel },
+          tasks: { family: 'programs' },
+          sample: { temperature: 1, maxTokens: 12 },
+          selfplay: { steps: 2, batch: 4, rollouts: 2, references: 2, formatOptions: { maxProgramLength: 3 }, formatPrior: { steps: 10, batchSize: 16 }, learningRate: 5e-4 },
+          ...extra,
+        });
+      const runSelfplay = async (name: string, extra: Record<string, unknown>) => {
+        const { parts, close } = await openRun(selfplay(name, extra), { out: join(root, name), baseDir: root });
+        try {
+          await runLoop(parts);
+        } finally {
+          await close();
+        }
+        return samples(join(root, name));
+      };
+      const embedded = await runSelfplay('selfplay-embedded', {});
+      const remote = await runSelfplay('selfplay-remote', { sampler: { kind: 'openai', baseUrl: url, model: 'tiny-selfplay', promptsPerRequest: 1000 } });
+      assert.equal(embedded.length, 2 * 24); // per step: 3 types × 4 proposals and 3 × 4 answers
+      assert.deepEqual(remote, embedded);
+      assert.ok(selfplayServer.stats.requests > 0);
+    } finally {
+      await selfplayServer.close();
+    }
+  });
+
   it('refuses a server that answers with other weights than the loop holds', { timeout: 60_000 }, async () => {
     const { parts, close } = await openRun(recipe('stale', { ...served(), sampler: { ...served().sampler, reload: true } }), { out: join(root, 'stale'), baseDir: root });
     // Another client swaps the server's weights behind the loop's back after each of its reloads.
