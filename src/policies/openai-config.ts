@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InvalidConfigError } from '../errors.js';
 
 /** Settings of an OpenAI-compatible policy (src/policies/openai.ts); also the recipe's `sampler:` section. */
 export const OpenAIPolicyConfigSchema = z
@@ -43,3 +44,8 @@ export const OpenAIPolicyConfigSchema = z
   .strict();
 
 export type OpenAIPolicyConfig = z.input<typeof OpenAIPolicyConfigSchema>;
+
+/** Checks across fields that the schema alone does not express; `prefix` is where the settings sit (e.g. `sampler`). */
+export function checkOpenAIPolicyConfig(config: Pick<z.output<typeof OpenAIPolicyConfigSchema>, 'api' | 'promptsPerRequest'>, prefix = 'sampler'): void {
+  if (config.api === 'chat' && config.promptsPerRequest > 1) throw new InvalidConfigError(`${prefix}.promptsPerRequest`, 'the chat API takes one conversation per request; use 1, or `api: completions`');
+}

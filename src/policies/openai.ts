@@ -2,9 +2,9 @@ import { setMaxListeners } from 'node:events';
 import OpenAI from 'openai';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { ApiCallError, AutodidactError, InvalidConfigError } from '../errors.js';
+import { ApiCallError, AutodidactError } from '../errors.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
-import { OpenAIPolicyConfigSchema, type OpenAIPolicyConfig } from './openai-config.js';
+import { checkOpenAIPolicyConfig, OpenAIPolicyConfigSchema, type OpenAIPolicyConfig } from './openai-config.js';
 
 export { OpenAIPolicyConfigSchema, type OpenAIPolicyConfig };
 
@@ -68,7 +68,7 @@ const TOKEN_ID = /^token_id:(\d+)$/;
 export class OpenAIPolicy implements Policy {
   readonly name: string;
   version: string;
-  readonly config: z.output<typeof OpenAIPolicyConfigSchema> & { promptListsAccepted: boolean };
+  readonly config: z.output<typeof OpenAIPolicyConfigSchema>;
   readonly usage: Usage;
   private readonly client: OpenAI;
   private readonly limiter: Limiter;
@@ -77,10 +77,12 @@ export class OpenAIPolicy implements Policy {
   private readonly closed = new AbortController();
   /** Cleared when the server refuses `return_tokens_as_token_ids`. */
   private sendTokenIds: boolean;
+  /** Cleared when the server answers a prompt list as if it were one prompt. */
+  private promptListsAccepted = true;
 
   /** `fetch` replaces the HTTP transport (tests); `warn` receives each warning once (default: stderr). */
   constructor(config: OpenAIPolicyConfig, options: { fetch?: typeof fetch; warn?: (message: string) => void } = {}) {
-    this.config = { ...parseConfig(OpenAIPolicyConfigSchema, config, 'sampler'), promptListsAccepted: true };
+    this.config = parseConfig(OpenAIPolicyConfigSchema, config, 'sampler');
     this.name = this.config.model;
     this.version = this.config.version;
     this.usage = { requests: 0, httpAttempts: 0, promptTokens: 0, completionTokens: 0, costUsd: this.config.prices ? 0 : null };
@@ -88,7 +90,7 @@ export class OpenAIPolicy implements Policy {
     this.warn = options.warn ?? ((message) => process.stderr.write(`autodidact: warning: ${message}\n`));
     this.sendTokenIds = this.config.tokenIds && this.config.logprobs;
     setMaxListeners(0, this.closed.signal);
-    if (this.config.api === 'chat' && this.config.promptsPerRequest > 1) throw new InvalidConfigError('sampler.promptsPerRequest', 'the chat API takes one conversation per request; use 1, or `api: completions`');
+    checkOpenAIPolicyConfig(this.config);
     const transport = options.fetch ?? globalThis.fetch;
     this.client = new OpenAI({
       baseURL: this.config.baseUrl,
@@ -108,7 +110,7 @@ export class OpenAIPolicy implements Policy {
     setMaxListeners(0, signal); // every request in flight listens to it: no leak warning at high concurrency
     // Each request gets its own seed, derived from the call's seed and the request's place in the call (the first keeps the call's seed),
     // so two prompts of one call never share a random stream; a call sent as one request samples exactly as the embedded sampler.
-    const size = this.config.promptListsAccepted ? this.config.promptsPerRequest : 1;
+    const size = this.promptListsAccepted ? this.config.promptsPerRequest : 1;
     const chunks: string[][] = [];
     for (let i = 0; i < prompts.length; i += size) chunks.push(prompts.slice(i, i + size));
     return (await Promise.all(chunks.map((chunk, c) => this.sampleChunk(chunk, { ...options, seed: requestSeed(options.seed, c * size) }, signal)))).flat();
@@ -142,7 +144,7 @@ export class OpenAIPolicy implements Policy {
     if (chunk.length === 1) return [await this.samplePrompt(chunk[0], options, signal)];
     const choices = await this.limiter.run(() => this.request(chunk, options, signal));
     if (choices.length !== chunk.length * options.n) {
-      this.config.promptListsAccepted = false; // remembered: later calls send one prompt per request
+      this.promptListsAccepted = false; // remembered: later calls send one prompt per request
       this.warnOnce('prompt-list', `the server returned ${choices.length} choices for ${chunk.length} prompts × n = ${options.n}: it does not take prompt lists; sending prompts one by one`);
       return Promise.all(chunk.map((prompt, i) => this.samplePrompt(prompt, { ...options, seed: requestSeed(options.seed, i) }, signal)));
     }

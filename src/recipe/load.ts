@@ -8,6 +8,7 @@ import { InvalidConfigError, RecipeFileError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
 import { RecipeSchema, type Recipe } from './schema.js';
 import { checkRewardVerifier } from './verifier-schema.js';
+import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
 import { advantageEstimators } from '../rl/advantages.js';
 import { klPenalties, policyLosses } from '../rl/losses.js';
 
@@ -69,7 +70,7 @@ export function validateRecipe(raw: unknown): Recipe {
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
   }
   const sampler = recipe.sampler;
-  if (sampler.kind === 'openai' && sampler.api === 'chat' && sampler.promptsPerRequest > 1) throw new InvalidConfigError('sampler.promptsPerRequest', 'the chat API takes one conversation per request; use 1, or `api: completions`');
+  if (sampler.kind === 'openai') checkOpenAIPolicyConfig(sampler);
   if (sampler.kind === 'openai' && (recipe.rl || recipe.selfplay)) {
     // Policy gradients train on the sampled token ids, drawn by the weights being trained.
     const section = recipe.rl ? 'rl' : 'selfplay';

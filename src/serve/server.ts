@@ -72,6 +72,8 @@ export class ModelServer {
   private reloading: Promise<void> | null = null;
   private readonly http: Server;
   private readonly created = Math.floor(Date.now() / 1000);
+  /** Sequences (prompts × n) decoded together at most. */
+  private readonly maxBatch: number;
 
   private constructor(
     private readonly backend: EmbeddedBackend,
@@ -79,6 +81,7 @@ export class ModelServer {
     private readonly maxSeqLen: number,
     private readonly vocabSize: number,
   ) {
+    this.maxBatch = options.maxBatchSequences ?? 256;
     this.modelName = options.modelName ?? basename(resolve(options.checkpoint));
     this.version = options.version ?? basename(resolve(options.checkpoint));
     this.http = createServer((req, res) => void this.handle(req, res));
@@ -312,9 +315,6 @@ export class ModelServer {
    */
   private submit(requests: SampleRequest[], onStep: TokenListener | undefined, onStart: ((version: string) => void) | undefined, res: ServerResponse): Promise<{ results: SampledSequence[][]; version: string }> {
     this.stats.requests++;
-    const sequences = requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
-    const limit = this.options.maxBatchSequences ?? 256;
-    if (sequences > limit) return Promise.reject(new RequestError(400, `the request asks for ${sequences} sequences (prompts × n); this server decodes at most ${limit} at once (--max-batch)`, 'n'));
     let gone = false;
     res.once('close', () => {
       if (!res.writableFinished) gone = true;
@@ -340,10 +340,9 @@ export class ModelServer {
         this.queue.splice(0, this.queue.length, ...this.queue.filter((j) => !j.gone()));
         if (this.queue.length === 0) break;
         const batch: Job[] = [this.queue.shift()!];
-        let sequences = countSequences(batch[0]);
-        const limit = this.options.maxBatchSequences ?? 256;
-        while (this.queue.length > 0 && sequences + countSequences(this.queue[0]) <= limit) {
-          sequences += countSequences(this.queue[0]);
+        let sequences = countSequences(batch[0].requests);
+        while (this.queue.length > 0 && sequences + countSequences(this.queue[0].requests) <= this.maxBatch) {
+          sequences += countSequences(this.queue[0].requests);
           batch.push(this.queue.shift()!);
         }
         const version = this.version;
@@ -385,6 +384,8 @@ export class ModelServer {
   }
 
   private sampleRequests(prompts: number[][], request: { n: number; temperature?: number | null; top_p?: number | null; stop?: string | string[] | null; seed?: number | null }, maxTokens: number, topLogprobs: number | undefined): SampleRequest[] {
+    // Checked here, before a streamed reply's headers go out, so an oversized request is a 400 either way.
+    if (prompts.length * request.n > this.maxBatch) throw new RequestError(400, `the request asks for ${prompts.length * request.n} sequences (prompts × n); this server decodes at most ${this.maxBatch} at once (--max-batch)`, 'n');
     // Without a seed, a fresh one per request (OpenAI semantics: unseeded sampling varies).
     const seed = request.seed ?? randomInt(2 ** 31);
     return prompts.map((prompt, i) => ({
@@ -452,8 +453,8 @@ class ChoiceStream {
   }
 }
 
-function countSequences(job: Job): number {
-  return job.requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
+function countSequences(requests: readonly SampleRequest[]): number {
+  return requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
 }
 
 function promptList(prompt: string | string[] | number[] | number[][]): (string | number[])[] {

@@ -139,6 +139,8 @@ describe('autodidact serve (OpenAI-compatible server)', () => {
 
   it('refuses a request larger than --max-batch, naming n', async () => {
     await assert.rejects(client.completions.create({ model: 'tiny', prompt: ['a', 'b', 'c'], n: 128, max_tokens: 2 }), (error: unknown) => error instanceof OpenAI.BadRequestError && /384 sequences/.test(error.message));
+    // Streamed too: refused before the event stream starts, so the client sees a 400, not an error event.
+    await assert.rejects(client.completions.create({ model: 'tiny', prompt: ['a', 'b', 'c'], n: 128, max_tokens: 2, stream: true }), (error: unknown) => error instanceof OpenAI.BadRequestError && /384 sequences/.test(error.message));
   });
 
   it('drops a queued request whose client has gone', async () => {
