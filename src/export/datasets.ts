@@ -27,7 +27,7 @@ import { trainingExample } from '../loop/curate.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
 import { RunStore, type StoredSample } from '../store/run-store.js';
-import { answerEnds, extractAnswer } from '../verifiers/match.js';
+import { answerEnds, extractAnswer, type MatchOptions } from '../verifiers/match.js';
 import { writeVerlParquet, type VerlRow } from './verl-parquet.js';
 
 /** The dataset formats, each described for `--help`. */
@@ -137,6 +137,8 @@ interface RunView {
   dir: string;
   store: RunStore;
   recipe: StoredRecipe;
+  /** How the run's answers are found in a completion (majority-vote rounds compare them). */
+  answers: Pick<MatchOptions, 'answerMarker' | 'answerEnd'>;
 }
 
 /** Writes round `options.round` of the run in `runDir` in `options.format`. */
@@ -200,7 +202,7 @@ function openRunView(runDir: string): RunView {
     const issue = parsed.error.issues[0];
     throw new InvalidArgumentError('run', `${dir}/run.sqlite holds a recipe this export cannot read (recipe.${issue.path.join('.')}: ${issue.message}); export it with the autodidact version that ran it`);
   }
-  return { dir, store, recipe: parsed.data };
+  return { dir, store, recipe: parsed.data, answers: { answerMarker: parsed.data.accept.answerMarker, answerEnd: answerEnds(parsed.data.sample.stop) } };
 }
 
 /** The round to export: the one asked for (checked), else the last round with a non-empty accepted set. */
@@ -340,8 +342,7 @@ function isFailing(run: RunView, sample: StoredSample, accepted: AcceptedRow): b
   const v = sample.verification;
   if (v?.status === 'scored') return !v.pass;
   if (run.recipe.accept.by !== 'majority' || sample.kind !== 'sample') return false;
-  const options = { answerMarker: run.recipe.accept.answerMarker, answerEnd: answerEnds(run.recipe.sample.stop) };
-  return extractAnswer(sample.completion, options) !== extractAnswer(accepted.sample.completion, options);
+  return extractAnswer(sample.completion, run.answers) !== extractAnswer(accepted.sample.completion, run.answers);
 }
 
 function distinctBy<T>(items: readonly T[], key: (item: T) => string): T[] {
@@ -366,7 +367,7 @@ function verlRows(run: RunView, rows: readonly AcceptedRow[]): VerlRow[] {
       existing.extra_info.accepted_sample_ids.push(row.sample.id);
       continue;
     }
-    const majority = run.recipe.accept.by === 'majority' ? extractAnswer(row.sample.completion, { answerMarker: run.recipe.accept.answerMarker, answerEnd: answerEnds(run.recipe.sample.stop) }) : null;
+    const majority = run.recipe.accept.by === 'majority' ? extractAnswer(row.sample.completion, run.answers) : null;
     const [groundTruth, source] =
       row.task.answer !== undefined ? [row.task.answer, 'task-answer'] : majority !== null ? [majority, 'majority-vote'] : row.task.meta !== undefined ? [JSON.stringify(row.task.meta), 'task-meta'] : [null, 'none'];
     const verl: VerlRow = {
