@@ -116,7 +116,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
       topLogprobs: top,
       stopIds: new Set(options.stopTokenIds ?? [tokenizer.eosId]),
       stopBytes: options.stop.map((text) => new TextEncoder().encode(text)),
-      limit: Math.min(maxSeqLen, prompt.length + options.maxTokens),
+      maxLength: Math.min(maxSeqLen, prompt.length + options.maxTokens),
     };
   });
   const offsets: number[] = [];
@@ -125,7 +125,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
     offsets.push(total);
     total += s.n;
   }
-  const maxT = Math.max(...settings.map((s) => s.limit));
+  const maxT = Math.max(...settings.map((s) => s.maxLength));
   const cache = model.kvCache(total, maxT);
 
   // Prefill: every prompt once, into the first slot of its group.
@@ -199,13 +199,8 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
       }
       if (options.topLogprobs > 0) seq.top.push(topTokens(logits, options.topLogprobs));
       const event = onStep ? { request: seq.request, index: seq.index, token: id, logprob: seq.logprobs[seq.logprobs.length - 1], ...(options.topLogprobs > 0 ? { top: seq.top[seq.top.length - 1] } : {}) } : null;
-      seq.tokens.push(id);
-      for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
-      seq.tokenEnds.push(seq.bytes.length);
-      const length = seq.promptLength + seq.tokens.length;
-      if (options.stopIds.has(id)) [seq.finishReason, seq.stoppedByToken] = ['stop', true];
-      else if (truncateAtStop(seq, options.stopBytes)) seq.finishReason = 'stop';
-      else if (seq.tokens.length >= options.maxTokens || length >= options.limit) seq.finishReason = 'length';
+      const end = appendToken(seq, id, tokenizer, seq.promptLength, options);
+      if (end) [seq.finishReason, seq.stoppedByToken] = [end.reason, end.byToken];
       else next.push(s);
       if (event) drawn.push(seq.finishReason ? { ...event, done: true } : event);
     }
@@ -262,8 +257,37 @@ function topTokens(logits: Float32Array, k: number): TokenLogprob[] {
   return best.map((id) => ({ id, logprob: logits[id] - logZ }));
 }
 
+/** What ends a completion. */
+export interface StopRules {
+  /** Token ids that end it; they stay in `tokens`. */
+  stopIds: ReadonlySet<number>;
+  /** Stop strings (UTF-8); they are cut from the completion. */
+  stopBytes: readonly Uint8Array[];
+  /** New tokens at most. */
+  maxTokens: number;
+  /** Prompt + completion tokens at most. */
+  maxLength: number;
+}
+
+/**
+ * Appends a drawn token (its logprob already pushed) to a sequence being
+ * decoded and applies the stop rules: a stop id ends it, a stop string the
+ * token completes cuts it back to before the string, and maxTokens /
+ * maxLength end it by length. Returns why it ended, or null to go on. The
+ * engine's sampler and the llama.cpp policy share this rule.
+ */
+export function appendToken(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, id: number, tokenizer: Tokenizer, promptLength: number, rules: StopRules): { reason: 'stop' | 'length'; byToken: boolean } | null {
+  seq.tokens.push(id);
+  for (const byte of tokenizer.tokenBytes(id)) seq.bytes.push(byte);
+  seq.tokenEnds.push(seq.bytes.length);
+  if (rules.stopIds.has(id)) return { reason: 'stop', byToken: true };
+  if (truncateAtStop(seq, rules.stopBytes)) return { reason: 'stop', byToken: false };
+  if (seq.tokens.length >= rules.maxTokens || promptLength + seq.tokens.length >= rules.maxLength) return { reason: 'length', byToken: false };
+  return null;
+}
+
 /** If the completion's bytes now contain a stop string, cut tokens back to before it and report true. */
-export function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, stops: Uint8Array[]): boolean {
+function truncateAtStop(seq: { tokens: number[]; logprobs: number[]; bytes: number[]; tokenEnds: number[] }, stops: readonly Uint8Array[]): boolean {
   const previousEnd = seq.tokenEnds.length > 1 ? seq.tokenEnds[seq.tokenEnds.length - 2] : 0;
   for (const stop of stops) {
     // Only matches that end inside the newest token's bytes are new.

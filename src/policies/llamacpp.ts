@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { drawFromWeights, SampleOptionsSchema, truncateAtStop, type SampleOptions } from '../engine/sampler.js';
+import { appendToken, drawFromWeights, SampleOptionsSchema, type SampleOptions, type StopRules } from '../engine/sampler.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
@@ -158,8 +158,7 @@ export class LlamaCppPolicy implements Policy {
   /** Decodes one completion on `sequence` (empty history), drawing with `rng`. */
   private async complete(sequence: LlamaContextSequence, prompt: number[], rng: Rng, options: z.output<typeof SampleOptionsSchema>): Promise<Completion> {
     const { vocabSize, maxSeqLen } = this.loaded;
-    const stopIds = new Set(options.stopTokenIds ?? [this.tokenizer.eosId]);
-    const stopBytes = options.stop.map((text) => new TextEncoder().encode(text));
+    const rules: StopRules = { stopIds: new Set(options.stopTokenIds ?? [this.tokenizer.eosId]), stopBytes: options.stop.map((text) => new TextEncoder().encode(text)), maxTokens: options.maxTokens, maxLength: maxSeqLen };
     const state = { tokens: [] as number[], logprobs: [] as number[], entropy: [] as number[], bytes: [] as number[], tokenEnds: [] as number[] };
     const probabilities = new Float64Array(vocabSize);
     const scratch = { weights: new Float64Array(vocabSize), order: new Int32Array(vocabSize) };
@@ -174,19 +173,14 @@ export class LlamaCppPolicy implements Policy {
       probabilities.fill(0);
       for (const [token, p] of distribution) probabilities[token as number] = p;
       const id = drawToken(probabilities, options.temperature, options.topP, rng, scratch);
-      state.tokens.push(id);
       state.logprobs.push(Math.log(probabilities[id]));
       if (options.entropy) state.entropy.push(entropyOf(probabilities));
-      for (const byte of this.tokenizer.tokenBytes(id)) state.bytes.push(byte);
-      state.tokenEnds.push(state.bytes.length);
-      if (stopIds.has(id)) [finishReason, stoppedByToken] = ['stop', true];
-      else if (truncateAtStop(state, stopBytes)) finishReason = 'stop';
-      else if (state.tokens.length >= options.maxTokens || prompt.length + state.tokens.length >= maxSeqLen) finishReason = 'length';
-      else {
-        input = [[id as Token, generate] as const];
-        continue;
+      const end = appendToken(state, id, this.tokenizer, prompt.length, rules);
+      if (end) {
+        [finishReason, stoppedByToken] = [end.reason, end.byToken];
+        break;
       }
-      break;
+      input = [[id as Token, generate] as const];
     }
     const kept = state.tokens.length;
     return {
