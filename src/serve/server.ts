@@ -4,6 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
+import { fromLlamaConfig } from '../engine/checkpoint.js';
+import type { ModelConfig } from '../engine/config.js';
 import type { SampleRequest, SampledSequence, TokenListener, TokenLogprob } from '../engine/sampler.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
@@ -123,12 +125,11 @@ export class ModelServer {
 
   /** Replaces the weights with a checkpoint's; requests queued after this call are answered with them. */
   async reload(path: string, version?: string): Promise<string> {
-    checkServable(path);
+    const config = checkServable(path);
     const previous = this.reloading;
     // Vocabulary and context are what requests were checked against: a checkpoint that changes them is refused before anything loads.
-    const llama = JSON.parse(readFileSync(join(path, 'config.json'), 'utf8')) as { vocab_size?: number; max_position_embeddings?: number };
-    if (llama.vocab_size !== this.vocabSize || llama.max_position_embeddings !== this.maxSeqLen) {
-      throw new CheckpointFormatError(path, `has vocab ${llama.vocab_size}, context ${llama.max_position_embeddings}; the served model has ${this.vocabSize}, ${this.maxSeqLen} (restart the server to serve another shape)`);
+    if (config.vocabSize !== this.vocabSize || config.maxSeqLen !== this.maxSeqLen) {
+      throw new CheckpointFormatError(path, `has vocab ${config.vocabSize}, context ${config.maxSeqLen}; the served model has ${this.vocabSize}, ${this.maxSeqLen} (restart the server to serve another shape)`);
     }
     const next = (async () => {
       await previous?.catch(() => {});
@@ -494,12 +495,13 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
-/** A checkpoint the server can serve: a directory with our files and the byte tokenizer. */
-function checkServable(dir: string): void {
+/** A checkpoint the server can serve: a directory with our files and the byte tokenizer. Returns its model config (config.json, read as the engine reads it). */
+function checkServable(dir: string): ModelConfig {
   if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'model.safetensors'))) throw new CheckpointFormatError(dir, 'no config.json and model.safetensors here; pass a checkpoint directory (e.g. runs/<run>/checkpoints/round-3)');
   const metaPath = join(dir, 'autodidact.json');
   if (existsSync(metaPath)) {
     const kind = (JSON.parse(readFileSync(metaPath, 'utf8')) as { tokenizer?: { kind?: string } }).tokenizer?.kind ?? 'byte';
     if (kind !== 'byte') throw new CheckpointFormatError(dir, `tokenizer kind "${kind}": the server speaks the byte tokenizer only`);
   }
+  return fromLlamaConfig(dir, JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
 }
