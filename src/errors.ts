@@ -74,3 +74,21 @@ export class ApiCallError extends AutodidactError {
     this.isRetryable = options.isRetryable ?? false;
   }
 }
+
+/** A directory cannot serve as a run directory (a file, another program's files, an identity that does not match its store); names it and the fix. */
+export class RunDirectoryError extends AutodidactError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** A run store (run.sqlite) is not a readable SQLite database, another program's database, or records a checkpoint outside its run; names the file. */
+export class RunStoreError extends AutodidactError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}

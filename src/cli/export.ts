@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { InvalidArgumentError } from '../errors.js';
 import { DATASET_FORMATS, exportDataset, type DatasetFormat } from '../export/datasets.js';
 import { exportGguf } from '../export/gguf.js';
-import { RunStore } from '../store/run-store.js';
+import { openRunStoreReadOnly } from '../store/run-dir.js';
 
 /** Every format `export` writes, with a line of help each. */
 export const EXPORT_FORMATS: Record<string, string> = {
@@ -67,7 +67,7 @@ function ggufCheckpoint(dir: string, round: number | undefined): string {
     if (round !== undefined) throw new InvalidArgumentError('--round', `${path} is a checkpoint directory, not a run; drop --round, or pass the run directory`);
     return path;
   }
-  const store = new RunStore(join(path, 'run.sqlite'));
+  const store = openRunStoreReadOnly(path);
   try {
     if (round !== undefined) {
       const saved = store.checkpoint(round);

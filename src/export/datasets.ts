@@ -18,7 +18,7 @@
  * Only rounds that curate (sample → score → refine → curate → update) have an
  * accepted set; RL and self-play rounds train on fresh samples and keep none.
  */
-import { existsSync, mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ByteTokenizer } from '../engine/tokenizer.js';
@@ -26,8 +26,10 @@ import { InvalidArgumentError } from '../errors.js';
 import { trainingExample } from '../loop/curate.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
-import { RunStore, type StoredSample } from '../store/run-store.js';
+import { openRunStoreReadOnly } from '../store/run-dir.js';
+import type { RunStore, StoredSample } from '../store/run-store.js';
 import { answerEnds, extractAnswer, type MatchOptions } from '../verifiers/match.js';
+import { writeAtomically } from './output.js';
 import { writeVerlParquet, type VerlRow } from './verl-parquet.js';
 
 /** The dataset formats, each described for `--help`. */
@@ -190,7 +192,7 @@ function openRunView(runDir: string): RunView {
     const hint = existsSync(join(dir, 'config.json')) ? ' (it looks like a checkpoint: only --format gguf reads checkpoints)' : '';
     throw new InvalidArgumentError('run', `${dir} is not a run directory: it has no run.sqlite${hint}; pass the directory that \`autodidact run --out\` wrote`);
   }
-  const store = new RunStore(join(dir, 'run.sqlite'));
+  const store = openRunStoreReadOnly(dir);
   const saved = store.getMeta('recipe');
   if (saved === undefined) {
     store.close();
@@ -387,12 +389,4 @@ function verlRows(run: RunView, rows: readonly AcceptedRow[]): VerlRow[] {
 function writeJsonLines(path: string, rows: readonly unknown[]): number {
   writeAtomically(path, rows.map((row) => `${JSON.stringify(row)}\n`).join(''));
   return rows.length;
-}
-
-/** Writes a file through a temporary name in the same directory, so a killed export leaves no half-written file. */
-export function writeAtomically(path: string, data: string | Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temporary = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  writeFileSync(temporary, data);
-  renameSync(temporary, path);
 }

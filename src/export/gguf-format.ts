@@ -1,6 +1,6 @@
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, fstatSync, fsyncSync, openSync, readSync, writeSync } from 'node:fs';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
+import { writeThrough } from './output.js';
 
 /**
  * The GGUF container, version 3 (llama.cpp's model file format; spec:
@@ -231,13 +231,9 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     offset += Math.ceil(tensor.data.byteLength / alignment) * alignment;
   }
   head.padTo(alignment);
-  // Written under a temporary name in the same directory and renamed into place,
-  // so a failed or killed export leaves no truncated .gguf (and keeps an older
-  // file at `path` intact). Not writeAtomically (src/export/datasets.ts): that
-  // takes the whole file as one buffer, and tensors are streamed here.
-  const temporary = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let written = 0;
-  try {
+  // Streamed into a temporary next to `path` and renamed into place (src/export/output.ts), fsynced first.
+  return writeThrough(path, (temporary) => {
+    let written = 0;
     const fd = openSync(temporary, 'w');
     try {
       written += writeSync(fd, head.bytes());
@@ -251,12 +247,8 @@ export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue>
     } finally {
       closeSync(fd);
     }
-    renameSync(temporary, path);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
-  return written;
+    return written;
+  });
 }
 
 /** A GGUF file that cannot be read: names the file and what is wrong. */

@@ -14,7 +14,7 @@
  */
 import { parquetWriteBuffer, type SchemaElement } from 'hyparquet-writer';
 import type { Provenance } from './datasets.js';
-import { writeAtomically } from './datasets.js';
+import { writeAtomically } from './output.js';
 
 /** One verl row. */
 export interface VerlRow {

@@ -2,10 +2,10 @@
  * Opens (or resumes) a run of a recipe: the run directory, its store, the
  * embedded backend and the parts the recipe names. Rerunning the same command
  * on the same directory resumes; a directory holding a run of a different
- * recipe is refused (only `rounds` may grow, to extend a run).
+ * recipe is refused (only `rounds` may grow, to extend a run). What a run
+ * directory may hold, and what `fresh` deletes, is src/store/run-dir.ts's.
  */
-import { mkdirSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
 import { LlamaCppPolicy } from '../policies/llamacpp.js';
 import { OpenAIPolicy } from '../policies/openai.js';
@@ -13,7 +13,8 @@ import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError } from '../errors.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
-import { RunStore } from '../store/run-store.js';
+import { openRunDirectory } from '../store/run-dir.js';
+import type { RunStore } from '../store/run-store.js';
 import { easyToHardCurriculum, fixedCurriculum } from './curricula.js';
 import { defaultMonitors } from './monitors.js';
 import { policyReflector } from './reflect.js';
@@ -30,7 +31,7 @@ export interface OpenRunOptions {
   out: string;
   /** Directory the recipe's relative paths start from. */
   baseDir: string;
-  /** Delete what the directory holds and start over. */
+  /** Delete the run the directory holds (only what autodidact wrote there) and start over. */
   fresh?: boolean;
   /** Use this backend instead of creating an embedded one (tests). */
   backend?: TrainingBackend;
@@ -41,9 +42,13 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
   // Resolve the task family first: a recipe that cannot load leaves no run directory behind.
   const format = recipe.selfplay ? selfPlayFormat(recipe.selfplay.format, recipe.selfplay.formatOptions) : undefined;
   const { source, verifier, executor, close: closeTasks } = await resolveTasks(recipe.tasks, options.baseDir, format);
-  if (options.fresh) rmSync(runDir, { recursive: true, force: true });
-  mkdirSync(join(runDir, 'checkpoints'), { recursive: true });
-  const store = new RunStore(join(runDir, 'run.sqlite'));
+  let store: RunStore;
+  try {
+    store = openRunDirectory(runDir, { fresh: options.fresh });
+  } catch (error) {
+    await closeTasks?.();
+    throw error;
+  }
   let closeReward = async () => {};
   // Engines started so far: an error before the run is handed over closes them too.
   const started: { close(): Promise<void> }[] = [];

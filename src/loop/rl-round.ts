@@ -46,7 +46,6 @@ interface RoundState {
   steps: number;
   /** Next position in the round's task order. */
   cursor: number;
-  checkpoint: string;
   /** Metrics of each finished step. */
   metrics: Record<string, number>[];
 }
@@ -63,7 +62,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   const loss = policyLosses.get(rl.loss);
   const stateKey = `rl/${round}`;
   const saved = store.getMeta(stateKey);
-  const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, checkpoint: '', metrics: [] };
+  const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, metrics: [] };
   await startRoundWeights(parts, round, context, state, rl.steps, 'RL');
   const reference = await referenceBackend(parts, rl.kl);
   const order = taskOrder(pool, seedFor(recipe.seed, 'rl-order', round));
@@ -150,7 +149,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     timing.update += clock() - started;
 
     started = clock();
-    const checkpoint = await saveStepWeights(parts, round, step, context);
+    await saveStepWeights(parts, round, step, context);
     timing.checkpoint += clock() - started;
 
     const trainedAdvantages = examples.map((e) => e.advantage);
@@ -172,7 +171,6 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     };
     state.steps = step + 1;
     state.cursor = cursor;
-    state.checkpoint = checkpoint;
     state.metrics.push(stepMetrics);
     store.setMeta(stateKey, JSON.stringify(state));
     context.progress(step + 1);
@@ -188,10 +186,11 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
  * fresh AdamW for round 1 (a new training stage: the warm-up's moments and
  * step count are not carried over), or the previous round's.
  */
-export async function startRoundWeights(parts: LoopParts, round: number, context: RlRoundContext, state: { steps: number; checkpoint: string }, steps: number, stage: string): Promise<void> {
+export async function startRoundWeights(parts: LoopParts, round: number, context: RlRoundContext, state: { steps: number }, steps: number, stage: string): Promise<void> {
   const { store } = parts;
   if (state.steps >= steps && store.checkpoint(round)) await context.useWeights(round);
-  else if (state.steps > 0) await context.loadWeights(state.checkpoint, `round-${round}-step-${state.steps}`);
+  // The slot the last finished step wrote, found in the run directory as it is now (the run may have been moved or copied since).
+  else if (state.steps > 0) await context.loadWeights(stepSlot(parts, round, state.steps - 1), `round-${round}-step-${state.steps}`);
   else if (round === 1) {
     const base = store.checkpoint(0);
     if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start ${stage} from`);
@@ -199,18 +198,22 @@ export async function startRoundWeights(parts: LoopParts, round: number, context
   } else await context.useWeights(round - 1);
 }
 
-/** Saves a finished step's weights into one of the round's two slots, used in turn (a kill during a save never loses the last finished step); returns its path. */
-export async function saveStepWeights(parts: LoopParts, round: number, step: number, context: RlRoundContext): Promise<string> {
-  const checkpoint = join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
+/** Saves a finished step's weights into one of the round's two slots, used in turn (a kill during a save never loses the last finished step). */
+export async function saveStepWeights(parts: LoopParts, round: number, step: number, context: RlRoundContext): Promise<void> {
+  const checkpoint = stepSlot(parts, round, step);
   await parts.backend.save(checkpoint);
   [context.policy.version, context.policy.weightsPath] = [`round-${round}-step-${step + 1}`, checkpoint];
-  return checkpoint;
+}
+
+/** The slot step `step` of round `round` saves its weights in. */
+function stepSlot(parts: LoopParts, round: number, step: number): string {
+  return join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
 }
 
 /** Writes the round's checkpoint (a resumed finished round keeps the one it wrote) and removes its step slots, which it supersedes (the phase is marked done next, so they are never read again). */
 export async function finishRoundWeights(parts: LoopParts, round: number, context: RlRoundContext): Promise<void> {
   if (!parts.store.checkpoint(round)) await context.saveWeights(round, `round-${round}`);
-  for (const slot of [0, 1]) rmSync(join(parts.runDir, 'checkpoints', `round-${round}-slot-${slot}`), { recursive: true, force: true });
+  for (const step of [0, 1]) rmSync(stepSlot(parts, round, step), { recursive: true, force: true });
 }
 
 /** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */

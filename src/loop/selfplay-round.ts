@@ -22,7 +22,6 @@ import { seedFor } from './seeds.js';
 interface SelfPlayState {
   /** Steps finished. */
   steps: number;
-  checkpoint: string;
   buffers: Buffers;
   metrics: Record<string, number>[];
 }
@@ -37,7 +36,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   if (!executor) throw new Error('self-play needs an executor (LoopParts.executor; the `programs` task family makes one)');
   const saved = store.getMeta(stateKey(round));
   const previous = round > 1 ? store.getMeta(stateKey(round - 1)) : undefined;
-  const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, checkpoint: '', buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
+  const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
   await startRoundWeights(parts, round, context, state, sp.steps, 'self-play');
 
   const reference = await referenceBackend(parts, sp.kl, 'selfplay');
@@ -88,10 +87,9 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     const update: Record<string, number> = result.examples.length ? await policyUpdate(backend, result.examples, { ...sp, normLength: sp.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'selfplay-minibatch', round, step)) : { 'policy/optimizer_steps': 0 };
     const updateMs = performance.now() - clock;
     clock = performance.now();
-    const checkpoint = await saveStepWeights(parts, round, step, context);
+    await saveStepWeights(parts, round, step, context);
 
     state.steps = step + 1;
-    state.checkpoint = checkpoint;
     state.buffers = result.buffers;
     if (kl !== undefined) update['policy/kl'] = kl;
     state.metrics.push({ ...result.metrics, ...update, 'timing_ms/reference': referenceMs, 'train/completions': result.examples.length, 'timing_ms/update': updateMs, 'timing_ms/checkpoint': performance.now() - clock, 'timing_ms/step': performance.now() - started });

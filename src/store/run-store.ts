@@ -5,8 +5,18 @@
  * checkpoints and phase timings — with provenance (policy version, sampler
  * settings, verifier name and version). Every write is a transaction, so a run
  * killed at any moment keeps everything it finished, and the loop resumes from it.
+ *
+ * The store is tied to its directory: checkpoint paths are kept relative to it,
+ * so a run moved or copied elsewhere reads its own weights. An existing file is
+ * first opened read-only and checked to be a store of ours (meta `store_format`,
+ * or the tables of a store written before that key existed); only then are
+ * tables created or migrated, so another program's SQLite file is never written.
  */
+import { randomUUID } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import Database from 'better-sqlite3';
+import { RunStoreError } from '../errors.js';
 import type { Task } from '../spec/task.js';
 import type { Verification } from '../spec/verifier.js';
 import type { AttemptKind } from '../loop/steps.js';
@@ -74,20 +84,44 @@ interface SampleRecord {
   feedback: string | null; extracted: string | null; reason: string | null;
 }
 
+const STORE_FORMAT = 'autodidact-run-store';
+const STORE_VERSION = 1;
+
+export interface RunStoreOptions {
+  /** Read only (export): the file must exist and be a store of ours; nothing is created or migrated. */
+  readonly?: boolean;
+}
+
 export class RunStore {
   readonly path: string;
+  /** The run directory: the folder holding the store, which stored checkpoint paths are relative to. */
+  readonly dir: string;
+  /** The run's id (meta `run_id`, also in the directory's autodidact-run.json); undefined only for an old store opened read-only. */
+  readonly runId: string | undefined;
   private readonly db: Database.Database;
 
-  constructor(path: string) {
-    this.path = path;
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.exec(SCHEMA);
-    // Stores written before RL rounds existed lack the step column.
-    const columns = this.db.prepare('PRAGMA table_info(samples)').all() as { name: string }[];
-    if (!columns.some((c) => c.name === 'step')) this.db.exec('ALTER TABLE samples ADD COLUMN step INTEGER NOT NULL DEFAULT 0');
+  constructor(path: string, options: RunStoreOptions = {}) {
+    this.path = resolve(path);
+    this.dir = dirname(this.path);
+    const existing = probeRunStore(this.path);
+    if (options.readonly && !existing) throw new RunStoreError(this.path, 'does not exist (or is empty); pass the run directory that `autodidact run --out` wrote');
+    this.db = openDatabase(this.path, { readonly: options.readonly });
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.exec(SCHEMA);
+      // Stores written before RL rounds existed lack the step column.
+      const columns = this.db.prepare('PRAGMA table_info(samples)').all() as { name: string }[];
+      if (!columns.some((c) => c.name === 'step')) this.db.exec('ALTER TABLE samples ADD COLUMN step INTEGER NOT NULL DEFAULT 0');
+      this.db.transaction(() => {
+        if (!existing?.format) this.setMeta('store_format', STORE_FORMAT);
+        this.setMeta('store_version', String(STORE_VERSION));
+        if (!existing?.runId) this.setMeta('run_id', randomUUID());
+        this.migrateCheckpointPaths();
+      })();
+    }
+    this.runId = this.getMeta('run_id');
   }
 
   close(): void {
@@ -240,14 +274,132 @@ export class RunStore {
     return Object.fromEntries(rows.map((row) => [row.key, row.value]));
   }
 
+  /**
+   * Records round `round`'s checkpoint. A path inside the run directory is kept
+   * relative to it; only round 0 may lie outside (the checkpoint the recipe
+   * starts from, `model.checkpoint`), kept absolute.
+   */
   saveCheckpoint(round: number, path: string, policyVersion: string): void {
-    this.db.prepare('INSERT OR REPLACE INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)').run(round, path, policyVersion);
+    const local = this.inside(resolve(path));
+    if (local === undefined && round !== 0) throw new RunStoreError(this.path, `round ${round}'s checkpoint ${path} is outside the run directory ${this.dir}; a run's checkpoints live in its own checkpoints/ folder`);
+    this.db.prepare('INSERT OR REPLACE INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)').run(round, local ?? resolve(path), policyVersion);
   }
 
+  /**
+   * Round `round`'s checkpoint, its path resolved against where the run is now.
+   * A checkpoint recorded outside the run directory belongs to another run and
+   * is refused (round 0 excepted: the recipe's starting checkpoint).
+   */
   checkpoint(round: number): { path: string; policyVersion: string } | undefined {
     const row = this.db.prepare('SELECT path, policy_version FROM checkpoints WHERE round = ?').get(round) as { path: string; policy_version: string } | undefined;
-    return row && { path: row.path, policyVersion: row.policy_version };
+    if (!row) return undefined;
+    const path = resolve(this.dir, this.localPath(round, row.path));
+    if (this.inside(path) === undefined && round !== 0) {
+      throw new RunStoreError(this.path, `round ${round}'s checkpoint is recorded at ${row.path}, outside this run directory (${this.dir}): it belongs to another run; rerun with --fresh to start this run over`);
+    }
+    return { path, policyVersion: row.policy_version };
   }
+
+  /** `path` relative to the run directory (with `/` separators), or undefined when it lies outside. */
+  private inside(path: string): string | undefined {
+    const local = relative(this.dir, path);
+    if (local === '' || local === '..' || local.startsWith(`..${sep}`) || isAbsolute(local)) return undefined;
+    return local.split(sep).join('/');
+  }
+
+  /**
+   * The run-relative form of a stored checkpoint path. Stores written before
+   * paths were relative hold `<the run's directory then>/checkpoints/round-N`:
+   * that is this run's checkpoints/round-N wherever the run is now (moved or
+   * copied). Round 0 of a recipe that starts from a checkpoint keeps its path.
+   */
+  private localPath(round: number, stored: string): string {
+    if (!isAbsolute(stored)) return stored;
+    const parts = stored.split(/[\\/]/);
+    if (parts.at(-1) !== `round-${round}` || parts.at(-2) !== 'checkpoints') return stored;
+    if (round === 0 && this.startsFromCheckpoint()) return stored;
+    return `checkpoints/round-${round}`;
+  }
+
+  private startsFromCheckpoint(): boolean {
+    const recipe = this.getMeta('recipe');
+    if (recipe === undefined) return false;
+    try {
+      return typeof (JSON.parse(recipe) as { model?: { checkpoint?: unknown } }).model?.checkpoint === 'string';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Rewrites old absolute checkpoint paths in their run-relative form (see localPath). */
+  private migrateCheckpointPaths(): void {
+    const update = this.db.prepare('UPDATE checkpoints SET path = ? WHERE round = ?');
+    for (const row of this.db.prepare('SELECT round, path FROM checkpoints').all() as { round: number; path: string }[]) {
+      const local = this.localPath(row.round, row.path);
+      if (local !== row.path) update.run(local, row.round);
+    }
+  }
+}
+
+/** What a store file says about itself, once checked to be a store of ours. */
+interface StoreIdentity {
+  /** meta `store_format`; undefined for a store written before that key existed. */
+  format: string | undefined;
+  runId: string | undefined;
+}
+
+/**
+ * Checks, read-only, that the file at `path` is a run store of ours: a readable
+ * SQLite database holding our meta key `store_format` (or, for older stores, our
+ * tables). Returns undefined when there is no file yet (or an empty one, which
+ * SQLite reads as an empty database); throws RunStoreError naming the file otherwise.
+ */
+export function probeRunStore(path: string): StoreIdentity | undefined {
+  if (!existsSync(path)) return undefined;
+  const stat = statSync(path);
+  if (!stat.isFile()) throw new RunStoreError(path, 'is not a file; a run store is the run directory\'s run.sqlite file: move this away');
+  if (stat.size === 0) return undefined;
+  const db = openDatabase(path, { readonly: true });
+  try {
+    let tables: string[];
+    try {
+      tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((row) => row.name);
+    } catch (error) {
+      throw unreadable(path, error);
+    }
+    if (tables.length === 0) return undefined;
+    const meta = (key: string) => (tables.includes('meta') ? (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: unknown } | undefined)?.value : undefined);
+    const format = meta('store_format');
+    const ours = format === STORE_FORMAT || (format === undefined && ['meta', 'samples', 'checkpoints'].every((name) => tables.includes(name)));
+    if (!ours) {
+      const shown = tables.slice(0, 5).join(', ') + (tables.length > 5 ? ', …' : '');
+      throw new RunStoreError(path, `is a SQLite database of another program (${format !== undefined ? `store_format ${JSON.stringify(format)}` : `tables: ${shown}`}), not an autodidact run store; it was left untouched: move it away, or pass a run directory that \`autodidact run --out\` wrote`);
+    }
+    const version = Number(meta('store_version') ?? 1);
+    if (version > STORE_VERSION) throw new RunStoreError(path, `is a run store of version ${version}, newer than this autodidact reads (${STORE_VERSION}); upgrade autodidact`);
+    const runId = meta('run_id');
+    return { format: format as string | undefined, runId: typeof runId === 'string' ? runId : undefined };
+  } catch (error) {
+    if (error instanceof RunStoreError) throw error;
+    throw unreadable(path, error);
+  } finally {
+    db.close();
+  }
+}
+
+function openDatabase(path: string, options: { readonly?: boolean }): Database.Database {
+  try {
+    return new Database(path, { readonly: options.readonly ?? false, fileMustExist: options.readonly ?? false });
+  } catch (error) {
+    if (options.readonly) throw unreadable(path, error);
+    throw new RunStoreError(path, `cannot be opened (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+/** SQLite's own words for a file it cannot read (`file is not a database`, `database disk image is malformed`), with what to do. */
+function unreadable(path: string, error: unknown): RunStoreError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new RunStoreError(path, `cannot be read as a run store (${reason}): it is damaged or not a run store. Restore it from a copy, or move it away to start a new run there`);
 }
 
 function toStoredSample(row: SampleRecord): StoredSample {

@@ -1,9 +1,11 @@
-/** The run store: what goes in comes back out exactly, and a reopened file still holds all of it. */
+/** The run store: what goes in comes back out exactly, a reopened file still holds all of it, its checkpoint paths follow the run directory, and it opens only files of ours. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import Database from 'better-sqlite3';
+import { RunStoreError } from '../../src/errors.js';
 import { RunStore, type SampleRow } from '../../src/store/run-store.js';
 import type { Task } from '../../src/spec/task.js';
 
@@ -148,8 +150,8 @@ describe('run store', () => {
     first.saveAccepted(1, [{ sampleId: ids[0], reason: 'verified' }]);
     first.saveMetrics(1, { 'reward/mean': 0.5, 'eval/accuracy': 0.25, 'bad/nan': Number.NaN, 'bad/inf': Infinity });
     first.saveMetrics(1, { 'reward/mean': 0.75 });
-    first.saveCheckpoint(0, '/runs/x/checkpoints/round-0', 'sft');
-    first.saveCheckpoint(1, '/runs/x/checkpoints/round-1', 'round-1');
+    first.saveCheckpoint(0, join(dir, 'checkpoints', 'round-0'), 'sft');
+    first.saveCheckpoint(1, join(dir, 'checkpoints', 'round-1'), 'round-1');
     first.setMeta('recipe', '{"name":"x"}');
     first.setMeta('recipe', '{"name":"y"}');
     first.markPhase(1, 'tasks', 1.5);
@@ -165,8 +167,8 @@ describe('run store', () => {
       assert.deepEqual(store.acceptedIds(1, 1), [ids[0]]);
       assert.deepEqual(store.metrics(1), { 'eval/accuracy': 0.25, 'reward/mean': 0.75 }, 'non-finite values are not stored; a rewrite replaces');
       assert.deepEqual(store.metrics(2), {});
-      assert.deepEqual(store.checkpoint(0), { path: '/runs/x/checkpoints/round-0', policyVersion: 'sft' });
-      assert.deepEqual(store.checkpoint(1), { path: '/runs/x/checkpoints/round-1', policyVersion: 'round-1' });
+      assert.deepEqual(store.checkpoint(0), { path: join(dir, 'checkpoints', 'round-0'), policyVersion: 'sft' });
+      assert.deepEqual(store.checkpoint(1), { path: join(dir, 'checkpoints', 'round-1'), policyVersion: 'round-1' });
       assert.equal(store.checkpoint(2), undefined);
       assert.equal(store.getMeta('recipe'), '{"name":"y"}');
       assert.equal(store.getMeta('missing'), undefined);
@@ -179,5 +181,129 @@ describe('run store', () => {
     } finally {
       store.close();
     }
+  });
+});
+
+describe('run store: tied to its directory, and only ever ours', () => {
+  const raw = (path: string) => new Database(path);
+  const folder = (name: string) => {
+    const path = join(dir, name);
+    mkdirSync(path, { recursive: true });
+    return path;
+  };
+
+  test('checkpoint paths are kept relative to the run directory: a moved or copied store reads the checkpoints next to it', () => {
+    const original = folder('relative-original');
+    const store = new RunStore(join(original, 'run.sqlite'));
+    store.saveCheckpoint(0, join(original, 'checkpoints', 'round-0'), 'sft');
+    store.saveCheckpoint(1, join(original, 'checkpoints', 'round-1'), 'round-1');
+    store.close();
+    const db = raw(join(original, 'run.sqlite'));
+    assert.deepEqual(db.prepare('SELECT round, path FROM checkpoints ORDER BY round').all(), [{ round: 0, path: 'checkpoints/round-0' }, { round: 1, path: 'checkpoints/round-1' }]);
+    db.close();
+    const copy = folder('relative-copy');
+    copyFileSync(join(original, 'run.sqlite'), join(copy, 'run.sqlite'));
+    for (const options of [{}, { readonly: true }]) {
+      const copied = new RunStore(join(copy, 'run.sqlite'), options);
+      try {
+        assert.deepEqual(copied.checkpoint(1), { path: join(copy, 'checkpoints', 'round-1'), policyVersion: 'round-1' });
+        assert.equal(copied.checkpoint(0)!.path, join(copy, 'checkpoints', 'round-0'));
+      } finally {
+        copied.close();
+      }
+    }
+  });
+
+  test('an old store with absolute paths is migrated on open: its own checkpoints/round-N wherever the run is now; a recipe\'s starting checkpoint keeps its path', () => {
+    const legacy = (name: string, recipe: object) => {
+      const path = join(folder(name), 'run.sqlite');
+      new RunStore(path).close();
+      const db = raw(path);
+      db.exec("DELETE FROM meta WHERE key IN ('store_format', 'store_version', 'run_id')"); // as a store written before identities
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('recipe', JSON.stringify(recipe));
+      const insert = db.prepare('INSERT INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)');
+      insert.run(0, '/data/start/checkpoints/round-0', 'base');
+      insert.run(1, '/home/someone/runs/orig/checkpoints/round-1', 'round-1');
+      db.close();
+      return path;
+    };
+    const fromScratch = legacy('legacy-scratch', { name: 'x', model: {} });
+    const readonly = new RunStore(fromScratch, { readonly: true });
+    assert.equal(readonly.checkpoint(1)!.path, join(dir, 'legacy-scratch', 'checkpoints', 'round-1'), 'read-only: mapped, not written');
+    assert.equal(readonly.runId, undefined);
+    readonly.close();
+    const store = new RunStore(fromScratch);
+    assert.equal(store.checkpoint(0)!.path, join(dir, 'legacy-scratch', 'checkpoints', 'round-0'));
+    assert.equal(store.checkpoint(1)!.path, join(dir, 'legacy-scratch', 'checkpoints', 'round-1'));
+    assert.match(store.runId ?? '', /^[0-9a-f-]{36}$/, 'an old store gets a run id');
+    store.close();
+    const db = raw(fromScratch);
+    assert.deepEqual((db.prepare('SELECT path FROM checkpoints ORDER BY round').all() as { path: string }[]).map((r) => r.path), ['checkpoints/round-0', 'checkpoints/round-1']);
+    db.close();
+
+    const fromCheckpoint = new RunStore(legacy('legacy-start', { name: 'x', model: { checkpoint: '../start/checkpoints/round-0' } }));
+    try {
+      assert.equal(fromCheckpoint.checkpoint(0)!.path, '/data/start/checkpoints/round-0', 'the recipe\'s starting checkpoint is not this run\'s');
+      assert.equal(fromCheckpoint.checkpoint(1)!.path, join(dir, 'legacy-start', 'checkpoints', 'round-1'));
+    } finally {
+      fromCheckpoint.close();
+    }
+  });
+
+  test('a checkpoint outside the run directory belongs to another run: refused when saved and when read (round 0, the starting checkpoint, excepted)', () => {
+    const runDir = folder('outside');
+    const store = new RunStore(join(runDir, 'run.sqlite'));
+    try {
+      store.saveCheckpoint(0, '/models/base', 'base');
+      assert.equal(store.checkpoint(0)!.path, '/models/base');
+      assert.throws(() => store.saveCheckpoint(1, join(dir, 'elsewhere', 'checkpoints', 'round-1'), 'round-1'), (error: Error) => error instanceof RunStoreError && /round 1's checkpoint .* is outside the run directory/.test(error.message));
+    } finally {
+      store.close();
+    }
+    const db = raw(join(runDir, 'run.sqlite'));
+    db.prepare('INSERT INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)').run(2, '/other/run/weights', 'round-2');
+    db.prepare('INSERT INTO checkpoints (round, path, policy_version) VALUES (?, ?, ?)').run(3, '../other/checkpoints/round-3', 'round-3');
+    db.close();
+    const reopened = new RunStore(join(runDir, 'run.sqlite'));
+    try {
+      assert.throws(() => reopened.checkpoint(2), (error: Error) => error instanceof RunStoreError && error.message.includes('/other/run/weights, outside this run directory'));
+      assert.throws(() => reopened.checkpoint(3), /outside this run directory/);
+    } finally {
+      reopened.close();
+    }
+  });
+
+  test('another program\'s SQLite file is refused before anything is written to it', () => {
+    const path = join(folder('foreign'), 'run.sqlite');
+    const db = raw(path);
+    db.exec("CREATE TABLE thesis (chapter INTEGER, text TEXT); INSERT INTO thesis VALUES (1, 'intro')");
+    db.close();
+    const before = readFileSync(path);
+    for (const options of [{}, { readonly: true }]) {
+      assert.throws(
+        () => new RunStore(path, options),
+        (error: Error) => error instanceof RunStoreError && error.message === `${path}: is a SQLite database of another program (tables: thesis), not an autodidact run store; it was left untouched: move it away, or pass a run directory that \`autodidact run --out\` wrote`,
+      );
+    }
+    assert.deepEqual(readFileSync(path), before, 'the file is byte for byte what it was');
+    assert.ok(!existsSync(`${path}-wal`), 'not even switched to WAL');
+  });
+
+  test('a garbage or truncated file is an error naming it and what SQLite found, not a stack trace', () => {
+    const garbage = join(folder('garbage'), 'run.sqlite');
+    writeFileSync(garbage, 'this is not a database\n'.repeat(200));
+    assert.throws(() => new RunStore(garbage), (error: Error) => error instanceof RunStoreError && error.message.startsWith(`${garbage}: cannot be read as a run store (file is not a database)`));
+    const truncated = join(folder('truncated'), 'run.sqlite');
+    const store = new RunStore(truncated);
+    store.saveSamples(Array.from({ length: 300 }, (_, i) => row({ sampleIndex: i, completion: 'x'.repeat(200) })));
+    store.close();
+    truncateSync(truncated, Math.floor(statSync(truncated).size / 2));
+    assert.throws(() => new RunStore(truncated, { readonly: true }), (error: Error) => error instanceof RunStoreError && error.message.startsWith(`${truncated}: cannot be read as a run store (database disk image is malformed)`));
+  });
+
+  test('read-only: a missing store is refused and nothing is created', () => {
+    const path = join(folder('readonly-missing'), 'run.sqlite');
+    assert.throws(() => new RunStore(path, { readonly: true }), RunStoreError);
+    assert.ok(!existsSync(path));
   });
 });
