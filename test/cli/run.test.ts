@@ -1,7 +1,7 @@
 /** `autodidact run` as a user runs it: help, --dry-run with --set, config errors, --json, resuming and refusing another recipe's directory. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -127,3 +127,63 @@ describe('Ctrl-C', () => {
     assert.equal(summary.rounds.length, 41);
   });
 });
+
+describe('run directories (issue 13)', () => {
+  test('--fresh --out <a directory that is not a run> deletes nothing and exits 2 naming what it holds; so does --out .', () => {
+    const p = join(dir, 'p');
+    mkdirSync(p);
+    writeFileSync(join(p, 'thesis.txt'), 'x');
+    const out = run(['run', tiny, '--fresh', '--out', p]);
+    assert.equal(out.status, 2, out.stderr);
+    assert.equal(out.stderr, `autodidact: ${p}: is not empty and not a run directory (it holds thesis.txt); autodidact starts a run only in a new or empty directory: pass another --out\n`);
+    assert.equal(readFileSync(join(p, 'thesis.txt'), 'utf8'), 'x');
+    assert.deepEqual(readdirSync(p), ['thesis.txt']);
+    const here = spawnSync(process.execPath, [cli, 'run', tiny, '--fresh', '--out', '.'], { cwd: p, encoding: 'utf8', env: { ...process.env, AUTODIDACT_THREADS: '1' } });
+    assert.equal(here.status, 2, here.stderr);
+    assert.match(here.stderr, /^autodidact: .*p: is not empty and not a run directory \(it holds thesis\.txt\)/);
+    assert.equal(readFileSync(join(p, 'thesis.txt'), 'utf8'), 'x');
+  });
+
+  test('--out <a regular file> and a garbage run.sqlite are messages, not stack traces (a truncated one: test/store/run-store.test.ts)', () => {
+    const file = join(dir, 'regular-file');
+    writeFileSync(file, 'x');
+    const onFile = run(['run', tiny, '--out', file]);
+    assert.equal(onFile.status, 2);
+    assert.equal(onFile.stderr, `autodidact: ${file}: is a file, not a directory: --out names a run directory (a new or empty one, or an existing run)\n`);
+    const garbage = join(dir, 'garbage-run');
+    mkdirSync(garbage);
+    writeFileSync(join(garbage, 'run.sqlite'), 'not a database at all\n'.repeat(100));
+    for (const args of [['run', tiny, '--out', garbage], ['export', garbage, '--format', 'trl-sft'], ['export', garbage, '--format', 'gguf', '--out', join(dir, 'm.gguf')]]) {
+      const out = run(args);
+      assert.equal(out.status, 2, `${args.join(' ')}: ${out.stderr}`);
+      assert.equal(out.stderr, `autodidact: ${join(garbage, 'run.sqlite')}: cannot be read as a run store (file is not a database): it is damaged or not a run store. Restore it from a copy, or move it away to start a new run there\n`);
+    }
+  });
+
+  test('a moved run resumes, and a copied run trains and exports from its own weights, never the original\'s', () => {
+    const original = join(dir, 'orig');
+    const first = run(['run', tiny, '--out', original]);
+    assert.equal(first.status, 0, first.stderr);
+    const copy = join(dir, 'copy');
+    cpSync(original, copy, { recursive: true });
+
+    // Moved: extending it to a second round reads its round-1 checkpoint where it is now.
+    const moved = join(dir, 'moved');
+    renameSync(original, moved);
+    const resumed = run(['run', tiny, '--out', moved, '--set', 'rounds=2', '--json']);
+    assert.equal(resumed.status, 0, resumed.stderr);
+    assert.equal(JSON.parse(resumed.stdout.trim().split('\n').at(-1)!).checkpoint, join(moved, 'checkpoints', 'round-2'));
+    renameSync(moved, original); // the original is back where the copy was made from
+
+    // Copied: the copy's own weights, truncated, make it fail, naming the copy's files.
+    for (const round of [0, 1]) truncateSync(join(copy, 'checkpoints', `round-${round}`, 'model.safetensors'), 100);
+    const extended = run(['run', tiny, '--out', copy, '--set', 'rounds=2']);
+    assert.equal(extended.status, 2, `the copy trained from the original's weights:\n${extended.stdout}${extended.stderr}`);
+    assert.match(extended.stderr, new RegExp(`^autodidact: Bad [^\\n]*${join(copy, 'checkpoints', 'round-1')}`));
+    const exported = run(['export', copy, '--format', 'gguf', '--round', '0', '--out', join(dir, 'copy.gguf')]);
+    assert.equal(exported.status, 2, `export read the original's weights:\n${exported.stdout}${exported.stderr}`);
+    assert.match(exported.stderr, new RegExp(`^autodidact: Bad [^\\n]*${join(copy, 'checkpoints', 'round-0')}`));
+    assert.ok(!existsSync(join(dir, 'copy.gguf')));
+  });
+});
+

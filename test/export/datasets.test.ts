@@ -7,14 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import { EngineCore } from '../../src/engine/engine.js';
-import { InvalidArgumentError } from '../../src/errors.js';
+import Database from 'better-sqlite3';
+import { InvalidArgumentError, RunStoreError } from '../../src/errors.js';
 import { exportDataset, sidecarPath, type DpoRow, type Provenance, type SftRow } from '../../src/export/datasets.js';
 import { fixedCurriculum } from '../../src/loop/curricula.js';
 import { sftDatum } from '../../src/loop/steps.js';
@@ -307,6 +308,38 @@ describe('dataset exports', () => {
     fillStore(rl, validateRecipe({ ...recipeFields, reflect: { enabled: false }, rl: {} }), [{ id: 't', family: 'addition-plain', prompt: '1+1=', answer: '2' }], [['2']], [], '');
     expectError(() => exportDataset(rl, { format: 'trl-sft' }), '--round', /no round with an accepted set: its rounds are policy-gradient \(rl\) rounds/);
     expectError(() => exportDataset(rl, { format: 'trl-sft', round: 1 }), '--round', /round 1 has no accepted set: its rounds are policy-gradient/);
+  });
+
+  test('--out: an existing directory is refused by name and nothing is left in it; missing directories are created; every format alike', () => {
+    const target = join(root, 'out-dir');
+    mkdirSync(target);
+    for (const format of ['trl-sft', 'trl-dpo', 'openai-chat', 'verl-parquet'] as const) {
+      assert.throws(() => exportDataset(dir, { format, out: target }), (error: Error) => error instanceof InvalidArgumentError && error.message === `Invalid argument \`--out\`: ${target} is a directory; --out names the file to write (inside it, say), not the folder`);
+      assert.deepEqual(readdirSync(target), [], `${format} left nothing behind`);
+      assert.deepEqual(readdirSync(root).filter((name) => name.includes('.tmp-')), [], `${format} left no temporary next to it`);
+      const nested = join(root, 'missing', format, 'deeper', 'data.out');
+      exportDataset(dir, { format, out: nested });
+      assert.ok(existsSync(nested));
+    }
+  });
+
+  test('another program\'s SQLite file named run.sqlite: refused, read-only, before any table is created in it', () => {
+    const foreign = join(root, 'foreign');
+    mkdirSync(foreign);
+    const path = join(foreign, 'run.sqlite');
+    const db = new Database(path);
+    db.exec("CREATE TABLE photos (id INTEGER, name TEXT); INSERT INTO photos VALUES (1, 'a')");
+    db.close();
+    const bytes = readFileSync(path);
+    assert.throws(() => exportDataset(foreign, { format: 'trl-sft' }), (error: Error) => error instanceof RunStoreError && error.message.startsWith(`${path}: is a SQLite database of another program (tables: photos)`));
+    const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+    const gguf = spawnSync(process.execPath, [cli, 'export', foreign, '--format', 'gguf', '--out', join(root, 'foreign.gguf')], { encoding: 'utf8' });
+    assert.equal(gguf.status, 2);
+    assert.match(gguf.stderr, /^autodidact: .*run\.sqlite: is a SQLite database of another program \(tables: photos\)/);
+    assert.deepEqual(readFileSync(path), bytes, 'the file is unchanged');
+    const check = new Database(path, { readonly: true });
+    assert.deepEqual((check.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((r) => r.name), ['photos']);
+    check.close();
   });
 
   test('CLI: export --json prints the summary last; --help describes every format; errors exit 2 naming the field', () => {

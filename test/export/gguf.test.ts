@@ -8,7 +8,7 @@ import { EmbeddedBackend } from '../../src/engine/backend.js';
 import { loadCheckpoint } from '../../src/engine/checkpoint.js';
 import { tsKernels } from '../../src/engine/kernels-ts.js';
 import { ByteTokenizer } from '../../src/engine/tokenizer.js';
-import { CheckpointFormatError } from '../../src/errors.js';
+import { CheckpointFormatError, InvalidArgumentError } from '../../src/errors.js';
 import { exportGguf, ggufMetadata, ggufName, ggufTensors, unpermuteRotaryRows } from '../../src/export/gguf.js';
 import { GgufType, readGgufHeader, readGgufTensor, writeGguf } from '../../src/export/gguf-format.js';
 import { loadLlamaCpp } from '../helpers.js';
@@ -225,6 +225,19 @@ describe('GGUF export', () => {
     await backend.close();
     assert.throws(() => exportGguf(dir, join(work, 'nope.gguf')), (error: unknown) => error instanceof CheckpointFormatError && /positionEncoding is "none"/.test(error.message) && /rope/.test(error.message));
     assert.throws(() => exportGguf(join(work, 'missing'), join(work, 'missing.gguf')), CheckpointFormatError);
+  });
+});
+
+describe('GGUF export: --out', () => {
+  test('missing directories are created (as the dataset formats do); an existing directory is refused by name, leaving nothing in it', () => {
+    const nested = join(work, 'missing', 'dir', 'm.gguf');
+    const result = exportGguf(checkpoint, nested);
+    assert.equal(result.path, nested);
+    assert.equal(readGgufHeader(nested).version, 3);
+    const target = mkdtempSync(join(work, 'out-dir-'));
+    assert.throws(() => exportGguf(checkpoint, target), (error: Error) => error instanceof InvalidArgumentError && error.message === `Invalid argument \`--out\`: ${target} is a directory; --out names the file to write (inside it, say), not the folder`);
+    assert.deepEqual(readdirSync(target), []);
+    assert.deepEqual(readdirSync(work).filter((name) => name.includes('.tmp-')), []);
   });
 });
 
