@@ -70,8 +70,9 @@ function accuracyOf(summary: RoundSummary, hardest: number): Accuracy {
 export async function runDemo(options: DemoOptions, log: (line: string) => void) {
   const s = options.settings ?? DEMO_SETTINGS;
   const out = resolve(options.out);
-  // A finished demo reruns from scratch; an interrupted one resumes where it stopped.
-  if (options.fresh || existsSync(join(out, 'finished.json'))) rmSync(out, { recursive: true, force: true });
+  // A finished demo reruns from scratch (each run deleting only what it wrote, src/store/run-dir.ts); an interrupted one resumes where it stopped.
+  const fresh = options.fresh || existsSync(join(out, 'finished.json'));
+  if (fresh) rmSync(join(out, 'finished.json'), { force: true });
   const started = performance.now();
   const hardest = s.curriculum.max;
   const difficulties = Array.from({ length: hardest }, (_, i) => i + 1);
@@ -92,7 +93,7 @@ export async function runDemo(options: DemoOptions, log: (line: string) => void)
   // One table line per self-training round, printed as the round ends.
   const row = (r: RoundSummary) =>
     r.round === 0 ? null : `  ${String(r.round).padStart(5)}  ${String(r.frontier).padStart(6)}  ${String(r.accepted).padStart(8)}  ${difficulties.map((d) => pct(r.evaluation.byDifficulty[String(d)])).join(' ')}  ${r.seconds.toFixed(1).padStart(6)}`;
-  const run = (recipe: RecipeInput) => runRecipe(validateRecipe(recipe), { out: join(out, recipe.name), baseDir: out, log, shouldStop: sigint.shouldStop, formatRound: row });
+  const run = (recipe: RecipeInput) => runRecipe(validateRecipe(recipe), { out: join(out, recipe.name), baseDir: out, fresh, log, shouldStop: sigint.shouldStop, formatRound: row });
   const header = `  round  digits  accepted  ${difficulties.map((d) => `${d}d`.padStart(4)).join(' ')}  seconds`;
   try {
     const counts = s.labels.difficulties.map((d, i) => `${typeof s.labels.count === 'number' ? s.labels.count : s.labels.count[i]} × ${d}`).join(', ');

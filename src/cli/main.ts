@@ -58,7 +58,7 @@ program
   .argument('<recipe>', 'recipe YAML file (see recipes/)')
   .option('--set <path=value>', 'override a recipe field, e.g. --set train.steps=200 (repeatable)', collect, [])
   .option('--out <dir>', 'run directory (default runs/<name>-seed<seed>); rerunning resumes it')
-  .option('--fresh', 'delete the run directory first and start over')
+  .option('--fresh', 'delete the run in --out first (only what autodidact wrote there) and start over')
   .option('--dry-run', 'validate the recipe and print the resolved config without running')
   .option('--json', 'print a machine-readable summary as the last line')
   .action(async (recipe: string, options: { set: string[]; out?: string; fresh?: boolean; dryRun?: boolean; json?: boolean }) => {
@@ -73,7 +73,7 @@ program
   .option('--metrics <list>', 'comma-separated metric keys (default: eval/accuracy, the hardest eval/accuracy/d*, accept/count, seconds)')
   .option('--set <path=value>', 'override a field in every recipe (repeatable)', collect, [])
   .option('--out <dir>', 'parent directory of the runs; rerunning resumes them', 'runs/compare')
-  .option('--fresh', 'delete the runs first and start over')
+  .option('--fresh', 'delete the runs first (only what autodidact wrote) and start over')
   .option('--json', 'print {"recipes":{name:{metric:{mean,std}}}} as the last line')
   .action(async (recipes: string[], options: { seeds: number; metrics?: string; set: string[]; out: string; fresh?: boolean; json?: boolean }) => {
     await compareCommand(recipes, options);
