@@ -5,7 +5,8 @@ import type { Tokenizer } from '../engine/tokenizer.js';
 /**
  * The OpenAI API's request and reply shapes, as `autodidact serve` speaks them
  * (https://platform.openai.com/docs/api-reference/completions and
- * /chat). Unknown fields are ignored, as vLLM does; fields we cannot honour
+ * /chat). Unknown fields are ignored, as vLLM does (stripped unread: copying
+ * them would cost more than parsing the body did); fields we cannot honour
  * (echo, best_of, penalties, logit_bias, tools) are refused with a 400 that
  * names them rather than silently dropped.
  */
@@ -95,12 +96,13 @@ const SamplingFields = {
   stop: StopSchema,
   seed: z.number().int().min(limits.seed.min, { error: seedRange }).max(limits.seed.max, { error: seedRange }).nullable().optional(),
   stream: z.boolean().nullable().optional(),
-  stream_options: z.object({ include_usage: z.boolean().optional() }).passthrough().nullable().optional(),
+  stream_options: z.object({ include_usage: z.boolean().optional() }).nullable().optional(),
   /** vLLM's extension: logprob tokens are written `token_id:N`. */
   return_tokens_as_token_ids: z.boolean().nullable().optional(),
   frequency_penalty: z.number().nullable().optional(),
   presence_penalty: z.number().nullable().optional(),
-  logit_bias: z.record(z.string(), z.number()).nullable().optional(),
+  /** Refused unless empty, so its entries are not read (a record schema would copy each of an 8 MB body's keys). */
+  logit_bias: z.custom<Record<string, unknown>>((value) => typeof value === 'object' && value !== null && !Array.isArray(value), { error: 'expected an object of token ids to biases' }).nullable().optional(),
 };
 
 /**
@@ -132,8 +134,7 @@ export function completionRequestSchema({ context, maxBatch }: RequestBounds) {
       echo: z.boolean().nullable().optional(),
       best_of: z.number().int().nullable().optional(),
       suffix: z.string().nullable().optional(),
-    })
-    .passthrough();
+    });
 }
 
 /** The chat request for a model with these bounds. Every message renders to at least one token, so there are fewer than the context. */
@@ -141,23 +142,22 @@ export function chatRequestSchema({ context }: RequestBounds) {
   const content = byShape('a string or a list of content parts', {
     string: z.string(),
     list: z
-      .array(z.object({ type: z.string(), text: z.string().optional() }).passthrough())
+      .array(z.object({ type: z.string(), text: z.string().optional() }))
       .max(limits.contentParts, { error: `at most ${limits.contentParts} content parts` }),
   });
   return z
     .object({
       ...SamplingFields,
       messages: z
-        .array(z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: content.nullable() }).passthrough())
+        .array(z.object({ role: z.enum(['system', 'developer', 'user', 'assistant']), content: content.nullable() }))
         .min(1)
         .max(context - 1, { error: `at most ${context - 1} messages: each takes at least one of this model's ${context} context tokens` }),
       max_completion_tokens: z.number().int().positive().max(limits.maxTokens).nullable().optional(),
       logprobs: z.boolean().nullable().optional(),
       top_logprobs: z.number().int().min(0).max(limits.topLogprobs).nullable().optional(),
       tools: z.array(z.unknown()).nullable().optional(),
-      response_format: z.object({ type: z.string() }).passthrough().nullable().optional(),
-    })
-    .passthrough();
+      response_format: z.object({ type: z.string() }).nullable().optional(),
+    });
 }
 
 export type CompletionRequest = z.output<ReturnType<typeof completionRequestSchema>>;

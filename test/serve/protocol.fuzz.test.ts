@@ -152,6 +152,40 @@ describe('autodidact serve: request parsing (property-based)', () => {
       { numRuns: 200, ...replay },
     );
   });
+
+  it('unknown fields, and the entries of an object the server refuses unless empty, are not read', () => {
+    // Objects with `width` extra keys that count reads of them (a copy would read each).
+    const wide = (width: number, counter: { reads: number }, known: Record<string, unknown> = {}) =>
+      new Proxy(known, {
+        ownKeys: (target) => [...Reflect.ownKeys(target), ...Array.from({ length: width }, (_, i) => `extra${i}`)],
+        getOwnPropertyDescriptor: (target, key) => (typeof key === 'string' && key.startsWith('extra') ? { value: 0, enumerable: true, configurable: true, writable: true } : Reflect.getOwnPropertyDescriptor(target, key)),
+        has: (target, key) => (typeof key === 'string' && key.startsWith('extra')) || Reflect.has(target, key),
+        get(target, key, receiver) {
+          if (typeof key === 'string' && key.startsWith('extra')) {
+            counter.reads++;
+            return 0;
+          }
+          return Reflect.get(target, key, receiver);
+        },
+      });
+    const places: Record<string, (counter: { reads: number }, width: number) => ['completion' | 'chat', unknown]> = {
+      body: (counter, width) => ['completion', wide(width, counter, { prompt: 'x' })],
+      message: (counter, width) => ['chat', { messages: [wide(width, counter, { role: 'user', content: 'x' })] }],
+      'content part': (counter, width) => ['chat', { messages: [{ role: 'user', content: [wide(width, counter, { type: 'text', text: 'x' })] }] }],
+      stream_options: (counter, width) => ['completion', { prompt: 'x', stream_options: wide(width, counter) }],
+      logit_bias: (counter, width) => ['completion', { prompt: 'x', logit_bias: wide(width, counter) }],
+    };
+    fc.assert(
+      fc.property(fc.constantFrom(...Object.keys(places)), fc.integer({ min: 1, max: 20_000 }), (place, width) => {
+        const counter = { reads: 0 };
+        const [kind, body] = places[place](counter, width);
+        const result = parse(kind, body);
+        if ('error' in result) assertRefusal(result.error);
+        assert.equal(counter.reads, 0, `${counter.reads} reads of ${width} extra keys in the ${place}`);
+      }),
+      { numRuns: 50, ...replay },
+    );
+  });
 });
 
 describe('autodidact serve: requests and replies round-trip through a loopback server (property-based)', () => {
