@@ -13,9 +13,10 @@ import type { Tokenizer } from '../engine/tokenizer.js';
 
 /**
  * Every bound the server puts on a request, in one place. Each is checked on a
- * length alone (the body's bytes, a list's, a string's) before any element is
- * read, any prompt tokenized or any list spread into a call, so an oversized
- * request costs its 4xx and nothing more. The served model sets the others
+ * size alone (the body's bytes, a list's or a string's length, a number)
+ * before any element is read, any prompt tokenized or any list spread into a
+ * call, so an oversized request costs its 4xx and nothing more. The served
+ * model sets the others
  * ({@link RequestBounds}): a prompt must leave room in its context for a
  * completion, and prompts × n must fit its batch.
  */
