@@ -6,7 +6,7 @@ import { runEngineDemo } from './train-demo.js';
 import { runDemo } from './demo.js';
 import { runCommand } from './run.js';
 import { compareCommand } from './compare.js';
-import { serveCommand, type ServeCommandOptions } from './serve.js';
+import { parsePort, serveCommand, type ServeCommandOptions } from './serve.js';
 import { exportCommand, formatsHelp, parseRound } from './export.js';
 
 function positiveInt(value: string): number {
@@ -96,7 +96,7 @@ program
   .command('serve')
   .description('serve a checkpoint over the OpenAI API (/v1/models, /v1/completions, /v1/chat/completions with logprobs, n, seed, streaming; POST /update_weights_from_disk swaps weights)')
   .argument('<checkpoint-dir>', 'checkpoint directory (e.g. runs/<run>/checkpoints/round-3)')
-  .option('--port <n>', 'TCP port (0 picks a free one)', (v) => Number.parseInt(v, 10), 8000)
+  .option('--port <n>', 'TCP port (0 picks a free one)', parsePort, 8000)
   .option('--host <address>', 'address to listen on', '127.0.0.1')
   .option('--model-name <name>', 'model id clients ask for (default: the directory name)')
   .option('--weights-version <label>', 'version label of the weights, sent back as system_fingerprint (default: the directory name)')

@@ -196,7 +196,8 @@ export function loadCheckpoint(dir: string, kernels: Kernels): LoadedCheckpoint 
   return { model, tokenizer, optimizer, extra: (meta?.extra ?? {}) as Record<string, unknown> };
 }
 
-function readJson(path: string): Record<string, unknown> {
+/** A checkpoint's JSON file as an object; a missing, unreadable or malformed one is a CheckpointFormatError naming it. */
+export function readJson(path: string): Record<string, unknown> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');

@@ -1,15 +1,15 @@
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename, join, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
-import { fromLlamaConfig } from '../engine/checkpoint.js';
+import { fromLlamaConfig, readJson as readCheckpointJson } from '../engine/checkpoint.js';
 import type { ModelConfig } from '../engine/config.js';
 import type { SampleRequest, SampledSequence, TokenListener, TokenLogprob } from '../engine/sampler.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
-import { chatLogprobs, ChatRequestSchema, completionLogprobs, CompletionRequestSchema, parseRequest, refuseUnsupported, renderChat, RequestError, stopList } from './protocol.js';
+import { chatLogprobs, chatRequestSchema, completionLogprobs, completionRequestSchema, limits, parseRequest, refuseUnsupported, type CompletionRequest, renderChat, RequestError, stopList } from './protocol.js';
 
 /**
  * `autodidact serve`: an OpenAI-compatible HTTP server for an embedded
@@ -62,8 +62,6 @@ interface Job {
   reject: (error: unknown) => void;
 }
 
-const MAX_BODY_BYTES = 8 * 1024 * 1024;
-
 export class ModelServer {
   readonly modelName: string;
   readonly stats: ServeStats = { requests: 0, batches: 0, largestBatch: 0, sequences: 0, dropped: 0 };
@@ -76,6 +74,8 @@ export class ModelServer {
   private readonly created = Math.floor(Date.now() / 1000);
   /** Sequences (prompts × n) decoded together at most. */
   private readonly maxBatch: number;
+  /** The request schemas, bounded by this model's context and batch. */
+  private readonly schemas: { completion: ReturnType<typeof completionRequestSchema>; chat: ReturnType<typeof chatRequestSchema> };
 
   private constructor(
     private readonly backend: EmbeddedBackend,
@@ -86,6 +86,8 @@ export class ModelServer {
     this.maxBatch = options.maxBatchSequences ?? 256;
     this.modelName = options.modelName ?? basename(resolve(options.checkpoint));
     this.version = options.version ?? basename(resolve(options.checkpoint));
+    const bounds = { context: maxSeqLen, maxBatch: this.maxBatch };
+    this.schemas = { completion: completionRequestSchema(bounds), chat: chatRequestSchema(bounds) };
     this.http = createServer((req, res) => void this.handle(req, res));
   }
 
@@ -174,10 +176,12 @@ export class ModelServer {
   }
 
   private async completions(body: unknown, res: ServerResponse): Promise<void> {
-    const request = parseRequest(CompletionRequestSchema, body);
+    const request = parseRequest(this.schemas.completion, body);
     refuseUnsupported(request);
     this.checkModel(request.model);
-    const prompts = promptList(request.prompt).map((prompt, i) => this.encode(prompt, `prompt${Array.isArray(request.prompt) ? `[${i}]` : ''}`));
+    const texts = promptList(request.prompt);
+    this.checkBatch(texts.length, request.n);
+    const prompts = texts.map((prompt, i) => this.encode(prompt, texts === request.prompt ? `prompt[${i}]` : 'prompt'));
     const top = request.logprobs ?? undefined;
     const requests = this.sampleRequests(prompts, request, request.max_tokens ?? 16, top);
     const asIds = request.return_tokens_as_token_ids === true;
@@ -207,9 +211,10 @@ export class ModelServer {
   }
 
   private async chat(body: unknown, res: ServerResponse): Promise<void> {
-    const request = parseRequest(ChatRequestSchema, body);
+    const request = parseRequest(this.schemas.chat, body);
     refuseUnsupported(request);
     this.checkModel(request.model);
+    this.checkBatch(1, request.n);
     const prompt = this.encode(renderChat(request.messages), 'messages');
     const top = request.logprobs ? (request.top_logprobs ?? 0) : undefined;
     const requests = this.sampleRequests([prompt], request, request.max_completion_tokens ?? request.max_tokens ?? this.maxSeqLen, top);
@@ -273,7 +278,7 @@ export class ModelServer {
     const send = (chunk: unknown) => {
       if (!res.destroyed) res.write(`data: ${JSON.stringify(chunk)}\n\n`);
     };
-    const hold = Math.max(0, ...stops.map((s) => Buffer.byteLength(s) - 1));
+    const hold = stops.reduce((longest, s) => Math.max(longest, Buffer.byteLength(s) - 1), 0);
     const choices = new Map<number, ChoiceStream>();
     const choice = (index: number) => {
       let stream = choices.get(index);
@@ -338,7 +343,9 @@ export class ModelServer {
           this.stats.dropped++;
           job.reject(new RequestError(499, 'the client closed the connection'));
         }
-        this.queue.splice(0, this.queue.length, ...this.queue.filter((j) => !j.gone()));
+        const waiting = this.queue.filter((j) => !j.gone());
+        this.queue.length = 0;
+        for (const job of waiting) this.queue.push(job);
         if (this.queue.length === 0) break;
         const batch: Job[] = [this.queue.shift()!];
         let sequences = countSequences(batch[0].requests);
@@ -384,9 +391,12 @@ export class ModelServer {
     }
   }
 
+  /** Refuses a request of more sequences than a batch holds; checked before its prompts are encoded (and before a streamed reply's headers go out, so it is a 400 either way). */
+  private checkBatch(prompts: number, n: number): void {
+    if (prompts * n > this.maxBatch) throw new RequestError(400, `the request asks for ${prompts * n} sequences (prompts × n); this server decodes at most ${this.maxBatch} at once (--max-batch)`, 'n');
+  }
+
   private sampleRequests(prompts: number[][], request: { n: number; temperature?: number | null; top_p?: number | null; stop?: string | string[] | null; seed?: number | null }, maxTokens: number, topLogprobs: number | undefined): SampleRequest[] {
-    // Checked here, before a streamed reply's headers go out, so an oversized request is a 400 either way.
-    if (prompts.length * request.n > this.maxBatch) throw new RequestError(400, `the request asks for ${prompts.length * request.n} sequences (prompts × n); this server decodes at most ${this.maxBatch} at once (--max-batch)`, 'n');
     // Without a seed, a fresh one per request (OpenAI semantics: unseeded sampling varies).
     const seed = request.seed ?? randomInt(2 ** 31);
     return prompts.map((prompt, i) => ({
@@ -396,12 +406,17 @@ export class ModelServer {
     }));
   }
 
+  /**
+   * A prompt's token ids, checked against the context first: the byte
+   * tokenizer writes BOS and then one token per UTF-8 byte, so a text's length
+   * in tokens is known, and an over-long one refused, before it is encoded.
+   */
   private encode(prompt: string | number[], param: string): number[] {
+    const length = typeof prompt === 'string' ? 1 + Buffer.byteLength(prompt) : prompt.length;
+    if (length >= this.maxSeqLen) throw new RequestError(400, `\`${param}\` has ${length} tokens; this model's context is ${this.maxSeqLen} tokens, leaving no room for a completion`, param);
     const ids = typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addBos: true }) : prompt;
-    if (ids.length === 0) throw new RequestError(400, `\`${param}\` is empty`, param);
     const bad = ids.find((id) => id < 0 || id >= this.vocabSize);
     if (bad !== undefined) throw new RequestError(400, `\`${param}\` has token id ${bad}, outside the vocabulary [0, ${this.vocabSize})`, param);
-    if (ids.length >= this.maxSeqLen) throw new RequestError(400, `\`${param}\` has ${ids.length} tokens; this model's context is ${this.maxSeqLen} tokens, leaving no room for a completion`, param);
     return ids;
   }
 
@@ -458,7 +473,8 @@ function countSequences(requests: readonly SampleRequest[]): number {
   return requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
 }
 
-function promptList(prompt: string | string[] | number[] | number[][]): (string | number[])[] {
+/** A request's prompts: one prompt (text or token ids) as a list of one, a list as it is. */
+function promptList(prompt: CompletionRequest['prompt']): (string | number[])[] {
   if (typeof prompt === 'string') return [prompt];
   if (typeof prompt[0] === 'number') return [prompt as number[]];
   return prompt as (string | number[])[];
@@ -485,7 +501,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   let size = 0;
   for await (const part of req as AsyncIterable<Buffer>) {
     size += part.length;
-    if (size > MAX_BODY_BYTES) throw new RequestError(413, `request body over ${MAX_BODY_BYTES} bytes`);
+    if (size > limits.bodyBytes) throw new RequestError(413, `request body over ${limits.bodyBytes} bytes`);
     parts.push(part);
   }
   try {
@@ -500,8 +516,8 @@ function checkServable(dir: string): ModelConfig {
   if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'model.safetensors'))) throw new CheckpointFormatError(dir, 'no config.json and model.safetensors here; pass a checkpoint directory (e.g. runs/<run>/checkpoints/round-3)');
   const metaPath = join(dir, 'autodidact.json');
   if (existsSync(metaPath)) {
-    const kind = (JSON.parse(readFileSync(metaPath, 'utf8')) as { tokenizer?: { kind?: string } }).tokenizer?.kind ?? 'byte';
+    const kind = (readCheckpointJson(metaPath) as { tokenizer?: { kind?: string } }).tokenizer?.kind ?? 'byte';
     if (kind !== 'byte') throw new CheckpointFormatError(dir, `tokenizer kind "${kind}": the server speaks the byte tokenizer only`);
   }
-  return fromLlamaConfig(dir, JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>);
+  return fromLlamaConfig(dir, readCheckpointJson(join(dir, 'config.json')));
 }
