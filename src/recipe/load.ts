@@ -11,7 +11,8 @@ import { checkRewardVerifier } from './verifier-schema.js';
 import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
 import { advantageEstimators } from '../rl/advantages.js';
 import { klPenalties, policyLosses } from '../rl/losses.js';
-import { resolveModelConfig } from '../engine/config.js';
+import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../engine/config.js';
+import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 
 /** Keys that reach an object's prototype instead of a field of its own; no recipe has them. */
@@ -50,7 +51,7 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
 /** Validates a recipe object (already parsed from YAML, overrides applied). */
 export function validateRecipe(raw: unknown): Recipe {
   const recipe = parseConfig(RecipeSchema, raw);
-  if (recipe.model.config) checkModelConfig(recipe.model.config);
+  const model = checkModelConfig(recipe.model.config ?? {});
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
   if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {
@@ -92,6 +93,7 @@ export function validateRecipe(raw: unknown): Recipe {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);
     if (tooLarge !== undefined) throw new InvalidConfigError('eval.k', `pass@${tooLarge} needs at least ${tooLarge} samples per task, but eval.n = ${recipe.eval.n}`);
   }
+  checkRecipeMemory(recipe, recipe.model.checkpoint ? undefined : model);
   return recipe;
 }
 
@@ -100,12 +102,13 @@ export function validateRecipe(raw: unknown): Recipe {
  * starts), named by their recipe path, and a vocabulary that holds the byte
  * tokenizer's ids: a recipe's fresh model reads and writes bytes.
  */
-function checkModelConfig(input: NonNullable<Recipe['model']['config']>): void {
+function checkModelConfig(input: ModelConfigInput): ModelConfig {
   const config = resolveModelConfig(input, 'model.config');
   const tokenizer = new ByteTokenizer();
   if (config.vocabSize < tokenizer.vocabSize) {
     throw new InvalidConfigError('model.config.vocabSize', `${config.vocabSize} is below the ${tokenizer.vocabSize} token ids of the byte tokenizer (256 bytes, BOS, EOS, padding) a recipe's model uses; set vocabSize ≥ ${tokenizer.vocabSize}`);
   }
+  return config;
 }
 
 /** Reads, overrides and validates a recipe file. */
