@@ -92,3 +92,20 @@ export class RunStoreError extends AutodidactError {
     this.path = path;
   }
 }
+
+/**
+ * User code (a task family module named in a recipe) threw, or returned
+ * something other than the spec's shapes; names the module, the function and,
+ * where there is one, the task.
+ */
+export class UserCodeError extends AutodidactError {
+  readonly module: string;
+  readonly function: string;
+  readonly taskId: string | undefined;
+  constructor(module: string, fn: string, message: string, options: { taskId?: string; cause?: unknown } = {}) {
+    super(`${module}: ${fn}${options.taskId !== undefined ? ` on task "${options.taskId}"` : ''} ${message}`, { cause: options.cause });
+    this.module = module;
+    this.function = fn;
+    this.taskId = options.taskId;
+  }
+}

@@ -7,8 +7,16 @@ import { InvalidConfigError } from '../errors.js';
  * unknown keys suggest the nearest valid key, wrong types name the expected type.
  */
 export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): z.output<S> {
+  const result = checkConfig(schema, input, prefix);
+  if (!result.ok) throw new InvalidConfigError(result.field, result.message);
+  return result.data;
+}
+
+/** parseConfig's verdict as a value: the data, or the first problem's field and message (for callers with their own error, e.g. user code's results). */
+export function checkConfig<S extends z.ZodType>(schema: S, input: unknown, prefix = ''): { ok: true; data: z.output<S> } | { ok: false; field: string; message: string } {
   const result = schema.safeParse(input);
-  if (result.success) return result.data;
+  if (result.success) return { ok: true, data: result.data };
+  const problem = (field: string, message: string) => ({ ok: false as const, field, message });
   const issue = result.error.issues[0];
   const path = [prefix, ...issue.path.map(String)].filter((part) => part !== '').join('.');
   if (issue.code === 'unrecognized_keys') {
@@ -17,25 +25,26 @@ export function parseConfig<S extends z.ZodType>(schema: S, input: unknown, pref
     const known = knownKeys(schema, issue.path, input);
     const nearest = nearestKey(key, known);
     const hint = nearest ? ` — did you mean \`${nearest}\`?` : known.length ? ` (valid keys: ${known.join(', ')})` : '';
-    throw new InvalidConfigError(field, `unknown key${hint}`);
+    return problem(field, `unknown key${hint}`);
   }
   const received = describe(valueAt(input, issue.path));
   if (issue.code === 'invalid_type') {
     const expected = issue.expected === 'int' ? 'integer' : issue.expected;
     const message = received === 'undefined' ? `is required (expected ${expected})` : `expected ${expected}, got ${received}`;
-    throw new InvalidConfigError(path || '(root)', message);
+    return problem(path || '(root)', message);
   }
   // A discriminated union (`curriculum.kind`) or an enum: name the valid values.
   const choices = issue.code === 'invalid_union' && 'options' in issue ? (issue.options as unknown[]) : issue.code === 'invalid_value' ? issue.values : null;
   if (choices) {
     const valid = choices.map(String).join(', ');
-    throw new InvalidConfigError(path || '(root)', received === 'undefined' ? `is required (one of: ${valid})` : `expected one of: ${valid}; got ${received}`);
+    return problem(path || '(root)', received === 'undefined' ? `is required (one of: ${valid})` : `expected one of: ${valid}; got ${received}`);
   }
   if ((issue.code === 'too_small' || issue.code === 'too_big') && issue.origin === 'number') {
     const bound = issue.code === 'too_small' ? `${issue.inclusive ? '≥' : '>'} ${issue.minimum}` : `${issue.inclusive ? '≤' : '<'} ${issue.maximum}`;
-    throw new InvalidConfigError(path || '(root)', `must be ${bound}, got ${received}`);
+    return problem(path || '(root)', `must be ${bound}, got ${received}`);
   }
-  throw new InvalidConfigError(path || '(root)', issue.message);
+  // A pattern (a recipe name): show what it got, quoted, so invisible characters show.
+  return problem(path || '(root)', issue.code === 'invalid_format' ? `${issue.message}; got ${received}` : issue.message);
 }
 
 function valueAt(input: unknown, path: PropertyKey[]): unknown {

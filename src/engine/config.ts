@@ -1,3 +1,4 @@
+import { totalmem } from 'node:os';
 import { z } from 'zod';
 import { InvalidConfigError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
@@ -41,8 +42,22 @@ export const ModelConfigSchema = z
 export type ModelConfigInput = z.input<typeof ModelConfigSchema>;
 export type ModelConfig = Required<z.output<typeof ModelConfigSchema>>;
 
-/** Validates a model config, fills defaults and checks the constraints between fields. */
+/** Validates a model config, fills defaults and checks the constraints between fields, and that the engine can allocate it. */
 export function resolveModelConfig(input: ModelConfigInput | undefined, prefix = 'model'): ModelConfig {
+  const config = resolveShape(input, prefix);
+  const parameters = parameterCountOf(config);
+  const need = 16 * parameters; // float32 weights, gradients and AdamW's two moments
+  const culprit = () => `${prefix}.${costliestModelField(input ?? {}, prefix)}`;
+  if (parameters > MAX_TYPED_ARRAY_LENGTH) {
+    throw new InvalidConfigError(culprit(), `gives ${formatCount(parameters)} parameters, more than the ${formatCount(MAX_TYPED_ARRAY_LENGTH)} one Float32Array holds (the engine keeps them in one buffer); choose a smaller model`);
+  }
+  if (need > totalmem()) {
+    throw new InvalidConfigError(culprit(), `gives ${formatCount(parameters)} parameters, whose weights, gradients and AdamW moments need about ${formatBytes(need)}, more than this machine's ${formatBytes(totalmem())} of memory; choose a smaller model`);
+  }
+  return config;
+}
+
+function resolveShape(input: ModelConfigInput | undefined, prefix: string): ModelConfig {
   const parsed = parseConfig(ModelConfigSchema, input ?? {}, prefix);
   const config: ModelConfig = { ...parsed, ffnHidden: parsed.ffnHidden ?? 4 * parsed.dModel };
   if (config.dModel % config.nHeads !== 0) {
@@ -52,4 +67,63 @@ export function resolveModelConfig(input: ModelConfigInput | undefined, prefix =
     throw new InvalidConfigError(`${prefix}.nHeads`, `head size dModel/nHeads = ${config.dModel / config.nHeads} must be even for rotary positions`);
   }
   return config;
+}
+
+/** Elements one Float32Array may hold in Node (2³²). */
+export const MAX_TYPED_ARRAY_LENGTH = 2 ** 32;
+
+/** Parameters of a model: model.ts's layout, in closed form (wte, per block ln1 + wqkv + wo + ln2 + wgu + wdown, lnf, lmHead unless tied). */
+export function parameterCountOf(config: ModelConfig): number {
+  const { vocabSize: V, dModel: C, ffnHidden: F, nLayers: L } = config;
+  return V * C * (config.tieEmbeddings ? 1 : 2) + L * (2 * C + 4 * C * C + 3 * C * F) + C;
+}
+
+/**
+ * Float32 values the engine's buffers hold for a workload (model.ts): weights,
+ * gradients and AdamW moments; the training activation arena for
+ * `trainRows` sequences of `length` tokens (its attention scores grow with
+ * T²); the sampling KV cache for `sampleSlots` sequences. `largest` is the
+ * longest single buffer, which must fit one Float32Array.
+ */
+export function engineFloats(config: ModelConfig, workload: { trainRows: number; sampleSlots: number; length: number }): { total: number; largest: number } {
+  const { vocabSize: V, dModel: C, ffnHidden: F, nLayers: L, nHeads: H } = config;
+  const T = Math.min(workload.length, config.maxSeqLen);
+  const parameters = parameterCountOf(config);
+  const activations = workload.trainRows * T * (L * (8 * C + 3 * F + H * T + 2) + 7 * C + 3 * F + V + 3);
+  const kvCache = workload.sampleSlots * T * 2 * C * L;
+  const sampling = workload.sampleSlots * (7 * C + 3 * F + V);
+  return { total: 4 * parameters + activations + kvCache + sampling, largest: Math.max(parameters, activations, kvCache) };
+}
+
+/**
+ * The field of `input` that costs most: the one whose return to its default
+ * shrinks the model most (the field to lower in an error message).
+ */
+export function costliestModelField(input: ModelConfigInput, prefix: string): string {
+  const fields = ['dModel', 'nLayers', 'ffnHidden', 'vocabSize'] as const;
+  let best: string = 'dModel';
+  let smallest = Infinity;
+  for (const field of fields) {
+    if ((input as Record<string, unknown>)[field] === undefined) continue;
+    let count: number;
+    try {
+      count = parameterCountOf(resolveShape({ ...input, [field]: undefined }, prefix));
+    } catch {
+      continue; // the default breaks a constraint between fields (dModel vs nHeads): not a fix to suggest
+    }
+    if (count < smallest) [best, smallest] = [field, count];
+  }
+  return best;
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) [value, unit] = [value / 1000, unit + 1];
+  return `${value.toPrecision(3)} ${units[unit]}`;
+}
+
+export function formatCount(count: number): string {
+  return count >= 1e9 ? `${(count / 1e9).toPrecision(3)} billion` : count >= 1e6 ? `${(count / 1e6).toPrecision(3)} million` : String(count);
 }

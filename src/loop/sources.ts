@@ -3,7 +3,6 @@
  * path (the public task API), and JSONL task files.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InvalidConfigError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
@@ -13,6 +12,7 @@ import type { Verifier } from '../spec/verifier.js';
 import { additionFamily } from '../tasks/addition.js';
 import { countdownFamily } from '../tasks/countdown.js';
 import { loadTaskFile } from '../tasks/jsonl.js';
+import { loadUserFamily } from '../tasks/user-family.js';
 import { Rng } from '../engine/random.js';
 import { stringFamily } from '../tasks/strings.js';
 import { matchVerifier, numericVerifier } from '../verifiers/match.js';
@@ -130,18 +130,11 @@ export function fileSource(tasks: readonly Task[], name: string): TaskSource {
   };
 }
 
-function isTaskFamily(value: unknown): value is TaskFamily {
-  const family = value as Partial<TaskFamily> | null;
-  return (
-    typeof family === 'object' && family !== null && typeof family.name === 'string' && typeof family.generate === 'function' &&
-    typeof family.verifier?.verify === 'function' && typeof family.difficulty?.min === 'number' && typeof family.difficulty?.max === 'number'
-  );
-}
-
 /**
  * Resolves `tasks.family`: a built-in name, or a module path (relative to
  * `baseDir`, the recipe's directory) whose default export is a TaskFamily or
- * a function of the options that returns one.
+ * a function of the options that returns one (checked at every call: see
+ * src/tasks/user-family.ts).
  */
 export async function loadFamily(spec: string, options: Record<string, unknown>, baseDir: string): Promise<TaskFamily> {
   const builtin = builtinFamilies[spec];
@@ -149,19 +142,7 @@ export async function loadFamily(spec: string, options: Record<string, unknown>,
   if (!/[./\\]/.test(spec)) {
     throw new InvalidConfigError('tasks.family', `unknown family "${spec}"; use one of ${[...Object.keys(builtinFamilies), 'code', 'programs'].join(', ')} or a module path such as ./my-family.js`);
   }
-  const path = isAbsolute(spec) ? spec : resolve(baseDir, spec);
-  let module: { default?: unknown };
-  try {
-    module = (await import(pathToFileURL(path).href)) as { default?: unknown };
-  } catch (error) {
-    throw new InvalidConfigError('tasks.family', `cannot import ${path}: ${(error as Error).message}`);
-  }
-  const exported = module.default;
-  const family = typeof exported === 'function' ? await (exported as (o: Record<string, unknown>) => unknown)(options) : exported;
-  if (!isTaskFamily(family)) {
-    throw new InvalidConfigError('tasks.family', `${path} must export default a TaskFamily ({ name, difficulty: { min, max }, generate, verifier }) or a function returning one`);
-  }
-  return family;
+  return loadUserFamily(isAbsolute(spec) ? spec : resolve(baseDir, spec), options);
 }
 
 /** Verifier of file tasks. */

@@ -11,6 +11,12 @@ import { checkRewardVerifier } from './verifier-schema.js';
 import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
 import { advantageEstimators } from '../rl/advantages.js';
 import { klPenalties, policyLosses } from '../rl/losses.js';
+import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../engine/config.js';
+import { checkRecipeMemory } from './memory.js';
+import { ByteTokenizer } from '../engine/tokenizer.js';
+
+/** Keys that reach an object's prototype instead of a field of its own; no recipe has them. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
 
 /** Applies `path.to.key=value` overrides; values are read as YAML (`3`, `true`, `[1, 4]`, `text`). */
 export function applyOverrides(raw: Record<string, unknown>, overrides: readonly string[]): Record<string, unknown> {
@@ -18,7 +24,11 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
   for (const override of overrides) {
     const at = override.indexOf('=');
     if (at <= 0) throw new InvalidConfigError(override, 'a --set override is path.to.key=value, e.g. --set train.steps=200');
-    const path = override.slice(0, at).split('.');
+    const field = override.slice(0, at);
+    const path = field.split('.');
+    if (path.includes('')) throw new InvalidConfigError(field, 'has an empty key; a --set override is path.to.key=value, e.g. --set train.steps=200');
+    const reserved = path.find((key) => PROTOTYPE_KEYS.has(key));
+    if (reserved) throw new InvalidConfigError(field, `\`${reserved}\` is not a recipe key; a --set override names a recipe field, e.g. --set train.steps=200`);
     const text = override.slice(at + 1);
     let value: unknown;
     try {
@@ -28,9 +38,9 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
     }
     let node: Record<string, unknown> = result;
     for (const key of path.slice(0, -1)) {
-      const next = node[key];
+      const next = Object.hasOwn(node, key) ? node[key] : undefined;
       if (next === undefined || next === null) node[key] = {};
-      else if (typeof next !== 'object' || Array.isArray(next)) throw new InvalidConfigError(path.join('.'), `cannot set a key inside \`${key}\`, which is ${Array.isArray(next) ? 'an array' : typeof next}`);
+      else if (typeof next !== 'object' || Array.isArray(next)) throw new InvalidConfigError(field, `cannot set a key inside \`${key}\`, which is ${Array.isArray(next) ? 'an array' : typeof next}`);
       node = node[key] as Record<string, unknown>;
     }
     node[path.at(-1)!] = value;
@@ -41,6 +51,7 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
 /** Validates a recipe object (already parsed from YAML, overrides applied). */
 export function validateRecipe(raw: unknown): Recipe {
   const recipe = parseConfig(RecipeSchema, raw);
+  const model = checkModelConfig(recipe.model.config ?? {});
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
   if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {
@@ -82,7 +93,22 @@ export function validateRecipe(raw: unknown): Recipe {
     const tooLarge = recipe.eval.k.find((k) => k > recipe.eval.n);
     if (tooLarge !== undefined) throw new InvalidConfigError('eval.k', `pass@${tooLarge} needs at least ${tooLarge} samples per task, but eval.n = ${recipe.eval.n}`);
   }
+  checkRecipeMemory(recipe, recipe.model.checkpoint ? undefined : model);
   return recipe;
+}
+
+/**
+ * The checks between model-config fields (the engine repeats them when it
+ * starts), named by their recipe path, and a vocabulary that holds the byte
+ * tokenizer's ids: a recipe's fresh model reads and writes bytes.
+ */
+function checkModelConfig(input: ModelConfigInput): ModelConfig {
+  const config = resolveModelConfig(input, 'model.config');
+  const tokenizer = new ByteTokenizer();
+  if (config.vocabSize < tokenizer.vocabSize) {
+    throw new InvalidConfigError('model.config.vocabSize', `${config.vocabSize} is below the ${tokenizer.vocabSize} token ids of the byte tokenizer (256 bytes, BOS, EOS, padding) a recipe's model uses; set vocabSize ≥ ${tokenizer.vocabSize}`);
+  }
+  return config;
 }
 
 /** Reads, overrides and validates a recipe file. */
@@ -101,7 +127,8 @@ export function loadRecipe(path: string, overrides: readonly string[] = []): Rec
       const at = error.linePos ? `line ${error.linePos[0].line}, column ${error.linePos[0].col}` : 'an unknown line';
       throw new RecipeFileError(path, `YAML syntax error at ${at}: ${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`);
     }
-    throw error;
+    // The parser refuses what it cannot turn into data, e.g. an alias bomb ("Excessive alias count …").
+    throw new RecipeFileError(path, `cannot read the YAML: ${(error as Error).message}`);
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecipeFileError(path, 'a recipe is a YAML mapping (name: …, rounds: …, tasks: …)');
   return validateRecipe(applyOverrides(raw as Record<string, unknown>, overrides));

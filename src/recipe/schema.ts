@@ -369,8 +369,12 @@ const SamplerSchema = z.discriminatedUnion('kind', [
 
 export const RecipeSchema = z
   .object({
-    /** Recipe name (used for the run directory). */
-    name: z.string().min(1),
+    /** Recipe name: letters, digits, `.`, `_`, `+`, `-` (it names the run directory runs/<name>-seed<seed>, so it may hold no path). */
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'must start with a letter or digit and hold only letters, digits, `.`, `_`, `+` and `-` (it names the run directory runs/<name>-seed<seed>)'),
     /** What the method is, in a sentence. */
     description: z.string().default(''),
     /** The paper it implements (a link). */

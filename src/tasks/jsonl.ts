@@ -32,8 +32,8 @@ export const TaskLineSchema = z
 /**
  * Reads a JSON Lines file and validates each line with `schema`; blank lines
  * and lines starting with `//` are skipped. Any problem is a TaskFileError
- * naming the file, the line and the field. `key` names each line's id, which
- * must be unique in the file.
+ * naming the file, the line and the field, and so is a file with no entries.
+ * `key` names each line's id, which must be unique in the file.
  */
 export function readJsonLines<S extends z.ZodType>(path: string, schema: S, key: (value: z.output<S>) => string, what = 'task file'): { value: z.output<S>; line: number }[] {
   let text: string;
@@ -67,6 +67,8 @@ export function readJsonLines<S extends z.ZodType>(path: string, schema: S, key:
     seen.set(id, line);
     lines.push({ value, line });
   });
+  // A run on an empty file would do nothing and exit 0.
+  if (lines.length === 0) throw new TaskFileError(path, 0, `the ${what} holds no entries (every line is blank or a // comment); write one JSON object per line`);
   return lines;
 }
 
