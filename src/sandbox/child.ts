@@ -92,6 +92,7 @@ async function run(request: ChildRequest): Promise<ChildResult> {
   const { isolate, prelude } = slot;
   slot.runs++;
   const cpuStart = isolate.cpuTime;
+  const started = performance.now();
   let stopped: 'cpu' | 'wall' | undefined;
   const stop = (why: 'cpu' | 'wall') => {
     if (stopped || isolate.isDisposed) return;
@@ -114,14 +115,14 @@ async function run(request: ChildRequest): Promise<ChildResult> {
     const [invoke, settle, stdout] = await Promise.all(['invoke', 'settle', 'stdout'].map((name) => harness.get(name, { reference: true }) as Promise<ivm.Reference>));
     held.push(invoke, settle, stdout);
     const script = await isolate.compileScript(request.code, { filename: 'sandbox.js' });
-    const completion = (await script.run(context, { reference: true, timeout: request.wallMs })) as ivm.Reference;
+    const completion = (await script.run(context, { reference: true, timeout: request.wallMs + 1000 })) as ivm.Reference;
     held.push(completion);
     const outcome = (
       request.entry === undefined
-        ? await settle.apply(undefined, [completion.derefInto()], { result: { promise: true, copy: true }, timeout: request.wallMs })
+        ? await settle.apply(undefined, [completion.derefInto()], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })
         : await invoke.apply(undefined, [request.entry, new ivm.ExternalCopy(decodeCanonical(request.args ?? '[]')).copyInto({ release: true })], {
             result: { promise: true, copy: true },
-            timeout: request.wallMs,
+            timeout: request.wallMs + 1000,
           })
     ) as Outcome;
     const printed = (await stdout.apply(undefined, [], { result: { copy: true }, timeout: 1000 })) as string;
@@ -133,7 +134,8 @@ async function run(request: ChildRequest): Promise<ChildResult> {
     if (stopped) return result('timeout', {});
     if (isolate.isDisposed) return result('memory', {});
     const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    if (error instanceof Error && error.message === 'Script execution timed out.') return result('timeout', {});
+    // isolated-vm's own timeout (a backstop set past ours) says so in a message the code could also throw: trust it only by the clock.
+    if (error instanceof Error && error.message === 'Script execution timed out.' && performance.now() - started >= request.wallMs) return result('timeout', {});
     return result('error', { error: cut(message, config.maxError) });
   } finally {
     clearInterval(watch);

@@ -5,7 +5,11 @@
  * no API that schedules work after the call (WebAssembly, Atomics.waitAsync,
  * FinalizationRegistry, WeakRef) or shares memory (SharedArrayBuffer), and
  * the harness the child process calls: `invoke` (call an entry function),
- * `settle` (a script's completion value) and `stdout`.
+ * `settle` (a script's completion value) and `stdout`. `__autodidactEncode`
+ * and `__autodidactDescribe` are the same encoder and error description as
+ * globals, for harnesses appended to a program; they are non-writable and
+ * non-configurable, so a program cannot replace or shadow them (a top-level
+ * `let` of either name is a SyntaxError).
  *
  * The script's completion value is that harness. The child keeps references
  * to its functions, taken before user code runs: whatever the code does to
@@ -70,6 +74,9 @@ export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions
       return 'an unprintable exception';
     }
   };
+  // For harnesses appended to a program (the code verifier's): non-configurable globals, so no declaration can shadow them.
+  defineProperty(G, '__autodidactEncode', { value: encode });
+  defineProperty(G, '__autodidactDescribe', { value: describe });
   const outcome = (v) => { try { return { ok: encode(v) }; } catch (e) { return { unencodable: describe(e) }; } };
   const settle = async (v) => { try { return outcome(await v); } catch (e) { return { threw: describe(e) }; } };
   const invoke = async (entry, args) => {
