@@ -7,7 +7,7 @@
  *
  * Requests arrive on stdin, results leave on fd 3, both as ./frames.ts frames.
  * This process enforces the run's CPU time itself (it disposes the isolate
- * when the isolate's CPU time passes the limit, which stops any code that
+ * when its CPU time passes the limit, which stops any code that
  * checks for interrupts); code stuck in a builtin that does not is killed
  * with the whole process by the host.
  *
@@ -91,7 +91,13 @@ const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0,
 async function run(request: ChildRequest): Promise<ChildResult> {
   const { isolate, prelude } = slot;
   slot.runs++;
-  const cpuStart = isolate.cpuTime;
+  // The process's CPU time, not isolate.cpuTime (which counts wall time while the isolate runs, descheduled or not).
+  // One run at a time, so the process's time is the run's, plus a little of this process's own.
+  const cpuStart = process.cpuUsage();
+  const cpuUsed = () => {
+    const used = process.cpuUsage(cpuStart);
+    return (used.user + used.system) / 1000;
+  };
   const started = performance.now();
   let stopped: 'cpu' | 'wall' | undefined;
   const stop = (why: 'cpu' | 'wall') => {
@@ -100,10 +106,10 @@ async function run(request: ChildRequest): Promise<ChildResult> {
     isolate.dispose();
   };
   const watch = setInterval(() => {
-    if (!isolate.isDisposed && Number(isolate.cpuTime - cpuStart) / 1e6 > request.cpuMs) stop('cpu');
+    if (cpuUsed() > request.cpuMs) stop('cpu');
   }, 5);
   const wall = setTimeout(() => stop('wall'), request.wallMs);
-  const cpuMs = () => (isolate.isDisposed ? request.cpuMs : Number(isolate.cpuTime - cpuStart) / 1e6);
+  const cpuMs = cpuUsed;
   const result = (status: ChildStatus, extra: Partial<ChildResult>, stdout = ''): ChildResult => ({ type: 'result', id: request.id, status, ...extra, stdout, cpuMs: cpuMs() });
   let context: ivm.Context | undefined;
   const held: ivm.Reference[] = [];

@@ -83,6 +83,8 @@ export interface Sandbox {
   run(request: RunRequest): Promise<RunResult>;
   /** Runs in flight finish; queued and later runs get `closed`; resolves once every child process has exited. */
   close(): Promise<void>;
+  /** Process ids of the live children (diagnostics: their limits and namespaces can be read from /proc). */
+  processes?(): number[];
 }
 
 export interface Isolation {
@@ -341,6 +343,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   }
 
   return {
+    processes: () => children.flatMap((child) => (child.process.pid !== undefined && child.process.exitCode === null ? [child.process.pid] : [])),
     async run(request: RunRequest): Promise<RunResult> {
       if (typeof request.code !== 'string') throw new InvalidArgumentError('code', `must be a string, got ${typeof request.code}`);
       if (request.entry !== undefined && !IDENTIFIER.test(request.entry)) throw new InvalidArgumentError('entry', `must be a function name (an identifier), got ${JSON.stringify(request.entry)}`);
