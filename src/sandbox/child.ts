@@ -114,27 +114,16 @@ async function run(request: ChildRequest): Promise<ChildResult> {
   let context: ivm.Context | undefined;
   const held: ivm.Reference[] = [];
   try {
-    context = await isolate.createContext();
-    const harness = (await prelude.run(context, { reference: true, timeout: 1000 })) as ivm.Reference;
+    // Setup runs only our code, synchronously (no thread hop); the code itself runs in one asynchronous call, so the CPU watch above can stop it.
+    context = isolate.createContextSync();
+    // A reference to the harness, taken before the code runs: nothing the code does to globals reaches it.
+    const harness = prelude.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference;
     held.push(harness);
-    // References to the harness, taken before the code runs: nothing it does to globals reaches them.
-    const [invoke, settle, stdout] = await Promise.all(['invoke', 'settle', 'stdout'].map((name) => harness.get(name, { reference: true }) as Promise<ivm.Reference>));
-    held.push(invoke, settle, stdout);
-    const script = await isolate.compileScript(request.code, { filename: 'sandbox.js' });
-    const completion = (await script.run(context, { reference: true, timeout: request.wallMs + 1000 })) as ivm.Reference;
-    held.push(completion);
-    const outcome = (
-      request.entry === undefined
-        ? await settle.apply(undefined, [completion.derefInto()], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })
-        : await invoke.apply(undefined, [request.entry, new ivm.ExternalCopy(decodeCanonical(request.args ?? '[]')).copyInto({ release: true })], {
-            result: { promise: true, copy: true },
-            timeout: request.wallMs + 1000,
-          })
-    ) as Outcome;
-    const printed = (await stdout.apply(undefined, [], { result: { copy: true }, timeout: 1000 })) as string;
-    if ('ok' in outcome) return result('ok', { encoded: outcome.ok }, printed);
-    if ('threw' in outcome) return result('error', { error: outcome.threw }, printed);
-    return result('error', { error: `the result cannot be compared: ${outcome.unencodable.replace(/^\w*Error: /, '')}` }, printed);
+    const args = request.entry === undefined ? undefined : new ivm.ExternalCopy(decodeCanonical(request.args ?? '[]')).copyInto({ release: true });
+    const outcome = (await harness.apply(undefined, [request.code, request.entry, args], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })) as Outcome;
+    if ('ok' in outcome) return result('ok', { encoded: outcome.ok }, outcome.stdout);
+    if ('threw' in outcome) return result('error', { error: outcome.threw }, outcome.stdout);
+    return result('error', { error: `the result cannot be compared: ${String(outcome.unencodable).replace(/^\w*Error: /, '')}` }, outcome.stdout);
   } catch (error) {
     // The status comes from this process's own state, never from a message the code could have thrown.
     if (stopped) return result('timeout', {});

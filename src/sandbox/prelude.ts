@@ -4,15 +4,16 @@
  * on every path to it (Date, Date.prototype.constructor, Intl.DateTimeFormat),
  * no API that schedules work after the call (WebAssembly, Atomics.waitAsync,
  * FinalizationRegistry, WeakRef) or shares memory (SharedArrayBuffer), and
- * the harness the child process calls: `invoke` (call an entry function),
- * `settle` (a script's completion value) and `stdout`. `__autodidactEncode`
+ * the harness the child process calls: `harness(code, entry?, args?)` runs
+ * the code, calls the entry function (or settles the completion value) and
+ * returns the outcome with stdout, in one call the child times. `__autodidactEncode`
  * and `__autodidactDescribe` are the same encoder and error description as
  * globals, for harnesses appended to a program; they are non-writable and
  * non-configurable, so a program cannot replace or shadow them (a top-level
  * `let` of either name is a SyntaxError).
  *
- * The script's completion value is that harness. The child keeps references
- * to its functions, taken before user code runs: whatever the code does to
+ * The script's completion value is that harness. The child keeps a reference
+ * to it, taken before user code runs: whatever the code does to
  * globals (even `globalThis = …`), results, errors and stdout come from
  * closures it cannot reach, and every built-in they use was captured here.
  * Results leave as canonical text (./canonical.ts), thrown values as a
@@ -28,8 +29,8 @@ export interface PreludeOptions {
   maxError: number;
 }
 
-/** What `invoke` and `settle` return: canonical text of the result, or why there is none. */
-export type Outcome = { ok: string } | { threw: string } | { unencodable: string };
+/** What the harness returns: canonical text of the result, or why there is none; and what the code printed. */
+export type Outcome = ({ ok: string } | { threw: string } | { unencodable: string }) & { stdout: string };
 
 export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions): string {
   return `(() => {
@@ -77,13 +78,26 @@ export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions
   // For harnesses appended to a program (the code verifier's): non-configurable globals, so no declaration can shadow them.
   defineProperty(G, '__autodidactEncode', { value: encode });
   defineProperty(G, '__autodidactDescribe', { value: describe });
-  const outcome = (v) => { try { return { ok: encode(v) }; } catch (e) { return { unencodable: describe(e) }; } };
-  const settle = async (v) => { try { return outcome(await v); } catch (e) { return { threw: describe(e) }; } };
-  const invoke = async (entry, args) => {
-    let f;
-    try { f = indirectEval(entry); } catch (e) { return { threw: describe(e) }; }
-    if (typeof f !== 'function') return { threw: 'TypeError: ' + entry + ' is not a function' };
-    try { return outcome(await apply(f, undefined, args)); } catch (e) { return { threw: describe(e) }; }
+  // Outcomes are null-prototype records, written with literals: a getter or setter the code put on
+  // Object.prototype never runs on them, and no inherited \`then\` makes them thenables when returned.
+  const outcome = (v) => { try { return { __proto__: null, ok: encode(v) }; } catch (e) { return { __proto__: null, unencodable: describe(e) }; } };
+  /**
+   * Runs the code and returns its outcome and stdout, all in one timed call. The code is evaluated
+   * as global code (indirect eval); with an entry, \`code ; entry\` evaluates to the entry function,
+   * whether a declaration or a top-level const defines it.
+   */
+  const harness = async (code, entry, args) => {
+    let result;
+    try {
+      const value = indirectEval(entry === undefined ? code : code + '\\n;' + entry);
+      if (entry === undefined) result = outcome(await value);
+      else if (typeof value !== 'function') result = { __proto__: null, threw: 'TypeError: ' + entry + ' is not a function' };
+      else result = outcome(await apply(value, undefined, args));
+    } catch (e) {
+      result = { __proto__: null, threw: describe(e) };
+    }
+    defineProperty(result, 'stdout', { value: stdout(), enumerable: true });
+    return result;
   };
 
   // Deterministic: a seeded Math.random and one fixed instant on every path to the clock.
@@ -118,6 +132,6 @@ export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions
   delete G.FinalizationRegistry;
   delete G.WeakRef;
   if (typeof Atomics === 'object') delete Atomics.waitAsync;
-  return { invoke, settle, stdout };
+  return harness;
 })()`;
 }

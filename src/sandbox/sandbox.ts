@@ -102,6 +102,13 @@ const MAX_REQUEST_CHARS = 4_000_000;
 /** Bytes of one message from a child: a 1M-character result, stdout and an error, UTF-8 and JSON-escaped. */
 const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 const MAX_ERROR = 2000;
+/**
+ * Runs sent to a child at once: the next waits in its pipe while one runs, so a
+ * child never idles for the host's round trip. A run queued behind one that
+ * hits its limit waits for it (at most the limit); one behind a killed child
+ * goes back to the queue, never lost.
+ */
+const PIPELINE = 2;
 /** USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on every Linux ABI. */
 const TICK_MS = 10;
 
@@ -124,7 +131,7 @@ interface Job {
   request: ChildRequest;
   resolve: (result: RunResult) => void;
   started: number;
-  cpuTicksAtStart: number;
+  cpuTicksAtStart?: number;
   backstop?: NodeJS.Timeout;
 }
 
@@ -132,7 +139,8 @@ interface Child {
   process: ChildProcess;
   ready: Promise<void>;
   isReady: boolean;
-  job?: Job;
+  /** Runs sent to it, in order; the first is running, the next waits in the child's pipe (see PIPELINE). */
+  jobs: Job[];
   /** Why the host killed it, when it did. */
   killed?: { status: RunStatus; error: string };
   stderr: string;
@@ -189,6 +197,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       process: proc,
       ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject))),
       isReady: false,
+      jobs: [],
       stderr: '',
       exited: new Promise<void>((resolve) => proc.once('close', () => resolve())),
     };
@@ -228,7 +237,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 
   const onMessage = (child: Child, message: ChildResult | { type: 'ready' }, markReady: () => void) => {
     if (message.type === 'ready') return markReady();
-    const job = child.job;
+    const job = child.jobs[0];
     if (!job || message.id !== job.request.id || child.killed) return;
     let value: unknown;
     if (message.status === 'ok') {
@@ -242,14 +251,22 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     finish(child, { status: message.status, ...(message.status === 'ok' ? { value, encoded: message.encoded } : {}), ...(error !== undefined ? { error } : {}), stdout: message.stdout });
   };
 
+  /** The running job's result; the child moves on to the next one it was sent. */
   const finish = (child: Child, result: Omit<RunResult, 'durationMs'>) => {
-    const job = child.job;
+    const job = child.jobs.shift();
     if (!job) return;
-    child.job = undefined;
     clearTimeout(job.backstop);
-    idle(child, true);
     job.resolve({ ...result, durationMs: performance.now() - job.started });
+    if (child.jobs.length) begin(child, child.jobs[0]);
+    else idle(child, true);
     pump();
+  };
+
+  /** A job becomes the one the child runs: its clocks start. */
+  const begin = (child: Child, job: Job) => {
+    job.started = performance.now();
+    job.backstop = setTimeout(() => kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`), job.request.wallMs + 1000);
+    if (isolation.monitor === 'proc' && !monitor) monitor = setInterval(watch, 10);
   };
 
   const kill = (child: Child, status: RunStatus, error: string) => {
@@ -261,7 +278,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const onExit = (child: Child, code: number | null, signal: NodeJS.Signals | null) => {
     const at = children.indexOf(child);
     if (at >= 0) children.splice(at, 1);
-    if (child.job) {
+    if (child.jobs.length) {
+      // The running job gets the status; those still waiting in the child's pipe never started and go back to the queue.
+      queue.unshift(...child.jobs.splice(1));
       const { status, error } = child.killed ?? crashStatus(child.stderr, code, signal);
       finish(child, { status, error, stdout: '' });
     }
@@ -300,11 +319,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const watch = () => {
     let busy = 0;
     for (const child of children) {
-      const job = child.job;
+      const job = child.jobs[0];
       if (!job || child.killed || child.process.pid === undefined) continue;
       busy++;
       const now = ticks(child.process.pid);
       if (!now) continue;
+      // The baseline is read at the first look, not at the start: a run of a millisecond never pays for /proc (the limit gains ≤ 10 ms).
+      job.cpuTicksAtStart ??= now.cpu;
       if (now.rssKb > rssLimitKb) kill(child, 'memory', `out of memory (limit ${memoryMb} MB; the process held ${Math.round(now.rssKb / 1024)} MB)`);
       // The child stops interruptible code at the limit itself; this catches builtins that never check, with room for the child's own work.
       else if ((now.cpu - job.cpuTicksAtStart) * TICK_MS > job.request.cpuMs * 1.25 + 100) kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`);
@@ -315,21 +336,22 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     }
   };
 
-  const start = (child: Child, job: Job) => {
-    child.job = job;
-    idle(child, false);
-    job.started = performance.now();
-    job.cpuTicksAtStart = isolation.monitor === 'proc' && child.process.pid !== undefined ? (ticks(child.process.pid)?.cpu ?? 0) : 0;
-    job.backstop = setTimeout(() => kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`), job.request.wallMs + 1000);
-    if (isolation.monitor === 'proc' && !monitor) monitor = setInterval(watch, 10);
+  const send = (child: Child, job: Job) => {
+    child.jobs.push(job);
+    if (child.jobs.length === 1) {
+      idle(child, false);
+      begin(child, job);
+    }
     child.process.stdin!.write(encodeFrame(job.request));
   };
 
+  /** Queued runs go to idle children first, then behind a running one (up to PIPELINE per child). */
   const pump = () => {
     while (queue.length) {
-      const child = children.find((c) => c.isReady && !c.job && !c.killed && c.process.exitCode === null);
-      if (!child) return;
-      start(child, queue.shift()!);
+      let best: Child | undefined;
+      for (const c of children) if (c.isReady && !c.killed && c.process.exitCode === null && c.jobs.length < PIPELINE && (!best || c.jobs.length < best.jobs.length)) best = c;
+      if (!best) return;
+      send(best, queue.shift()!);
     }
   };
 
@@ -363,7 +385,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const cpuMs = request.timeoutMs ?? timeoutMs;
       const childRequest: ChildRequest = { type: 'run', id: nextId++, code: request.code, ...(request.entry !== undefined ? { entry: request.entry } : {}), ...(args !== undefined ? { args } : {}), cpuMs, wallMs: wallFor(cpuMs) };
       return new Promise<RunResult>((resolve) => {
-        queue.push({ request: childRequest, resolve, started: 0, cpuTicksAtStart: 0 });
+        queue.push({ request: childRequest, resolve, started: 0 });
         pump();
       });
     },
@@ -375,7 +397,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       // Runs in flight finish (or hit their limits); then each child is asked to exit, and killed if it does not.
       await Promise.all(
         [...children].map(async (child) => {
-          while (child.job) await new Promise<void>((resolve) => setTimeout(resolve, 5));
+          while (child.jobs.length) await new Promise<void>((resolve) => setTimeout(resolve, 5));
           child.process.stdin!.end();
           const grace = setTimeout(() => child.process.kill('SIGKILL'), 2000);
           await child.exited;
