@@ -1,29 +1,44 @@
 /**
- * The sandbox: model-written JavaScript runs in V8 isolates (isolated-vm), never
- * in the host's own heap. Each run gets a fresh context in a pooled isolate: no
- * `process`, `require`, `import`, file system, network or host objects; only
- * the language, a `console` that writes to a capped stdout, a seeded
- * `Math.random` and a fixed clock, so the same code gives the same result;
- * nothing that schedules work past the call (WebAssembly, Atomics.waitAsync,
- * FinalizationRegistry) or shares memory (SharedArrayBuffer).
- * Arguments are deep-copied in and results deep-copied out (structured
- * clone): nothing the code does can reach a host object. A run that times
- * out, exhausts its memory or never settles gets a status, and its isolate is
- * disposed and replaced, never reused.
+ * The sandbox: model-written JavaScript runs in a pool of child processes,
+ * never in the host. Each child (./child.ts) runs one program at a time in an
+ * isolated-vm isolate, in a fresh context with nothing but the language, a
+ * capped console, a seeded Math.random and a fixed clock (./prelude.ts).
+ * Around that JavaScript boundary the host adds an OS one:
+ *
+ * - each child starts under rlimits (data segment, no file writes, no core
+ *   dumps) and, where the kernel lets an unprivileged process, in a network
+ *   namespace of its own with no interfaces; a minimal environment with
+ *   TZ=UTC and an en-US locale, whatever the host's;
+ * - the host reads each busy child's CPU time and resident memory from /proc
+ *   and kills a child past either; a wall-clock backstop covers the rest;
+ * - messages from a child are length-checked before they are read.
+ *
+ * The limit of a run is CPU time, so a crowded pool does not fail honest
+ * code; a run that never settles (waits, not works) is stopped by the wall
+ * clock, which allows `timeoutMs` × (concurrency ÷ cores, at least 1) × 2.
+ * A child that crashes, hangs or exceeds its memory is killed and replaced;
+ * the run gets a status. See docs/sandbox.md for the threat model.
  *
  *   const sandbox = await createSandbox({ timeoutMs: 200, memoryMb: 64, concurrency: 2 });
  *   await sandbox.run({ code: 'function add(a, b) { return a + b }', entry: 'add', args: [2, 3] }); // { status: 'ok', value: 5, … }
  *   await sandbox.close();
  */
-import ivm from 'isolated-vm';
-import { InvalidArgumentError } from '../errors.js';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { AutodidactError, InvalidArgumentError } from '../errors.js';
+import { canonical, decodeCanonical } from './canonical.js';
+import type { ChildConfig, ChildRequest, ChildResult } from './child.js';
+import { encodeFrame, FrameReader } from './frames.js';
 
 export interface SandboxOptions {
-  /** Wall-clock limit of one run, including any promise it returns (default 1000 ms). */
+  /** CPU-time limit of one run (default 1000 ms); see the wall-clock backstop above. */
   timeoutMs?: number;
-  /** Heap limit of an isolate (default 64 MB; isolated-vm's minimum is 8). */
+  /** Heap limit of an isolate (default 64 MB; isolated-vm's minimum is 8). The child's resident memory may reach 2 × this + 128 MB. */
   memoryMb?: number;
-  /** Isolates run in parallel, each on its own thread (default 2). */
+  /** Child processes running in parallel (default 2). */
   concurrency?: number;
   /** Seed of the in-sandbox `Math.random` (default 0): every run starts the same stream. */
   seed?: number;
@@ -38,89 +53,98 @@ export interface RunRequest {
   code: string;
   /** The name of a function the script defines, called with `args`. */
   entry?: string;
-  /** Arguments of `entry`, deep-copied in (structured clone). */
+  /** Arguments of `entry`, copied in through the canonical encoding (JSON data, plus undefined, NaN, ±Infinity, −0, BigInt, Date, Map, Set). */
   args?: unknown[];
-  /** This run's time limit (default the sandbox's). */
+  /** This run's CPU-time limit (default the sandbox's). */
   timeoutMs?: number;
 }
 
-export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory';
+/**
+ * `crash`: the child died another way (a fatal V8 error such as an invalid
+ * array length); `closed`: the sandbox was closed before the run started.
+ */
+export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'crash' | 'closed';
 
 export interface RunResult {
   status: RunStatus;
-  /** The result, deep-copied out (`ok` only). */
+  /** The result, decoded from `encoded` (`ok` only). */
   value?: unknown;
-  /** What went wrong (`error`, `timeout`, `memory`). */
+  /** The result's canonical text (src/sandbox/canonical.ts), made inside the sandbox: compare results as this. */
+  encoded?: string;
+  /** What went wrong (every status but `ok`). */
   error?: string;
   /** What the code printed with console.log / console.error (capped). */
   stdout: string;
+  /** Wall-clock time from the run's start in a child to its result. */
   durationMs: number;
 }
 
 export interface Sandbox {
   run(request: RunRequest): Promise<RunResult>;
-  /** Disposes every isolate; runs in flight finish first. */
+  /** Runs in flight finish; queued and later runs get `closed`; resolves once every child process has exited. */
   close(): Promise<void>;
+  /** Process ids of the live children (diagnostics: their limits and namespaces can be read from /proc). */
+  processes?(): number[];
+}
+
+export interface Isolation {
+  /** rlimits set on each child (`ulimit` names). */
+  rlimits: string[];
+  /** `namespace`: children have their own empty network namespace; `none`: only the isolate's lack of network APIs. */
+  network: 'namespace' | 'none';
+  /** `proc`: the host reads CPU time and memory of each child from /proc; `none`: only the child's own isolate limits and the wall clock. */
+  monitor: 'proc' | 'none';
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-
+/** Characters of code and of encoded arguments a request may carry. */
+const MAX_REQUEST_CHARS = 4_000_000;
+/** Bytes of one message from a child: a 1M-character result, stdout and an error, UTF-8 and JSON-escaped. */
+const MAX_REPLY_BYTES = 8 * 1024 * 1024;
+const MAX_ERROR = 2000;
 /**
- * Builds the sandbox's global environment: console into a capped buffer, a
- * seeded Math.random, a fixed clock, a JSON encoder the harness can trust,
- * and no API that schedules work to run after the call returns
- * (WebAssembly's async compile, Atomics.waitAsync, FinalizationRegistry) or
- * shares memory with the host (SharedArrayBuffer).
+ * Runs sent to a child at once: the next waits in its pipe while one runs, so a
+ * child never idles for the host's round trip. A run queued behind one that
+ * hits its limit waits for it (at most the limit); one behind a killed child
+ * goes back to the queue, never lost.
  */
-function prelude(seed: number, now: number, maxStdout: number): string {
-  return `(() => {
-  const stringify = JSON.stringify;
-  let buffer = '';
-  let dropped = false;
-  const show = (v) => { try { return typeof v === 'string' ? v : stringify(v) ?? String(v); } catch { return String(v); } };
-  const write = (...args) => {
-    if (dropped) return;
-    let line = '';
-    for (let i = 0; i < args.length; i++) line += (i ? ' ' : '') + show(args[i]);
-    line += '\\n';
-    if (buffer.length + line.length > ${maxStdout}) { buffer += line.slice(0, ${maxStdout} - buffer.length); dropped = true; return; }
-    buffer += line;
+const PIPELINE = 2;
+/** USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on every Linux ABI. */
+const TICK_MS = 10;
+
+let probed: Isolation | undefined;
+
+/** Which isolation mechanisms this machine gives sandbox children (docs/sandbox.md), probed once per process. */
+export function probeIsolation(): Isolation {
+  if (probed) return probed;
+  const posix = process.platform !== 'win32' && existsSync('/bin/sh');
+  const namespaces = process.platform === 'linux' && spawnSync('unshare', ['-rn', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
+  probed = {
+    rlimits: posix ? ['data', 'file-size 0', 'core 0'] : [],
+    network: namespaces ? 'namespace' : 'none',
+    monitor: process.platform === 'linux' && existsSync(`/proc/${process.pid}/stat`) ? 'proc' : 'none',
   };
-  const hidden = (name, value) => Object.defineProperty(globalThis, name, { value, enumerable: false, writable: false, configurable: false });
-  hidden('__autodidactStdout', () => buffer + (dropped ? '…[stdout truncated at ${maxStdout} characters]\\n' : ''));
-  // Key-sorted JSON of a value, captured before any user code runs (results are compared as this text).
-  const sortKeys = (_key, v) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) { const o = {}; for (const k of Object.keys(v).sort()) o[k] = v[k]; return o; }
-    return v;
-  };
-  hidden('__autodidactJson', (v) => { const text = v === undefined ? 'undefined' : stringify(v, sortKeys); if (text !== undefined && text.length > 1000000) throw new RangeError('result too large to compare (over 1,000,000 characters of JSON)'); return text; });
-  globalThis.console = Object.freeze({ log: write, error: write, warn: write, info: write, debug: write });
-  let state = ${seed >>> 0} || 0x9e3779b9;
-  Math.random = () => { state ^= state << 13; state >>>= 0; state ^= state >>> 17; state ^= state << 5; state >>>= 0; return state / 4294967296; };
-  const RealDate = Date;
-  const fixed = ${now};
-  function FixedDate(...args) {
-    if (!new.target) return new RealDate(fixed).toString();
-    return args.length ? new RealDate(...args) : new RealDate(fixed);
-  }
-  FixedDate.prototype = RealDate.prototype;
-  FixedDate.now = () => fixed;
-  FixedDate.UTC = RealDate.UTC;
-  FixedDate.parse = RealDate.parse;
-  globalThis.Date = FixedDate;
-  delete globalThis.WebAssembly;
-  delete globalThis.SharedArrayBuffer;
-  delete globalThis.FinalizationRegistry;
-  delete globalThis.WeakRef;
-  if (typeof Atomics === 'object') delete Atomics.waitAsync;
-})();`;
+  return probed;
 }
 
-interface Slot {
-  isolate: ivm.Isolate;
-  /** The prelude, compiled once per isolate and run in every fresh context. */
-  prelude: ivm.Script;
-  busy: boolean;
+interface Job {
+  request: ChildRequest;
+  resolve: (result: RunResult) => void;
+  started: number;
+  cpuTicksAtStart?: number;
+  backstop?: NodeJS.Timeout;
+}
+
+interface Child {
+  process: ChildProcess;
+  ready: Promise<void>;
+  isReady: boolean;
+  /** Runs sent to it, in order; the first is running, the next waits in the child's pipe (see PIPELINE). */
+  jobs: Job[];
+  /** Why the host killed it, when it did. */
+  killed?: { status: RunStatus; error: string };
+  stderr: string;
+  exited: Promise<void>;
 }
 
 export async function createSandbox(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -130,124 +154,259 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   if (!(timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs', `must be > 0, got ${timeoutMs}`);
   if (!(memoryMb >= 8)) throw new InvalidArgumentError('memoryMb', `must be ≥ 8 (isolated-vm's minimum), got ${memoryMb}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError('concurrency', `must be a positive integer, got ${concurrency}`);
-  const setup = prelude(options.seed ?? 0, options.now ?? Date.UTC(2024, 0, 1), options.maxStdout ?? 10_000);
-
-  const newSlot = (): Slot => {
-    const isolate = new ivm.Isolate({ memoryLimit: memoryMb });
-    return { isolate, prelude: isolate.compileScriptSync(setup, { filename: 'prelude.js' }), busy: false };
+  const isolation = probeIsolation();
+  const config: ChildConfig = {
+    memoryMb,
+    seed: options.seed ?? 0,
+    now: options.now ?? Date.UTC(2024, 0, 1),
+    maxStdout: options.maxStdout ?? 10_000,
+    maxError: MAX_ERROR,
+    recycleEvery: 200,
+    maxRequestBytes: 4 * MAX_REQUEST_CHARS + 1024,
   };
-  const slots: Slot[] = Array.from({ length: concurrency }, newSlot);
-  const waiting: ((slot: Slot) => void)[] = [];
+  /** Resident memory a child may use: its own Node runtime (≈ 60 MB), the isolate's heap and what V8 keeps outside it. */
+  const rssLimitKb = (128 + 2 * memoryMb) * 1024;
+  /** The rlimit behind it, for allocations faster than the host's polling; thread stacks count here but are not resident. */
+  const dataLimitKb = (256 + 3 * memoryMb) * 1024;
+  const oversubscription = Math.max(1, concurrency / availableParallelism());
+  const wallFor = (cpuMs: number) => Math.ceil(cpuMs * oversubscription * 2 + 100);
+
+  const children: Child[] = [];
+  const queue: Job[] = [];
   let closed = false;
-  const inFlight = new Set<Promise<unknown>>();
+  let nextId = 0;
+  let monitor: NodeJS.Timeout | undefined;
+  let startFailures = 0;
 
-  const acquire = (): Promise<Slot> => {
-    const free = slots.find((s) => !s.busy);
-    if (free) {
-      free.busy = true;
-      return Promise.resolve(free);
-    }
-    return new Promise((resolve) => waiting.push(resolve));
-  };
-  const release = (slot: Slot, poisoned: boolean) => {
-    let current = slot;
-    if (poisoned) {
-      // A timed-out, out-of-memory or hung isolate is never reused.
-      if (!slot.isolate.isDisposed) slot.isolate.dispose();
-      current = newSlot();
-      slots[slots.indexOf(slot)] = current;
-    }
-    const next = waiting.shift();
-    if (next) {
-      current.busy = true;
-      next(current);
-    } else current.busy = false;
+  const command = (): [string, string[]] => {
+    const node = [process.execPath, '--max-old-space-size=256', fileURLToPath(new URL('./child.js', import.meta.url)), JSON.stringify(config)];
+    const inner = isolation.network === 'namespace' ? ['unshare', '-rn', '--', ...node] : node;
+    if (!isolation.rlimits.length) return [inner[0], inner.slice(1)];
+    return ['/bin/sh', ['-c', `ulimit -d ${dataLimitKb} && ulimit -f 0 && ulimit -c 0 && exec "$@"`, 'sandbox', ...inner]];
   };
 
-  async function execute(slot: Slot, request: RunRequest): Promise<{ result: RunResult; poisoned: boolean }> {
-    const limit = request.timeoutMs ?? timeoutMs;
-    const started = performance.now();
-    const { isolate } = slot;
-    let context: ivm.Context | undefined;
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
-    const finish = (status: RunStatus, extra: Partial<RunResult>, stdout: string) => ({ status, ...extra, stdout, durationMs: performance.now() - started });
-    const readStdout = async () => {
-      if (!context || isolate.isDisposed) return '';
-      try {
-        return (await context.evalClosure('return globalThis.__autodidactStdout()', [], { result: { copy: true }, timeout: 100 })) as string;
-      } catch {
-        return '';
-      }
+  const spawnChild = (): Child => {
+    const [file, args] = command();
+    const proc = spawn(file, args, {
+      stdio: ['pipe', 'ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', TZ: 'UTC', LANG: 'en_US.UTF-8', LC_ALL: 'en_US.UTF-8' },
+    });
+    let markReady!: () => void;
+    let failReady!: (error: Error) => void;
+    const child: Child = {
+      process: proc,
+      ready: new Promise<void>((resolve, reject) => ((markReady = resolve), (failReady = reject))),
+      isReady: false,
+      jobs: [],
+      stderr: '',
+      exited: new Promise<void>((resolve) => proc.once('close', () => resolve())),
     };
-    // The host's clock runs from the start, over context creation too: whatever holds the isolate, the run ends by then.
-    const hung = new Promise<never>((_, reject) =>
-      (timer = setTimeout(() => {
-        timedOut = true;
-        reject(new HostTimeout());
-      }, limit + 50)),
+    child.ready.then(
+      () => {
+        child.isReady = true;
+        startFailures = 0;
+        idle(child, true);
+        pump();
+      },
+      () => {},
     );
-    try {
-      const work = (async () => {
-        context = await isolate.createContext();
-        await slot.prelude.run(context, { timeout: 1000 });
-        const script = await isolate.compileScript(request.code, { filename: 'sandbox.js' });
-        const completion = await script.run(context, { timeout: limit, promise: true, copy: true });
-        if (request.entry === undefined) return completion;
-        return context.evalClosure(`const f = (0, eval)(${JSON.stringify(request.entry)}); if (typeof f !== 'function') throw new TypeError(${JSON.stringify(`${request.entry} is not a function`)}); return f(...$0);`, [request.args ?? []], {
-          arguments: { copy: true },
-          result: { copy: true, promise: true },
-          timeout: limit,
-        });
-      })();
-      work.catch(() => {}); // settled by the race below; a late rejection is not unhandled
-      const value = await Promise.race([work, hung]);
-      return { result: finish('ok', { value }, await readStdout()), poisoned: false };
-    } catch (error) {
-      // The status comes from the host's own state, never from a message the code could have thrown.
-      if (isolate.isDisposed) return { result: finish('memory', { error: `out of memory (limit ${memoryMb} MB)` }, ''), poisoned: true };
-      const elapsed = performance.now() - started;
-      const isolateTimeout = error instanceof Error && error.message === 'Script execution timed out.' && elapsed >= limit * 0.9;
-      if (timedOut || error instanceof HostTimeout || isolateTimeout) {
-        const stdout = timedOut ? '' : await readStdout();
-        return { result: finish('timeout', { error: `timed out after ${limit} ms` }, stdout), poisoned: true };
+    const reader = new FrameReader(
+      MAX_REPLY_BYTES,
+      (message) => onMessage(child, message as ChildResult | { type: 'ready' }, markReady),
+      (why) => kill(child, 'error', `the sandbox process sent a bad reply (${why})`),
+    );
+    (proc.stdio[3] as Readable).on('data', (chunk: Buffer) => reader.push(chunk));
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      if (child.stderr.length < 4000) child.stderr += chunk.toString('utf8').slice(0, 4000 - child.stderr.length);
+    });
+    proc.stdin!.on('error', () => {}); // a child that died mid-write; its exit reports the run
+    proc.on('error', (error) => failReady(error));
+    // 'close', not 'exit': by then stderr is read to its end (a fatal error's message arrives last).
+    proc.once('close', (code, signal) => {
+      failReady(new Error(`the sandbox process exited at start (${signal ?? `code ${code}`}): ${child.stderr.trim().slice(0, 500)}`));
+      onExit(child, code, signal);
+    });
+    return child;
+  };
+
+  /** An idle pool keeps no host process alive; a starting or busy child does. */
+  const idle = (child: Child, yes: boolean) => {
+    const handles = [child.process, child.process.stdin, child.process.stderr, child.process.stdio[3]] as unknown as { ref(): void; unref(): void }[];
+    for (const handle of handles) if (handle && typeof handle.unref === 'function') (yes ? handle.unref() : handle.ref());
+  };
+
+  const onMessage = (child: Child, message: ChildResult | { type: 'ready' }, markReady: () => void) => {
+    if (message.type === 'ready') return markReady();
+    const job = child.jobs[0];
+    if (!job || message.id !== job.request.id || child.killed) return;
+    let value: unknown;
+    if (message.status === 'ok') {
+      try {
+        value = decodeCanonical(message.encoded ?? '');
+      } catch (error) {
+        return kill(child, 'error', `the sandbox process sent a bad result (${(error as Error).message})`);
       }
-      return { result: finish('error', { error: describe(error) }, await readStdout()), poisoned: false };
-    } finally {
-      clearTimeout(timer);
-      if (context && !isolate.isDisposed) context.release();
     }
+    const error = message.status === 'timeout' ? `timed out after ${job.request.cpuMs} ms` : message.status === 'memory' ? `out of memory (limit ${memoryMb} MB)` : message.error;
+    finish(child, { status: message.status, ...(message.status === 'ok' ? { value, encoded: message.encoded } : {}), ...(error !== undefined ? { error } : {}), stdout: message.stdout });
+  };
+
+  /** The running job's result; the child moves on to the next one it was sent. */
+  const finish = (child: Child, result: Omit<RunResult, 'durationMs'>) => {
+    const job = child.jobs.shift();
+    if (!job) return;
+    clearTimeout(job.backstop);
+    job.resolve({ ...result, durationMs: performance.now() - job.started });
+    if (child.jobs.length) begin(child, child.jobs[0]);
+    else idle(child, true);
+    pump();
+  };
+
+  /** A job becomes the one the child runs: its clocks start. */
+  const begin = (child: Child, job: Job) => {
+    job.started = performance.now();
+    job.backstop = setTimeout(() => kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`), job.request.wallMs + 1000);
+    if (isolation.monitor === 'proc' && !monitor) monitor = setInterval(watch, 10);
+  };
+
+  const kill = (child: Child, status: RunStatus, error: string) => {
+    if (child.killed) return;
+    child.killed = { status, error };
+    child.process.kill('SIGKILL');
+  };
+
+  const onExit = (child: Child, code: number | null, signal: NodeJS.Signals | null) => {
+    const at = children.indexOf(child);
+    if (at >= 0) children.splice(at, 1);
+    if (child.jobs.length) {
+      // The running job gets the status; those still waiting in the child's pipe never started and go back to the queue.
+      queue.unshift(...child.jobs.splice(1));
+      const { status, error } = child.killed ?? crashStatus(child.stderr, code, signal);
+      finish(child, { status, error, stdout: '' });
+    }
+    if (closed || at < 0) return;
+    if (!child.isReady && ++startFailures > 5) {
+      // The machine will not start children (out of processes or memory): fail what waits rather than hang.
+      for (const job of queue.splice(0)) job.resolve({ status: 'crash', error: `the sandbox cannot start a child process: ${child.stderr.trim().slice(0, 300) || `exit ${signal ?? code}`}`, stdout: '', durationMs: 0 });
+      return;
+    }
+    setTimeout(() => {
+      if (!closed) children.push(spawnChild());
+    }, child.isReady ? 0 : 100);
+  };
+
+  /** How a child that died on its own died: V8 out of memory is `memory`, anything else `crash` with the fatal message. */
+  const crashStatus = (stderr: string, code: number | null, signal: NodeJS.Signals | null): { status: RunStatus; error: string } => {
+    if (/heap limit|out of memory|is_heap_oom|allocation failed|bad_alloc|Cannot allocate memory/i.test(stderr)) return { status: 'memory', error: `out of memory (limit ${memoryMb} MB)` };
+    const lines = stderr.split('\n').map((line) => line.replace(/^#\s*/, '').trim());
+    const fatal = lines.find((line) => /Fatal JavaScript|invalid|Check failed|Segmentation/i.test(line)) ?? lines.find((line) => /fatal|error/i.test(line) && !/^Fatal error in .*line \d+$/.test(line));
+    return { status: 'crash', error: `the sandbox process died (${signal ?? `exit code ${code}`})${fatal ? `: ${fatal.slice(0, 300)}` : ''}` };
+  };
+
+  const ticks = (pid: number): { cpu: number; rssKb: number } | undefined => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rss = /VmRSS:\s+(\d+)/.exec(status);
+      return { cpu: Number(fields[11]) + Number(fields[12]), rssKb: rss ? Number(rss[1]) : 0 };
+    } catch {
+      return undefined;
+    }
+  };
+
+  /** Every 10 ms, each busy child's CPU time and resident memory against its run's limits. */
+  const watch = () => {
+    let busy = 0;
+    for (const child of children) {
+      const job = child.jobs[0];
+      if (!job || child.killed || child.process.pid === undefined) continue;
+      busy++;
+      const now = ticks(child.process.pid);
+      if (!now) continue;
+      // The baseline is read at the first look, not at the start: a run of a millisecond never pays for /proc (the limit gains ≤ 10 ms).
+      job.cpuTicksAtStart ??= now.cpu;
+      if (now.rssKb > rssLimitKb) kill(child, 'memory', `out of memory (limit ${memoryMb} MB; the process held ${Math.round(now.rssKb / 1024)} MB)`);
+      // The child stops interruptible code at the limit itself; this catches builtins that never check, with room for the child's own work.
+      else if ((now.cpu - job.cpuTicksAtStart) * TICK_MS > job.request.cpuMs * 1.25 + 100) kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`);
+    }
+    if (!busy && monitor) {
+      clearInterval(monitor);
+      monitor = undefined;
+    }
+  };
+
+  const send = (child: Child, job: Job) => {
+    child.jobs.push(job);
+    if (child.jobs.length === 1) {
+      idle(child, false);
+      begin(child, job);
+    }
+    child.process.stdin!.write(encodeFrame(job.request));
+  };
+
+  /** Queued runs go to idle children first, then behind a running one (up to PIPELINE per child). */
+  const pump = () => {
+    while (queue.length) {
+      let best: Child | undefined;
+      for (const c of children) if (c.isReady && !c.killed && c.process.exitCode === null && c.jobs.length < PIPELINE && (!best || c.jobs.length < best.jobs.length)) best = c;
+      if (!best) return;
+      send(best, queue.shift()!);
+    }
+  };
+
+  for (let i = 0; i < concurrency; i++) children.push(spawnChild());
+  try {
+    await Promise.all(children.map((child) => child.ready));
+  } catch (error) {
+    closed = true;
+    for (const child of children) child.process.kill('SIGKILL');
+    throw new SandboxStartError((error as Error).message);
   }
 
   return {
+    processes: () => children.flatMap((child) => (child.process.pid !== undefined && child.process.exitCode === null ? [child.process.pid] : [])),
     async run(request: RunRequest): Promise<RunResult> {
-      if (closed) throw new InvalidArgumentError('sandbox', 'is closed');
       if (typeof request.code !== 'string') throw new InvalidArgumentError('code', `must be a string, got ${typeof request.code}`);
       if (request.entry !== undefined && !IDENTIFIER.test(request.entry)) throw new InvalidArgumentError('entry', `must be a function name (an identifier), got ${JSON.stringify(request.entry)}`);
       if (request.args !== undefined && !Array.isArray(request.args)) throw new InvalidArgumentError('args', 'must be an array');
-      const slot = await acquire();
-      const job = execute(slot, request);
-      inFlight.add(job);
-      try {
-        const { result, poisoned } = await job;
-        release(slot, poisoned);
-        return result;
-      } finally {
-        inFlight.delete(job);
+      if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs', `must be > 0, got ${request.timeoutMs}`);
+      if (request.code.length > MAX_REQUEST_CHARS) throw new InvalidArgumentError('code', `is ${request.code.length} characters; the sandbox takes at most ${MAX_REQUEST_CHARS}`);
+      if (closed) return { status: 'closed', error: 'the sandbox is closed', stdout: '', durationMs: 0 };
+      let args: string | undefined;
+      if (request.args !== undefined) {
+        try {
+          args = canonical(request.args);
+        } catch (error) {
+          throw new InvalidArgumentError('args', `cannot be copied into the sandbox: ${(error as Error).message}`);
+        }
+        if (args.length > MAX_REQUEST_CHARS) throw new InvalidArgumentError('args', `encode to ${args.length} characters; the sandbox takes at most ${MAX_REQUEST_CHARS}`);
       }
+      const cpuMs = request.timeoutMs ?? timeoutMs;
+      const childRequest: ChildRequest = { type: 'run', id: nextId++, code: request.code, ...(request.entry !== undefined ? { entry: request.entry } : {}), ...(args !== undefined ? { args } : {}), cpuMs, wallMs: wallFor(cpuMs) };
+      return new Promise<RunResult>((resolve) => {
+        queue.push({ request: childRequest, resolve, started: 0 });
+        pump();
+      });
     },
     async close() {
-      closed = true;
-      await Promise.allSettled([...inFlight]);
-      for (const slot of slots) if (!slot.isolate.isDisposed) slot.isolate.dispose();
+      if (!closed) {
+        closed = true;
+        for (const job of queue.splice(0)) job.resolve({ status: 'closed', error: 'the sandbox was closed before this run started', stdout: '', durationMs: 0 });
+      }
+      // Runs in flight finish (or hit their limits); then each child is asked to exit, and killed if it does not.
+      await Promise.all(
+        [...children].map(async (child) => {
+          while (child.jobs.length) await new Promise<void>((resolve) => setTimeout(resolve, 5));
+          child.process.stdin!.end();
+          const grace = setTimeout(() => child.process.kill('SIGKILL'), 2000);
+          await child.exited;
+          clearTimeout(grace);
+        }),
+      );
     },
   };
 }
 
-class HostTimeout extends Error {}
-
-/** `Name: message` of an error thrown inside the sandbox (isolated-vm copies errors out as host Errors). */
-function describe(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`;
-  return String(error);
-}
+/** The sandbox's child processes could not be started (the message says why). */
+export class SandboxStartError extends AutodidactError {}

@@ -28,7 +28,7 @@
  *
  * The caller turns the returned examples into one policy-gradient update.
  */
-import { canonical } from '../tasks/code.js';
+import { canonical } from '../sandbox/canonical.js';
 import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 import type { Tokenizer } from '../engine/tokenizer.js';

@@ -17,12 +17,14 @@
  * - learnabilityReward: the proposer's reward, 1 − solve rate when the solver
  *   sometimes but not always succeeds, else 0.
  *
- * Values are compared as key-sorted JSON text, encoded inside the sandbox.
+ * Values are compared in the canonical encoding (src/sandbox/canonical.ts),
+ * made inside the sandbox for results.
  * Runs are deterministic, so results are memoized by (program, input): the
  * solver's repeated answers cost one run each.
  */
+import { AutodidactError } from '../errors.js';
 import type { Sandbox } from '../sandbox/sandbox.js';
-import { canonical } from '../tasks/code.js';
+import { canonical } from '../sandbox/canonical.js';
 import { jsFormat, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
 
 export type { TaskType } from './formats.js';
@@ -50,7 +52,7 @@ export class Executor {
     this.cacheSize = options.cacheSize ?? 50_000;
   }
 
-  /** f(input) for a program of the format's language: the output as key-sorted JSON text, or why not. */
+  /** f(input) for a program of the format's language: the output in the canonical encoding, or why not. */
   async run(program: string, input: unknown, options: { fresh?: boolean } = {}): Promise<Execution> {
     const outside = this.format.checkProgram(program);
     if (outside) return { ok: false, reason: outside };
@@ -61,12 +63,12 @@ export class Executor {
       return known;
     }
     this.counts.runs++;
-    const code = `${this.format.toJs(program)}\n;function __autodidactCall(x) { return __autodidactJson(f(x)); }`;
-    const run = await this.sandbox.run({ code, entry: '__autodidactCall', args: [input] });
+    const run = await this.sandbox.run({ code: this.format.toJs(program), entry: 'f', args: [input] });
     let result: Execution;
-    if (run.status === 'ok' && typeof run.value === 'string') result = { ok: true, json: run.value, value: run.value === 'undefined' ? undefined : JSON.parse(run.value) };
+    if (run.status === 'ok' && run.encoded !== undefined) result = { ok: true, json: run.encoded, value: run.value };
     else if (run.status === 'timeout') result = { ok: false, reason: `does not terminate: ${run.error}` };
     else if (run.status === 'memory') result = { ok: false, reason: run.error ?? 'out of memory' };
+    else if (run.status === 'closed') throw new SandboxClosedError();
     else result = { ok: false, reason: `fails: ${(run.error ?? 'no result').replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` };
     if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(key, result);
@@ -121,6 +123,13 @@ export class Executor {
     if (!answer.ok) return { pass: false, feedback: `format error: ${answer.reason}`, formatError: true };
     const check = type === 'induction' ? await this.check(type, { program: '', examples: (task as InductionTask).hidden }, answer.value) : await this.check(type, task as Triplet, answer.value);
     return { ...check, formatError: false };
+  }
+}
+
+/** The executor's sandbox was closed under it: the run is ending, so no verdict is made up. */
+export class SandboxClosedError extends AutodidactError {
+  constructor() {
+    super('the sandbox was closed while programs were still being run');
   }
 }
 

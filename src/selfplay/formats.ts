@@ -20,7 +20,7 @@
  * that is wrong is checked and scored by the executor.
  */
 import { Rng } from '../engine/random.js';
-import { canonical } from '../tasks/code.js';
+import { canonical } from '../sandbox/canonical.js';
 
 export type TaskType = 'deduction' | 'abduction' | 'induction';
 export const TASK_TYPES: readonly TaskType[] = ['deduction', 'abduction', 'induction'];
@@ -225,11 +225,18 @@ function fenced(text: string, langs: readonly string[]): string | undefined {
 
 function json(text: string | undefined, what: string, block: string): Parsed<unknown> {
   if (text === undefined) return { ok: false, reason: `no \`\`\`${block} block with ${what}` };
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) };
+    value = JSON.parse(text);
   } catch {
     return { ok: false, reason: `${what} is not JSON: ${text.slice(0, 80)}` };
   }
+  try {
+    canonical(value);
+  } catch (error) {
+    return { ok: false, reason: `${what}: ${(error as Error).message}` };
+  }
+  return { ok: true, value };
 }
 
 /** The format of real models: JavaScript programs, JSON values, instructions with fenced blocks. */
@@ -240,8 +247,13 @@ export function jsFormat(options: { maxProgramLength?: number; maxValueLength?: 
   const code = (p: string) => '```javascript\n' + p + '\n```';
   const value = (v: unknown) => '```json\n' + canonical(v) + '\n```';
   const checkValue = (v: unknown, what: string) => {
-    const text = canonical(v) as string | undefined;
-    if (text === undefined || text === 'undefined') return `${what} is not a JSON value`;
+    let text: string;
+    try {
+      text = canonical(v);
+      JSON.parse(text); // NaN, ±Infinity, undefined, BigInt, Date, Map and Set encode, but are not JSON
+    } catch {
+      return `${what} is not a JSON value`;
+    }
     return text.length > maxValueLength ? `${what} is longer than ${maxValueLength} characters as JSON` : undefined;
   };
   const answerTag = (text: string) => /<answer>([\s\S]*?)<\/answer>/.exec(text)?.[1].trim();

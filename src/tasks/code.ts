@@ -7,22 +7,45 @@
  *
  * The policy continues the prompt (HumanEval style): the program is
  * `prompt + completion`. Each test calls `entry_point(...args)` in the sandbox,
- * which returns the result as key-sorted JSON text (encoded by a function
- * captured before the program ran); the host compares that text with the
- * expected value's, so code in the sandbox never sees an expected value and
- * cannot tamper with the comparison. Feedback names each failing test
+ * which returns the result in the canonical encoding (src/sandbox/canonical.ts:
+ * JSON with sorted keys that also tells NaN, ±Infinity, −0 and undefined
+ * apart), made by an encoder captured before the program ran; the host
+ * compares that text with the expected value's, so code in the sandbox never
+ * sees an expected value and cannot tamper with the comparison. Feedback names each failing test
  * ("test 3 failed: rev("ab") expected "ba", got "ab""), for reflection.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { readJsonLines } from './jsonl.js';
+import { canonical } from '../sandbox/canonical.js';
 import type { RunResult, Sandbox } from '../sandbox/sandbox.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 
+/** Nesting and size of a test's arguments and expected value: what the sandbox can copy in and compare. */
+export const CODE_TEST_LIMITS = { maxDepth: 64, maxChars: 100_000 };
+
+/** A JSON value within CODE_TEST_LIMITS, checked without recursion (a line nested 20,000 deep must not overflow the stack). */
+const boundedJson = z.unknown().superRefine((value, ctx) => {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth > CODE_TEST_LIMITS.maxDepth) return ctx.addIssue({ code: 'custom', message: `is nested more than ${CODE_TEST_LIMITS.maxDepth} levels deep` });
+    for (const child of Object.values(v)) stack.push([child, depth + 1]);
+  }
+  let text: string;
+  try {
+    text = canonical(value);
+  } catch (error) {
+    return ctx.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+  if (text.length > CODE_TEST_LIMITS.maxChars) ctx.addIssue({ code: 'custom', message: `is ${text.length} characters as JSON; at most ${CODE_TEST_LIMITS.maxChars}` });
+});
+
 /** One unit test: the arguments of the entry point and the value it must return. */
-const CodeTestSchema = z.object({ args: z.array(z.unknown()), expected: z.unknown() }).strict();
+const CodeTestSchema = z.object({ args: z.array(boundedJson), expected: boundedJson }).strict();
 
 /** One line of a code-task file. */
 export const CodeTaskLineSchema = z
@@ -83,15 +106,16 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
       if (typeof meta?.entryPoint !== 'string' || !Array.isArray(meta.tests)) return { status: 'not-applicable', reason: `task ${task.id} has no entry point and tests (meta.entryPoint, meta.tests)` };
       const entry = meta.entryPoint;
       const tests = meta.tests as CodeTest[];
-      // The harness is defined after the program; it returns each call's result as key-sorted JSON text
-      // (made by an encoder captured before the program ran), never a verdict.
+      // The harness is defined after the program; it returns each call's result in the canonical encoding
+      // (made by __autodidactEncode, which the sandbox defined before the program ran and nothing can replace), never a verdict.
       const code = `${task.prompt}${completion}
 ;function __autodidactTests(argsList) {
   const fn = (0, eval)(${JSON.stringify(entry)});
   const out = [];
   for (let i = 0; i < argsList.length; i++) {
-    try { out[i] = { json: __autodidactJson(fn(...argsList[i])) }; }
-    catch (error) { let text; try { text = error && error.name ? error.name + ': ' + error.message : String(error); } catch { text = 'an unprintable exception'; } out[i] = { threw: String(text) }; }
+    let value;
+    try { value = fn(...argsList[i]); } catch (error) { out[i] = { threw: __autodidactDescribe(error) }; continue; }
+    try { out[i] = { json: __autodidactEncode(value) }; } catch (error) { out[i] = { unencodable: __autodidactDescribe(error) }; }
   }
   return out;
 }`;
@@ -104,7 +128,9 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
       if (run.status === 'timeout') return scored(0, false, run.error ?? 'timed out');
       if (run.status === 'memory') return scored(0, false, run.error ?? 'ran out of memory');
       if (run.status === 'error') return scored(0, false, describeError(run.error ?? 'error'));
-      const outcomes = run.value as ({ json?: unknown; threw?: unknown } | undefined)[];
+      if (run.status === 'crash') return scored(0, false, run.error ?? 'crashed the sandbox process');
+      if (run.status === 'closed') return { status: 'error', error: 'the sandbox was closed before the tests ran' };
+      const outcomes = run.value as ({ json?: unknown; threw?: unknown; unencodable?: unknown } | undefined)[];
       if (!Array.isArray(outcomes) || outcomes.length !== tests.length) return scored(0, false, 'the test harness was tampered with');
       const failures: string[] = [];
       let passed = 0;
@@ -112,6 +138,7 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
         const outcome = outcomes[i];
         const call = `${entry}(${test.args.map(show).join(', ')})`;
         if (outcome && typeof outcome === 'object' && typeof outcome.threw === 'string') failures.push(`test ${i + 1} failed: ${call} threw ${shorten(outcome.threw)}`);
+        else if (outcome && typeof outcome === 'object' && typeof outcome.unencodable === 'string') failures.push(`test ${i + 1} failed: ${call} returned what cannot be compared (${shorten(outcome.unencodable.replace(/^\w*Error: /, ''))})`);
         else if (outcome && typeof outcome === 'object' && typeof outcome.json === 'string' && outcome.json === canonical(test.expected)) passed++;
         else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${outcome && typeof outcome.json === 'string' ? shorten(outcome.json) : 'nothing comparable'}`);
       });
@@ -129,15 +156,6 @@ function scored(reward: number, pass: boolean, feedback: string): Verification {
 /** A sandbox error as feedback: syntax errors say so. */
 function describeError(error: string): string {
   return /^SyntaxError/.test(error) ? `does not parse: ${error.replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` : `failed to run: ${error}`;
-}
-
-/** JSON text with object keys sorted, so key order does not matter; undefined is its own token. */
-export function canonical(value: unknown): string {
-  if (value === undefined) return 'undefined';
-  return JSON.stringify(value, (_key, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-    return v;
-  });
 }
 
 /** A trusted JSON value (a test's arguments or expected value) as feedback shows it. */

@@ -1,0 +1,167 @@
+/**
+ * One sandbox child process: runs model-written code, one run at a time, in
+ * an isolated-vm isolate (V8's own heap limit and a context with nothing but
+ * the language and ./prelude.ts). The host (./sandbox.ts) started it under OS
+ * limits and watches its CPU time and memory; whatever happens in here, the
+ * worst case is this process dying, never the host.
+ *
+ * Requests arrive on stdin, results leave on fd 3, both as ./frames.ts frames.
+ * This process enforces the run's CPU time itself (it disposes the isolate
+ * when its CPU time passes the limit, which stops any code that
+ * checks for interrupts); code stuck in a builtin that does not is killed
+ * with the whole process by the host.
+ *
+ * Started as: node child.js '<ChildConfig JSON>'
+ */
+import { Socket } from 'node:net';
+import ivm from 'isolated-vm';
+import { decodeCanonical } from './canonical.js';
+import { encodeFrame, FrameReader } from './frames.js';
+import { preludeSource, type Outcome } from './prelude.js';
+
+export interface ChildConfig {
+  memoryMb: number;
+  seed: number;
+  now: number;
+  maxStdout: number;
+  maxError: number;
+  /** Runs an isolate serves before it is replaced (registries such as Symbol.for live as long as it does). */
+  recycleEvery: number;
+  /** Largest request frame accepted, in bytes. */
+  maxRequestBytes: number;
+}
+
+export interface ChildRequest {
+  type: 'run';
+  id: number;
+  code: string;
+  entry?: string;
+  /** The arguments as canonical text (./canonical.ts). */
+  args?: string;
+  /** CPU time of the isolate allowed for this run. */
+  cpuMs: number;
+  /** Wall-clock time allowed (covers a promise that never settles). */
+  wallMs: number;
+}
+
+export type ChildStatus = 'ok' | 'error' | 'timeout' | 'memory';
+
+export interface ChildResult {
+  type: 'result';
+  id: number;
+  status: ChildStatus;
+  /** Canonical text of the result (`ok`). */
+  encoded?: string;
+  error?: string;
+  stdout: string;
+  cpuMs: number;
+}
+
+const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
+const out = new Socket({ fd: 3, readable: false, writable: true });
+const send = (message: unknown) => out.write(encodeFrame(message));
+const setup = preludeSource({ seed: config.seed, now: config.now, maxStdout: config.maxStdout, maxError: config.maxError });
+
+interface Slot {
+  isolate: ivm.Isolate;
+  prelude: ivm.Script;
+  runs: number;
+}
+
+function newSlot(): Slot {
+  const isolate = new ivm.Isolate({ memoryLimit: config.memoryMb });
+  return { isolate, prelude: isolate.compileScriptSync(setup, { filename: 'prelude.js' }), runs: 0 };
+}
+
+let slot = newSlot();
+
+/** Replaces the isolate: after a run that disposed it, or when it has served its share of runs or kept too much heap. */
+function recycle(force: boolean) {
+  const { isolate } = slot;
+  if (!force && !isolate.isDisposed) {
+    const heap = isolate.getHeapStatisticsSync();
+    if (slot.runs < config.recycleEvery && heap.used_heap_size < (config.memoryMb * 1024 * 1024) / 4) return;
+  }
+  if (!isolate.isDisposed) isolate.dispose();
+  slot = newSlot();
+}
+
+const cut = (text: string, max: number) => (text.length > max ? `${text.slice(0, max)}…` : text);
+
+async function run(request: ChildRequest): Promise<ChildResult> {
+  const { isolate, prelude } = slot;
+  slot.runs++;
+  // The process's CPU time, not isolate.cpuTime (which counts wall time while the isolate runs, descheduled or not).
+  // One run at a time, so the process's time is the run's, plus a little of this process's own.
+  const cpuStart = process.cpuUsage();
+  const cpuUsed = () => {
+    const used = process.cpuUsage(cpuStart);
+    return (used.user + used.system) / 1000;
+  };
+  const started = performance.now();
+  let stopped: 'cpu' | 'wall' | undefined;
+  const stop = (why: 'cpu' | 'wall') => {
+    if (stopped || isolate.isDisposed) return;
+    stopped = why;
+    isolate.dispose();
+  };
+  const watch = setInterval(() => {
+    if (cpuUsed() > request.cpuMs) stop('cpu');
+  }, 5);
+  const wall = setTimeout(() => stop('wall'), request.wallMs);
+  const cpuMs = cpuUsed;
+  const result = (status: ChildStatus, extra: Partial<ChildResult>, stdout = ''): ChildResult => ({ type: 'result', id: request.id, status, ...extra, stdout, cpuMs: cpuMs() });
+  let context: ivm.Context | undefined;
+  const held: ivm.Reference[] = [];
+  try {
+    // Setup runs only our code, synchronously (no thread hop); the code itself runs in one asynchronous call, so the CPU watch above can stop it.
+    context = isolate.createContextSync();
+    // A reference to the harness, taken before the code runs: nothing the code does to globals reaches it.
+    const harness = prelude.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference;
+    held.push(harness);
+    const args = request.entry === undefined ? undefined : new ivm.ExternalCopy(decodeCanonical(request.args ?? '[]')).copyInto({ release: true });
+    const outcome = (await harness.apply(undefined, [request.code, request.entry, args], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })) as Outcome;
+    if ('ok' in outcome) return result('ok', { encoded: outcome.ok }, outcome.stdout);
+    if ('threw' in outcome) return result('error', { error: outcome.threw }, outcome.stdout);
+    return result('error', { error: `the result cannot be compared: ${String(outcome.unencodable).replace(/^\w*Error: /, '')}` }, outcome.stdout);
+  } catch (error) {
+    // The status comes from this process's own state, never from a message the code could have thrown.
+    if (stopped) return result('timeout', {});
+    if (isolate.isDisposed) return result('memory', {});
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    // isolated-vm's own timeout (a backstop set past ours) says so in a message the code could also throw: trust it only by the clock.
+    if (error instanceof Error && error.message === 'Script execution timed out.' && performance.now() - started >= request.wallMs) return result('timeout', {});
+    return result('error', { error: cut(message, config.maxError) });
+  } finally {
+    clearInterval(watch);
+    clearTimeout(wall);
+    for (const reference of held) reference.release();
+    if (context && !isolate.isDisposed) context.release();
+    recycle(isolate.isDisposed);
+  }
+}
+
+// Runs are strictly sequential: the host sends the next request only after this one's result.
+let queue = Promise.resolve();
+const reader = new FrameReader(
+  config.maxRequestBytes,
+  (message) => {
+    const request = message as ChildRequest;
+    queue = queue.then(async () => {
+      send(await run(request));
+    });
+  },
+  (why) => {
+    process.stderr.write(`sandbox child: bad request from the host: ${why}\n`);
+    process.exit(2);
+  },
+);
+process.stdin.on('data', (chunk: Buffer) => reader.push(chunk));
+process.stdin.on('end', () => {
+  // The host closed the pool (or died): dispose the isolate on this thread, then exit.
+  void queue.then(() => {
+    if (!slot.isolate.isDisposed) slot.isolate.dispose();
+    out.end(() => process.exit(0));
+  });
+});
+send({ type: 'ready', pid: process.pid });
