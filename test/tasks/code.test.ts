@@ -76,8 +76,8 @@ describe('code tasks', () => {
       ['  const a = []; a.push(a); return a;\n}\n', /returned what cannot be compared \(a cyclic structure cannot be compared\)/],
       // 2^26 paths through shared references: the encoder inside the sandbox runs out of time or memory, the host stays responsive.
       ['  let a = {}; for (let i = 0; i < 26; i++) a = { l: a, r: a }; return a;\n}\n', /timed out|out of memory|too large|Invalid string length/],
-      // toJSON is JSON's own rule: the result compares as [2, 1] (right for test 1 only).
-      ['  return { toJSON() { return [2, 1]; } };\n}\n', /test 2 failed: rev\(\[\]\) expected \[\], got \[2,1\]/],
+      // toJSON is not called (the canonical encoding compares data, not what an object says of itself): a function property cannot be compared.
+      ['  return { toJSON() { return [2, 1]; } };\n}\n', /test 1 failed: rev\(\[1,2\]\) returned what cannot be compared \(a function cannot be compared/],
     ];
     for (const [completion, feedback] of cases) {
       const started = performance.now();
