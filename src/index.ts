@@ -1,5 +1,5 @@
 /** Autodidact: language models and agents that improve themselves. Public API. */
-export { AutodidactError, ApiCallError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError, RunDirectoryError, RunStoreError } from './errors.js';
+export { AutodidactError, ApiCallError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError, RunDirectoryError, RunStoreError, UserCodeError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
 export { EngineCore, datumFromSequence, meanOverTokens, type EngineOptions } from './engine/engine.js';
@@ -44,7 +44,8 @@ export { advantageEstimators, computeAdvantages, bnpoAdvantages, DEFAULT_ADVANTA
 export { policyLosses, klPenalties, aggregationWeights, policyLossFunction, AGGREGATIONS, DEFAULT_LOSS_OPTIONS, type Aggregation, type KlPenalty, type PolicyLoss, type PolicyLossOptions, type PolicyLossSettings, type RlExample, type SequenceInput, type TokenTerms } from './rl/losses.js';
 export { collectGroups, balancedGroup, type Collection, type CollectedGroup, type Draw, type SamplingSettings, type ScoredCompletion } from './rl/sampling.js';
 export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
-export { createSandbox, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
+export { createSandbox, probeIsolation, SandboxStartError, type Isolation, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
+export { canonical, decodeCanonical } from './sandbox/canonical.js';
 export { loadCodeTasks, builtinCodeTasks, codeVerifier, CodeTaskLineSchema, type CodeTest, type CodeVerifierOptions } from './tasks/code.js';
 export { validateProposal, checkSolution, learnabilityReward, type TaskType, type Validation } from './selfplay/executor.js';
 export { exportGguf, type GgufExportResult } from './export/gguf.js';
