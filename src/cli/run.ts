@@ -1,7 +1,8 @@
 /**
  * `autodidact run <recipe.yaml>`: validates a recipe, opens (or resumes) its
- * run directory and runs the loop with a progress bar per phase and a line
- * per round. Ctrl-C stops cleanly between phases; rerunning resumes.
+ * run directory and runs the loop with a progress bar per phase (plain lines
+ * when stderr is not a terminal) and a line per round. Ctrl-C stops cleanly
+ * between phases; rerunning resumes.
  */
 import cliProgress from 'cli-progress';
 import { stringify } from 'yaml';
@@ -55,6 +56,34 @@ export function stopOnSigint(log: (line: string) => void): { shouldStop: () => b
   return { shouldStop: () => requested, dispose: () => process.off('SIGINT', handler) };
 }
 
+/**
+ * Progress as plain lines: one when a phase starts, then one per tenth of it
+ * or per `every` ms, whichever comes first, and one when it ends.
+ */
+export function lineProgress(write: (line: string) => void, options: { every?: number; now?: () => number } = {}) {
+  const every = options.every ?? 30_000;
+  const now = options.now ?? (() => performance.now());
+  let phase: { label: string; total: number; started: number; shownAt: number; shown: number } | null = null;
+  const seconds = (from: number) => `${((now() - from) / 1000).toFixed(1)} s`;
+  return {
+    start(label: string, total: number) {
+      phase = { label, total, started: now(), shownAt: now(), shown: 0 };
+      write(total > 0 ? `  ${label}: 0/${total}` : `  ${label} …`);
+    },
+    update(done: number) {
+      if (!phase || phase.total <= 0 || done >= phase.total) return;
+      if (done - phase.shown < phase.total / 10 && now() - phase.shownAt < every) return;
+      phase.shown = done;
+      phase.shownAt = now();
+      write(`  ${phase.label}: ${done}/${phase.total} (${Math.floor((100 * done) / phase.total)}%, ${seconds(phase.started)})`);
+    },
+    end() {
+      if (phase) write(`  ${phase.label}: done in ${seconds(phase.started)}`);
+      phase = null;
+    },
+  };
+}
+
 /** Runs one recipe to the end (or to a clean stop) with progress display. */
 export async function runRecipe(
   recipe: Recipe,
@@ -63,16 +92,23 @@ export async function runRecipe(
   const format = options.formatRound ?? formatRound;
   const { parts, close } = await openRun(recipe, { out: options.out, baseDir: options.baseDir, fresh: options.fresh });
   const bars = process.stderr.isTTY ? new cliProgress.MultiBar({ format: '  {phase} [{bar}] {value}/{total}', hideCursor: true, clearOnComplete: true, stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  // Without a terminal (CI logs, pipes) a bar shows nothing: plain lines say the run is alive instead.
+  const lines = bars ? null : lineProgress((line) => process.stderr.write(`${line}\n`));
   let bar: cliProgress.SingleBar | null = null;
   try {
     const result = await runLoop(parts, {
       phaseStart: (round, phase, total) => {
         if (bars && total > 0) bar = bars.create(total, 0, { phase: `round ${round} ${phase}`.padEnd(18) });
+        lines?.start(`round ${round} ${phase}`, total);
       },
-      progress: (_round, _phase, done) => bar?.update(done),
+      progress: (_round, _phase, done) => {
+        bar?.update(done);
+        lines?.update(done);
+      },
       phaseEnd: () => {
         if (bar) bars?.remove(bar);
         bar = null;
+        lines?.end();
       },
       roundEnd: (summary) => {
         const line = format(summary);

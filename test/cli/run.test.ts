@@ -81,6 +81,7 @@ describe('autodidact run', () => {
     assert.ok(readdirSync(summary.checkpoint).length > 0, 'the checkpoint is on disk');
     for (const key of ['eval/accuracy', 'reward/mean', 'accept/count', 'explore/pass@1', 'timing_ms/sample']) assert.ok(Number.isFinite(summary.final[key]), `final lacks ${key}`);
     assert.match(first.stderr, /^tiny: 1 rounds → /, 'progress lines go to stderr with --json');
+    assert.match(first.stderr, /\n {2}round 1 sample: 0\/\d+\n[\s\S]*\n {2}round 1 sample: done in \d+\.\d s\n/, 'without a terminal, each phase prints plain progress lines');
 
     const again = run(['run', tiny, '--out', out, '--json']);
     assert.equal(again.status, 0, again.stderr);
@@ -179,7 +180,7 @@ describe('run directories (issue 13)', () => {
     for (const round of [0, 1]) truncateSync(join(copy, 'checkpoints', `round-${round}`, 'model.safetensors'), 100);
     const extended = run(['run', tiny, '--out', copy, '--set', 'rounds=2']);
     assert.equal(extended.status, 2, `the copy trained from the original's weights:\n${extended.stdout}${extended.stderr}`);
-    assert.match(extended.stderr, new RegExp(`^autodidact: Bad [^\\n]*${join(copy, 'checkpoints', 'round-1')}`));
+    assert.match(extended.stderr, new RegExp(`^autodidact: Bad [^\\n]*${join(copy, 'checkpoints', 'round-1')}`, 'm'));
     const exported = run(['export', copy, '--format', 'gguf', '--round', '0', '--out', join(dir, 'copy.gguf')]);
     assert.equal(exported.status, 2, `export read the original's weights:\n${exported.stdout}${exported.stderr}`);
     assert.match(exported.stderr, new RegExp(`^autodidact: Bad [^\\n]*${join(copy, 'checkpoints', 'round-0')}`));
