@@ -8,12 +8,13 @@
  *   Date(1704067200000)  Map[[k,v],…]  Set[v,…]
  *
  * - An array is `[…]` with every index up to its length; a hole is `undefined`.
- * - Any other object is `{…}` of its own enumerable string keys, `__proto__`
- *   included (JSON.parse makes such a key an own property; so does this
- *   decoder). toJSON is never called, prototypes and classes are not encoded.
- * - Functions, symbols, cycles, nesting deeper than `maxDepth` and texts
- *   longer than `maxChars` cannot be encoded: the encoder throws a TypeError
- *   or RangeError saying which.
+ * - A plain object (its prototype is Object.prototype or null) is `{…}` of its
+ *   own enumerable string keys, `__proto__` included (JSON.parse makes such a
+ *   key an own property; so does this decoder). toJSON is never called.
+ * - Functions, symbols, other objects (a Promise, a boxed primitive, an Error,
+ *   a typed array, a class instance: not data a test can mean), cycles,
+ *   nesting deeper than `maxDepth` and texts longer than `maxChars` cannot be
+ *   encoded: the encoder throws a TypeError or RangeError saying which.
  *
  * `makeEncoder` is written to run in two realms: on the host, and inside a
  * sandbox isolate, where its source is evaluated with intrinsics captured
@@ -39,6 +40,11 @@ export interface EncoderIntrinsics {
   /** Map.prototype.size and Set.prototype.size getters: brand checks. */
   mapSize: () => number;
   setSize: () => number;
+  getPrototypeOf: (o: object) => object | null;
+  /** Object.prototype: a plain object's prototype. */
+  objectPrototype: object;
+  /** Object.prototype.toString, to name what cannot be compared. */
+  objectToString: () => string;
   /** The error classes thrown (captured: code cannot replace what the encoder throws). */
   TypeError: TypeErrorConstructor;
   RangeError: RangeErrorConstructor;
@@ -118,29 +124,41 @@ export function makeEncoder(I: EncoderIntrinsics, limits: EncoderLimits): (value
           walk(o[i]);
         }
         emit(']');
-      } else if (isBranded(I.dateGetTime, o)) {
-        emit('Date(');
-        walk(apply(I.dateGetTime, o, []));
-        emit(')');
-      } else if (isBranded(I.mapSize, o) || isBranded(I.setSize, o)) {
-        const isMap = isBranded(I.mapSize, o);
-        const iterator = apply(isMap ? I.mapEntries : I.setValues, o, []);
-        const next = isMap ? I.mapNext : I.setNext;
-        emit(isMap ? 'Map[' : 'Set[');
-        let first = true;
-        for (let step = apply(next, iterator, []) as IteratorResult<unknown>; !step.done; step = apply(next, iterator, []) as IteratorResult<unknown>) {
-          if (!first) emit(',');
-          first = false;
-          if (isMap) {
-            const pair = step.value as [unknown, unknown];
-            emit('[');
-            walk(pair[0]);
-            emit(',');
-            walk(pair[1]);
-            emit(']');
-          } else walk(step.value);
+      } else if (I.getPrototypeOf(o) !== I.objectPrototype && I.getPrototypeOf(o) !== null) {
+        // Not plain data: a Date, Map or Set is encoded as what it holds; anything else (a Promise, a boxed
+        // primitive, an Error, a typed array, a class instance) cannot be compared, rather than collapse to {}.
+        if (isBranded(I.dateGetTime, o)) {
+          emit('Date(');
+          walk(apply(I.dateGetTime, o, []));
+          emit(')');
+        } else if (isBranded(I.mapSize, o) || isBranded(I.setSize, o)) {
+          const isMap = isBranded(I.mapSize, o);
+          const iterator = apply(isMap ? I.mapEntries : I.setValues, o, []);
+          const next = isMap ? I.mapNext : I.setNext;
+          emit(isMap ? 'Map[' : 'Set[');
+          let first = true;
+          for (let step = apply(next, iterator, []) as IteratorResult<unknown>; !step.done; step = apply(next, iterator, []) as IteratorResult<unknown>) {
+            if (!first) emit(',');
+            first = false;
+            if (isMap) {
+              const pair = step.value as [unknown, unknown];
+              emit('[');
+              walk(pair[0]);
+              emit(',');
+              walk(pair[1]);
+              emit(']');
+            } else walk(step.value);
+          }
+          emit(']');
+        } else {
+          let kind = 'an object that is not plain data';
+          try {
+            kind = 'a value of kind ' + (apply(I.objectToString, o, []) as string);
+          } catch {
+            // a throwing Symbol.toStringTag: keep the generic name
+          }
+          throw new TypeError(kind + ' cannot be compared (return plain data: objects, arrays, strings, numbers, Date, Map, Set)');
         }
-        emit(']');
       } else {
         const names = sortNames(keys(o));
         emit('{');
@@ -178,6 +196,9 @@ export function captureIntrinsics(): EncoderIntrinsics {
     setNext: Object.getPrototypeOf(new Set().values()).next,
     mapSize: size(Map.prototype),
     setSize: size(Set.prototype),
+    getPrototypeOf: Object.getPrototypeOf,
+    objectPrototype: Object.prototype,
+    objectToString: Object.prototype.toString,
     TypeError,
     RangeError,
   };
@@ -190,6 +211,16 @@ export const canonical: (value: unknown) => string = makeEncoder(captureIntrinsi
 export function encoderSource(limits: EncoderLimits = ENCODER_LIMITS): string {
   return `(${makeEncoder.toString()})((${captureIntrinsics.toString()})(), ${JSON.stringify(limits)})`;
 }
+
+const WORDS: Record<string, [string, unknown]> = {
+  u: ['undefined', undefined],
+  n: ['null', null],
+  t: ['true', true],
+  f: ['false', false],
+  N: ['NaN', NaN],
+  I: ['Infinity', Infinity],
+};
+const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(n?)/y;
 
 /** Parses the canonical encoding back to a value (own `__proto__` keys stay own properties). */
 export function decodeCanonical(text: string, maxDepth = ENCODER_LIMITS.maxDepth + 1): unknown {
@@ -205,62 +236,80 @@ export function decodeCanonical(text: string, maxDepth = ENCODER_LIMITS.maxDepth
   const expect = (token: string) => {
     if (!take(token)) fail(`expected ${JSON.stringify(token)}`);
   };
-  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?(n?)/y;
-  const list = (close: string, depth: number, item: () => void) => {
+  const list = (close: string, item: () => void) => {
     if (take(close)) return;
     do item();
     while (take(','));
     expect(close);
   };
+  const string = (): string => {
+    const start = at;
+    let end = text.indexOf('"', at + 1);
+    // A quote preceded by an odd number of backslashes is escaped: look further.
+    for (;;) {
+      if (end < 0) return fail('unterminated string');
+      let slashes = 0;
+      while (text[end - 1 - slashes] === '\\') slashes++;
+      if (slashes % 2 === 0) break;
+      end = text.indexOf('"', end + 1);
+    }
+    at = end + 1;
+    return JSON.parse(text.slice(start, at)) as string;
+  };
   const value = (depth: number): unknown => {
     if (depth > maxDepth) fail('nesting too deep');
     const c = text[at];
-    if (c === '"') {
-      const start = at++;
-      while (at < text.length && text[at] !== '"') at += text[at] === '\\' ? 2 : 1;
-      if (at >= text.length) fail('unterminated string');
-      at++;
-      return JSON.parse(text.slice(start, at)) as string;
+    switch (c) {
+      case '"':
+        return string();
+      case '[': {
+        at++;
+        const items: unknown[] = [];
+        list(']', () => items.push(value(depth + 1)));
+        return items;
+      }
+      case '{': {
+        at++;
+        const object: Record<string, unknown> = {};
+        list('}', () => {
+          if (text[at] !== '"') fail('an object key must be a string');
+          const key = string();
+          expect(':');
+          Object.defineProperty(object, key, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
+        });
+        return object;
+      }
+      case 'D': {
+        expect('Date(');
+        const time = value(depth + 1);
+        expect(')');
+        return new Date(time as number);
+      }
+      case 'M': {
+        expect('Map[');
+        const map = new Map<unknown, unknown>();
+        list(']', () => {
+          expect('[');
+          const k = value(depth + 1);
+          expect(',');
+          map.set(k, value(depth + 1));
+          expect(']');
+        });
+        return map;
+      }
+      case 'S': {
+        expect('Set[');
+        const set = new Set<unknown>();
+        list(']', () => set.add(value(depth + 1)));
+        return set;
+      }
     }
-    if (c === '[') {
-      at++;
-      const items: unknown[] = [];
-      list(']', depth, () => items.push(value(depth + 1)));
-      return items;
+    const word = WORDS[c];
+    if (word) {
+      expect(word[0]);
+      return word[1];
     }
-    if (c === '{') {
-      at++;
-      const object: Record<string, unknown> = {};
-      list('}', depth, () => {
-        const key = value(depth + 1);
-        if (typeof key !== 'string') fail('an object key must be a string');
-        expect(':');
-        Object.defineProperty(object, key as string, { value: value(depth + 1), enumerable: true, writable: true, configurable: true });
-      });
-      return object;
-    }
-    for (const [token, v] of [['undefined', undefined], ['null', null], ['true', true], ['false', false], ['NaN', NaN], ['Infinity', Infinity], ['-Infinity', -Infinity]] as const) if (take(token)) return v;
-    if (take('Date(')) {
-      const time = value(depth + 1);
-      expect(')');
-      return new Date(time as number);
-    }
-    if (take('Map[')) {
-      const map = new Map<unknown, unknown>();
-      list(']', depth, () => {
-        expect('[');
-        const k = value(depth + 1);
-        expect(',');
-        map.set(k, value(depth + 1));
-        expect(']');
-      });
-      return map;
-    }
-    if (take('Set[')) {
-      const set = new Set<unknown>();
-      list(']', depth, () => set.add(value(depth + 1)));
-      return set;
-    }
+    if (take('-Infinity')) return -Infinity;
     NUMBER.lastIndex = at;
     const number = NUMBER.exec(text);
     if (!number) return fail('unexpected character');

@@ -18,6 +18,7 @@ import ivm from 'isolated-vm';
 import { decodeCanonical } from './canonical.js';
 import { encodeFrame, FrameReader } from './frames.js';
 import { preludeSource, type Outcome } from './prelude.js';
+import type { CallResult } from './sandbox.js';
 
 export interface ChildConfig {
   memoryMb: number;
@@ -25,6 +26,8 @@ export interface ChildConfig {
   now: number;
   maxStdout: number;
   maxError: number;
+  /** Characters of everything one outcome carries (results and error descriptions). */
+  maxOutcome: number;
   /** Runs an isolate serves before it is replaced (registries such as Symbol.for live as long as it does). */
   recycleEvery: number;
   /** Largest request frame accepted, in bytes. */
@@ -38,6 +41,8 @@ export interface ChildRequest {
   entry?: string;
   /** The arguments as canonical text (./canonical.ts). */
   args?: string;
+  /** Argument lists, one call of the entry each, as canonical text. */
+  calls?: string;
   /** CPU time of the isolate allowed for this run. */
   cpuMs: number;
   /** Wall-clock time allowed (covers a promise that never settles). */
@@ -52,6 +57,8 @@ export interface ChildResult {
   status: ChildStatus;
   /** Canonical text of the result (`ok`). */
   encoded?: string;
+  /** Each call's outcome (`ok`, for a request with `calls`). */
+  calls?: CallResult[];
   error?: string;
   stdout: string;
   cpuMs: number;
@@ -60,7 +67,7 @@ export interface ChildResult {
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const out = new Socket({ fd: 3, readable: false, writable: true });
 const send = (message: unknown) => out.write(encodeFrame(message));
-const setup = preludeSource({ seed: config.seed, now: config.now, maxStdout: config.maxStdout, maxError: config.maxError });
+const setup = preludeSource({ seed: config.seed, now: config.now, maxStdout: config.maxStdout, maxError: config.maxError, maxOutcome: config.maxOutcome });
 
 interface Slot {
   isolate: ivm.Isolate;
@@ -119,8 +126,17 @@ async function run(request: ChildRequest): Promise<ChildResult> {
     // A reference to the harness, taken before the code runs: nothing the code does to globals reaches it.
     const harness = prelude.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference;
     held.push(harness);
-    const args = request.entry === undefined ? undefined : new ivm.ExternalCopy(decodeCanonical(request.args ?? '[]')).copyInto({ release: true });
-    const outcome = (await harness.apply(undefined, [request.code, request.entry, args], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })) as Outcome;
+    const copyIn = (text: string | undefined) => (text === undefined ? undefined : new ivm.ExternalCopy(decodeCanonical(text)).copyInto({ release: true }));
+    const args = request.entry === undefined ? undefined : copyIn(request.args ?? '[]');
+    const outcome = (await harness.apply(undefined, [request.code, request.entry, args, copyIn(request.calls)], { result: { promise: true, copy: true }, timeout: request.wallMs + 1000 })) as Outcome;
+    if ('calls' in outcome) {
+      const calls: CallResult[] = [];
+      for (let i = 0; i < outcome.count; i++) {
+        const call = outcome.calls[i];
+        calls.push('ok' in call ? { status: 'ok', encoded: call.ok } : 'threw' in call ? { status: 'threw', error: call.threw } : { status: 'unencodable', error: call.unencodable.replace(/^\w*Error: /, '') });
+      }
+      return result('ok', { calls }, outcome.stdout);
+    }
     if ('ok' in outcome) return result('ok', { encoded: outcome.ok }, outcome.stdout);
     if ('threw' in outcome) return result('error', { error: outcome.threw }, outcome.stdout);
     return result('error', { error: `the result cannot be compared: ${String(outcome.unencodable).replace(/^\w*Error: /, '')}` }, outcome.stdout);
@@ -141,27 +157,46 @@ async function run(request: ChildRequest): Promise<ChildResult> {
   }
 }
 
-// Runs are strictly sequential: the host sends the next request only after this one's result.
-let queue = Promise.resolve();
+// Runs are strictly sequential. The host may send the next request while one runs (so this process never
+// idles for a round trip) and take it back with a cancel while it has not started.
+const pending: ChildRequest[] = [];
+let running = false;
+async function drain() {
+  if (running) return;
+  running = true;
+  for (let request = pending.shift(); request; request = pending.shift()) send(await run(request));
+  running = false;
+  if (ending) end();
+}
 const reader = new FrameReader(
   config.maxRequestBytes,
   (message) => {
-    const request = message as ChildRequest;
-    queue = queue.then(async () => {
-      send(await run(request));
-    });
+    const m = message as ChildRequest | { type: 'cancel'; id: number };
+    if (m.type === 'cancel') {
+      const at = pending.findIndex((r) => r.id === m.id);
+      if (at >= 0) {
+        pending.splice(at, 1);
+        send({ type: 'cancelled', id: m.id });
+      }
+      return;
+    }
+    pending.push(m);
+    void drain();
   },
   (why) => {
     process.stderr.write(`sandbox child: bad request from the host: ${why}\n`);
     process.exit(2);
   },
 );
+let ending = false;
+// The host closed the pool (or died): finish what was sent, dispose the isolate on this thread, then exit.
+function end() {
+  if (!slot.isolate.isDisposed) slot.isolate.dispose();
+  out.end(() => process.exit(0));
+}
 process.stdin.on('data', (chunk: Buffer) => reader.push(chunk));
 process.stdin.on('end', () => {
-  // The host closed the pool (or died): dispose the isolate on this thread, then exit.
-  void queue.then(() => {
-    if (!slot.isolate.isDisposed) slot.isolate.dispose();
-    out.end(() => process.exit(0));
-  });
+  ending = true;
+  if (!running) end();
 });
 send({ type: 'ready', pid: process.pid });

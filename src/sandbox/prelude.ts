@@ -6,11 +6,9 @@
  * FinalizationRegistry, WeakRef) or shares memory (SharedArrayBuffer), and
  * the harness the child process calls: `harness(code, entry?, args?)` runs
  * the code, calls the entry function (or settles the completion value) and
- * returns the outcome with stdout, in one call the child times. `__autodidactEncode`
- * and `__autodidactDescribe` are the same encoder and error description as
- * globals, for harnesses appended to a program; they are non-writable and
- * non-configurable, so a program cannot replace or shadow them (a top-level
- * `let` of either name is a SyntaxError).
+ * returns the outcome with stdout, in one call the child times (with `calls`,
+ * one outcome per argument list: a verifier's unit tests, so no harness is ever
+ * appended to a program where the program could reach it).
  *
  * The script's completion value is that harness. The child keeps a reference
  * to it, taken before user code runs: whatever the code does to
@@ -27,12 +25,17 @@ export interface PreludeOptions {
   maxStdout: number;
   /** Characters kept of a thrown value's description. */
   maxError: number;
+  /** Characters of everything one outcome carries: results and descriptions, over all calls. */
+  maxOutcome: number;
 }
 
-/** What the harness returns: canonical text of the result, or why there is none; and what the code printed. */
-export type Outcome = ({ ok: string } | { threw: string } | { unencodable: string }) & { stdout: string };
+/** One call's outcome: canonical text of its result, or why there is none. */
+export type CallOutcome = { ok: string } | { threw: string } | { unencodable: string };
 
-export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions): string {
+/** What the harness returns: one call's outcome, or each of several calls' (`calls`, a null-prototype list of `count`); and what the code printed. */
+export type Outcome = (CallOutcome | { calls: Record<number, CallOutcome>; count: number }) & { stdout: string };
+
+export function preludeSource({ seed, now, maxStdout, maxError, maxOutcome }: PreludeOptions): string {
   return `(() => {
   'use strict';
   const G = globalThis;
@@ -58,7 +61,8 @@ export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions
     if (buffer.length + line.length > ${maxStdout}) { buffer += apply(slice, line, [0, ${maxStdout} - buffer.length]); dropped = true; return; }
     buffer += line;
   };
-  G.console = Object.freeze({ log: write, error: write, warn: write, info: write, debug: write });
+  const assert = (condition, ...args) => { if (!condition) write('Assertion failed' + (args.length ? ':' : ''), ...args); };
+  G.console = Object.freeze({ log: write, error: write, warn: write, info: write, debug: write, trace: write, dir: write, table: write, assert });
   const stdout = () => buffer + (dropped ? '…[stdout truncated at ${maxStdout} characters]\\n' : '');
 
   // A thrown value as 'Name: message', read inside the timed call and cut to size.
@@ -75,26 +79,44 @@ export function preludeSource({ seed, now, maxStdout, maxError }: PreludeOptions
       return 'an unprintable exception';
     }
   };
-  // For harnesses appended to a program (the code verifier's): non-configurable globals, so no declaration can shadow them.
-  defineProperty(G, '__autodidactEncode', { value: encode });
-  defineProperty(G, '__autodidactDescribe', { value: describe });
   // Outcomes are null-prototype records, written with literals: a getter or setter the code put on
   // Object.prototype never runs on them, and no inherited \`then\` makes them thenables when returned.
-  const outcome = (v) => { try { return { __proto__: null, ok: encode(v) }; } catch (e) { return { __proto__: null, unencodable: describe(e) }; } };
+  // Every text an outcome carries counts against one budget, so the reply stays bounded however many calls.
+  let budget = ${maxOutcome};
+  const spend = (text) => {
+    budget -= text.length;
+    if (budget < 0) throw new RangeError('the results are too large to compare (over ${maxOutcome} characters in all)');
+    return text;
+  };
+  const outcome = (v) => {
+    try { return { __proto__: null, ok: spend(encode(v)) }; }
+    catch (e) { return { __proto__: null, unencodable: cut(describe(e), 300) }; }
+  };
+  const thrown = (e) => ({ __proto__: null, threw: budget > ${maxError} ? spend(describe(e)) : 'an exception (not described: the outcome is over its size budget)' });
   /**
    * Runs the code and returns its outcome and stdout, all in one timed call. The code is evaluated
    * as global code (indirect eval); with an entry, \`code ; entry\` evaluates to the entry function,
-   * whether a declaration or a top-level const defines it.
+   * whether a declaration, a top-level const or strict-mode code defines it. With \`calls\` the entry
+   * is called once per argument list; every result is awaited before it is encoded.
    */
-  const harness = async (code, entry, args) => {
+  const harness = async (code, entry, args, calls) => {
     let result;
     try {
       const value = indirectEval(entry === undefined ? code : code + '\\n;' + entry);
       if (entry === undefined) result = outcome(await value);
       else if (typeof value !== 'function') result = { __proto__: null, threw: 'TypeError: ' + entry + ' is not a function' };
-      else result = outcome(await apply(value, undefined, args));
+      else if (calls === undefined) result = outcome(await apply(value, undefined, args));
+      else {
+        const each = { __proto__: null };
+        for (let i = 0; i < calls.length; i++) {
+          let v;
+          try { v = await apply(value, undefined, calls[i]); } catch (e) { each[i] = thrown(e); continue; }
+          each[i] = outcome(v);
+        }
+        result = { __proto__: null, calls: each, count: calls.length };
+      }
     } catch (e) {
-      result = { __proto__: null, threw: describe(e) };
+      result = thrown(e);
     }
     defineProperty(result, 'stdout', { value: stdout(), enumerable: true });
     return result;

@@ -44,7 +44,7 @@ export interface SandboxOptions {
   seed?: number;
   /** What `Date.now()` and `new Date()` return inside (default 2024-01-01T00:00:00Z). */
   now?: number;
-  /** Characters of stdout kept per run (default 10,000); the rest is dropped and marked. */
+  /** Characters of stdout kept per run (default 10,000, at most 100,000); the rest is dropped and marked. */
   maxStdout?: number;
 }
 
@@ -55,6 +55,12 @@ export interface RunRequest {
   entry?: string;
   /** Arguments of `entry`, copied in through the canonical encoding (JSON data, plus undefined, NaN, ±Infinity, −0, BigInt, Date, Map, Set). */
   args?: unknown[];
+  /**
+   * Instead of `args`: call `entry` once per argument list, in order, in the
+   * same context and timed call (a verifier's unit tests); each call's result
+   * or exception comes back in `RunResult.calls`.
+   */
+  calls?: unknown[][];
   /** This run's CPU-time limit (default the sandbox's). */
   timeoutMs?: number;
 }
@@ -65,12 +71,17 @@ export interface RunRequest {
  */
 export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'crash' | 'closed';
 
+/** One call of a `calls` run: its result's canonical text, or what it threw, or why its result cannot be compared. */
+export type CallResult = { status: 'ok'; encoded: string } | { status: 'threw'; error: string } | { status: 'unencodable'; error: string };
+
 export interface RunResult {
   status: RunStatus;
-  /** The result, decoded from `encoded` (`ok` only). */
+  /** The result, decoded from `encoded` on first read (`ok` without `calls`). */
   value?: unknown;
   /** The result's canonical text (src/sandbox/canonical.ts), made inside the sandbox: compare results as this. */
   encoded?: string;
+  /** Each call's outcome (`ok` with `calls`), in the order of `calls`. */
+  calls?: CallResult[];
   /** What went wrong (every status but `ok`). */
   error?: string;
   /** What the code printed with console.log / console.error (capped). */
@@ -97,17 +108,17 @@ export interface Isolation {
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
-/** Characters of code and of encoded arguments a request may carry. */
-const MAX_REQUEST_CHARS = 4_000_000;
-/** Bytes of one message from a child: a 1M-character result, stdout and an error, UTF-8 and JSON-escaped. */
-const MAX_REPLY_BYTES = 8 * 1024 * 1024;
-const MAX_ERROR = 2000;
+/** Bytes of one request to a child (code and encoded arguments, as a frame); a larger request is refused before it is sent. */
+const MAX_REQUEST_BYTES = 16 * 1024 * 1024;
 /**
- * Runs sent to a child at once: the next waits in its pipe while one runs, so a
- * child never idles for the host's round trip. A run queued behind one that
- * hits its limit waits for it (at most the limit); one behind a killed child
- * goes back to the queue, never lost.
+ * Characters of everything a run's outcome carries (results, error descriptions), bounded inside the
+ * sandbox; with stdout (≤ 100,000) and JSON escaping (≤ 6 bytes a character) a reply stays under MAX_REPLY_BYTES.
  */
+const MAX_OUTCOME_CHARS = 2_000_000;
+const MAX_REPLY_BYTES = 16 * 1024 * 1024;
+const MAX_STDOUT = 100_000;
+const MAX_ERROR = 2000;
+/** Runs a child holds at once: one running, one waiting in its pipe. */
 const PIPELINE = 2;
 /** USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on every Linux ABI. */
 const TICK_MS = 10;
@@ -129,17 +140,25 @@ export function probeIsolation(): Isolation {
 
 interface Job {
   request: ChildRequest;
+  /** The request as the frame sent to the child, built (and its size checked) when the run is accepted. */
+  frame: Buffer;
   resolve: (result: RunResult) => void;
   started: number;
   cpuTicksAtStart?: number;
   backstop?: NodeJS.Timeout;
+  /** A cancel was sent for it (it waits in a child's pipe and another child is idle). */
+  cancelling?: boolean;
 }
 
 interface Child {
   process: ChildProcess;
   ready: Promise<void>;
   isReady: boolean;
-  /** Runs sent to it, in order; the first is running, the next waits in the child's pipe (see PIPELINE). */
+  /**
+   * The runs sent to it: the first is running, a second may wait in its pipe (PIPELINE), so the child
+   * never idles for the host's round trip. When another child falls idle, a waiting run is taken back
+   * (a cancel the child honours while the run has not started), so no run waits behind a slow one.
+   */
   jobs: Job[];
   /** Why the host killed it, when it did. */
   killed?: { status: RunStatus; error: string };
@@ -154,15 +173,18 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   if (!(timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs', `must be > 0, got ${timeoutMs}`);
   if (!(memoryMb >= 8)) throw new InvalidArgumentError('memoryMb', `must be ≥ 8 (isolated-vm's minimum), got ${memoryMb}`);
   if (!Number.isInteger(concurrency) || concurrency < 1) throw new InvalidArgumentError('concurrency', `must be a positive integer, got ${concurrency}`);
+  const maxStdout = options.maxStdout ?? 10_000;
+  if (!Number.isInteger(maxStdout) || maxStdout < 0 || maxStdout > MAX_STDOUT) throw new InvalidArgumentError('maxStdout', `must be an integer in [0, ${MAX_STDOUT}], got ${maxStdout}`);
   const isolation = probeIsolation();
   const config: ChildConfig = {
     memoryMb,
     seed: options.seed ?? 0,
     now: options.now ?? Date.UTC(2024, 0, 1),
-    maxStdout: options.maxStdout ?? 10_000,
+    maxStdout,
     maxError: MAX_ERROR,
+    maxOutcome: MAX_OUTCOME_CHARS,
     recycleEvery: 200,
-    maxRequestBytes: 4 * MAX_REQUEST_CHARS + 1024,
+    maxRequestBytes: MAX_REQUEST_BYTES,
   };
   /** Resident memory a child may use: its own Node runtime (≈ 60 MB), the isolate's heap and what V8 keeps outside it. */
   const rssLimitKb = (128 + 2 * memoryMb) * 1024;
@@ -235,34 +257,41 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     for (const handle of handles) if (handle && typeof handle.unref === 'function') (yes ? handle.unref() : handle.ref());
   };
 
-  const onMessage = (child: Child, message: ChildResult | { type: 'ready' }, markReady: () => void) => {
+  const onMessage = (child: Child, message: ChildResult | { type: 'ready' } | { type: 'cancelled'; id: number }, markReady: () => void) => {
     if (message.type === 'ready') return markReady();
+    if (message.type === 'cancelled') {
+      const at = child.jobs.findIndex((j, i) => i > 0 && j.request.id === message.id);
+      if (at > 0) requeue(child.jobs.splice(at, 1)[0]);
+      return pump();
+    }
     const job = child.jobs[0];
     if (!job || message.id !== job.request.id || child.killed) return;
-    let value: unknown;
-    if (message.status === 'ok') {
-      try {
-        value = decodeCanonical(message.encoded ?? '');
-      } catch (error) {
-        return kill(child, 'error', `the sandbox process sent a bad result (${(error as Error).message})`);
-      }
-    }
     const error = message.status === 'timeout' ? `timed out after ${job.request.cpuMs} ms` : message.status === 'memory' ? `out of memory (limit ${memoryMb} MB)` : message.error;
-    finish(child, { status: message.status, ...(message.status === 'ok' ? { value, encoded: message.encoded } : {}), ...(error !== undefined ? { error } : {}), stdout: message.stdout });
+    const result: Omit<RunResult, 'durationMs'> = { status: message.status, ...(error !== undefined ? { error } : {}), stdout: message.stdout };
+    if (message.status === 'ok' && message.calls) result.calls = message.calls;
+    else if (message.status === 'ok') {
+      // Decoded when read: a verifier compares the text, and a large result is then never rebuilt on the host.
+      const encoded = message.encoded ?? '';
+      let decoded: { value: unknown } | undefined;
+      Object.defineProperty(result, 'value', { enumerable: true, configurable: true, get: () => (decoded ??= { value: decodeCanonical(encoded) }).value });
+      result.encoded = encoded;
+    }
+    finish(child, result);
   };
 
-  /** The running job's result; the child moves on to the next one it was sent. */
+  /** The running job's result; the child moves on to the one waiting in its pipe, if any. */
   const finish = (child: Child, result: Omit<RunResult, 'durationMs'>) => {
     const job = child.jobs.shift();
     if (!job) return;
     clearTimeout(job.backstop);
-    job.resolve({ ...result, durationMs: performance.now() - job.started });
+    // Assigned, not spread: a lazily decoded value stays lazy.
+    job.resolve(Object.assign(result, { durationMs: performance.now() - job.started }) as RunResult);
     if (child.jobs.length) begin(child, child.jobs[0]);
     else idle(child, true);
     pump();
   };
 
-  /** A job becomes the one the child runs: its clocks start. */
+  /** A job becomes the one its child runs: its clocks start. */
   const begin = (child: Child, job: Job) => {
     job.started = performance.now();
     job.backstop = setTimeout(() => kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`), job.request.wallMs + 1000);
@@ -279,8 +308,9 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     const at = children.indexOf(child);
     if (at >= 0) children.splice(at, 1);
     if (child.jobs.length) {
-      // The running job gets the status; those still waiting in the child's pipe never started and go back to the queue.
-      queue.unshift(...child.jobs.splice(1));
+      // The running job gets the status; one waiting in the pipe never started: it goes back to the queue,
+      // or, once the sandbox is closed, is answered `closed`.
+      for (const waiting of child.jobs.splice(1).reverse()) requeue(waiting);
       const { status, error } = child.killed ?? crashStatus(child.stderr, code, signal);
       finish(child, { status, error, stdout: '' });
     }
@@ -342,16 +372,32 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       idle(child, false);
       begin(child, job);
     }
-    child.process.stdin!.write(encodeFrame(job.request));
+    child.process.stdin!.write(job.frame);
   };
 
-  /** Queued runs go to idle children first, then behind a running one (up to PIPELINE per child). */
+  /** A run that never started goes back to the front of the queue; once the sandbox is closed it is answered `closed`. */
+  const requeue = (job: Job) => {
+    job.cancelling = false;
+    if (closed) job.resolve({ status: 'closed', error: 'the sandbox was closed before this run started', stdout: '', durationMs: 0 });
+    else queue.unshift(job);
+  };
+
+  const usable = (c: Child) => c.isReady && !c.killed && c.process.exitCode === null;
+
+  /** Queued runs go to idle children first, then into a busy child's pipe; an idle child takes back a waiting run. */
   const pump = () => {
-    while (queue.length) {
-      let best: Child | undefined;
-      for (const c of children) if (c.isReady && !c.killed && c.process.exitCode === null && c.jobs.length < PIPELINE && (!best || c.jobs.length < best.jobs.length)) best = c;
-      if (!best) return;
-      send(best, queue.shift()!);
+    for (const c of children) if (usable(c) && !c.jobs.length && queue.length) send(c, queue.shift()!);
+    for (const c of children) if (usable(c) && c.jobs.length === 1 && queue.length) send(c, queue.shift()!);
+    if (queue.length || closed) return;
+    let idleChildren = children.filter((c) => usable(c) && !c.jobs.length).length;
+    for (const c of children) {
+      const waiting = c.jobs.length === PIPELINE ? c.jobs[1] : undefined;
+      if (idleChildren <= 0) break;
+      if (waiting && !waiting.cancelling && !c.killed) {
+        waiting.cancelling = true;
+        idleChildren--;
+        c.process.stdin!.write(encodeFrame({ type: 'cancel', id: waiting.request.id }));
+      }
     }
   };
 
@@ -371,21 +417,32 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       if (request.entry !== undefined && !IDENTIFIER.test(request.entry)) throw new InvalidArgumentError('entry', `must be a function name (an identifier), got ${JSON.stringify(request.entry)}`);
       if (request.args !== undefined && !Array.isArray(request.args)) throw new InvalidArgumentError('args', 'must be an array');
       if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs', `must be > 0, got ${request.timeoutMs}`);
-      if (request.code.length > MAX_REQUEST_CHARS) throw new InvalidArgumentError('code', `is ${request.code.length} characters; the sandbox takes at most ${MAX_REQUEST_CHARS}`);
+      if (request.calls !== undefined && (!Array.isArray(request.calls) || !request.calls.every(Array.isArray))) throw new InvalidArgumentError('calls', 'must be an array of argument lists (arrays)');
+      if (request.calls !== undefined && (request.entry === undefined || request.args !== undefined)) throw new InvalidArgumentError('calls', 'needs `entry` and replaces `args`');
       if (closed) return { status: 'closed', error: 'the sandbox is closed', stdout: '', durationMs: 0 };
-      let args: string | undefined;
-      if (request.args !== undefined) {
+      const encode = (field: 'args' | 'calls', value: unknown[]) => {
         try {
-          args = canonical(request.args);
+          return canonical(value);
         } catch (error) {
-          throw new InvalidArgumentError('args', `cannot be copied into the sandbox: ${(error as Error).message}`);
+          throw new InvalidArgumentError(field, `cannot be copied into the sandbox: ${(error as Error).message}`);
         }
-        if (args.length > MAX_REQUEST_CHARS) throw new InvalidArgumentError('args', `encode to ${args.length} characters; the sandbox takes at most ${MAX_REQUEST_CHARS}`);
-      }
+      };
       const cpuMs = request.timeoutMs ?? timeoutMs;
-      const childRequest: ChildRequest = { type: 'run', id: nextId++, code: request.code, ...(request.entry !== undefined ? { entry: request.entry } : {}), ...(args !== undefined ? { args } : {}), cpuMs, wallMs: wallFor(cpuMs) };
+      const childRequest: ChildRequest = {
+        type: 'run',
+        id: nextId++,
+        code: request.code,
+        ...(request.entry !== undefined ? { entry: request.entry } : {}),
+        ...(request.args !== undefined ? { args: encode('args', request.args) } : {}),
+        ...(request.calls !== undefined ? { calls: encode('calls', request.calls) } : {}),
+        cpuMs,
+        wallMs: wallFor(cpuMs),
+      };
+      // Measured as sent: JSON escapes some characters to 6 bytes, so a request is bounded by its frame, not its length.
+      const frame = encodeFrame(childRequest);
+      if (frame.length > MAX_REQUEST_BYTES) throw new InvalidArgumentError(request.calls ? 'calls' : request.args ? 'code` or `args' : 'code', `make a request of ${frame.length} bytes; the sandbox takes at most ${MAX_REQUEST_BYTES}`);
       return new Promise<RunResult>((resolve) => {
-        queue.push({ request: childRequest, resolve, started: 0 });
+        queue.push({ request: childRequest, frame, resolve, started: 0 });
         pump();
       });
     },

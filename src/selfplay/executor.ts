@@ -36,11 +36,18 @@ type Execution = { ok: true; json: string; value: unknown } | { ok: false; reaso
 export interface ExecutorOptions {
   /** Memoized (program, input) results at most (default 50,000; the oldest are forgotten first). */
   cacheSize?: number;
+  /** Characters of memoized outputs at most (default 8,000,000): a program's outputs cannot grow the host without bound. */
+  cacheChars?: number;
 }
+
+/** Outputs longer than this are never memoized (no format accepts them; they are rerun if asked again). */
+const MAX_CACHED_OUTPUT = 100_000;
 
 export class Executor {
   private readonly cache = new Map<string, Execution>();
   private readonly cacheSize: number;
+  private readonly cacheChars: number;
+  private cachedChars = 0;
   /** Sandbox runs made, and runs answered from the memo. */
   readonly counts = { runs: 0, cached: 0 };
 
@@ -50,6 +57,7 @@ export class Executor {
     options: ExecutorOptions = {},
   ) {
     this.cacheSize = options.cacheSize ?? 50_000;
+    this.cacheChars = options.cacheChars ?? 8_000_000;
   }
 
   /** f(input) for a program of the format's language: the output in the canonical encoding, or why not. */
@@ -70,9 +78,26 @@ export class Executor {
     else if (run.status === 'memory') result = { ok: false, reason: run.error ?? 'out of memory' };
     else if (run.status === 'closed') throw new SandboxClosedError();
     else result = { ok: false, reason: `fails: ${(run.error ?? 'no result').replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` };
-    if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.set(key, result);
+    this.remember(key, result);
     return result;
+  }
+
+  private remember(key: string, result: Execution): void {
+    const chars = result.ok ? result.json.length : result.reason.length;
+    if (chars > MAX_CACHED_OUTPUT) return;
+    const old = this.cache.get(key);
+    if (old) this.forget(key, old);
+    while (this.cache.size && (this.cache.size >= this.cacheSize || this.cachedChars + chars > this.cacheChars)) {
+      const [oldest, execution] = this.cache.entries().next().value!;
+      this.forget(oldest, execution);
+    }
+    this.cache.set(key, result);
+    this.cachedChars += chars;
+  }
+
+  private forget(key: string, execution: Execution): void {
+    this.cache.delete(key);
+    this.cachedChars -= execution.ok ? execution.json.length : execution.reason.length;
   }
 
   /** Checks a proposed (program, input): in the language, runs, terminates, deterministic, an output within limits. */

@@ -47,6 +47,9 @@ const boundedJson = z.unknown().superRefine((value, ctx) => {
 /** One unit test: the arguments of the entry point and the value it must return. */
 const CodeTestSchema = z.object({ args: z.array(boundedJson), expected: boundedJson }).strict();
 
+/** A task's tests together, encoded: the results the sandbox returns for them must fit its outcome budget (2,000,000 characters). */
+const MAX_TESTS_CHARS = 1_000_000;
+
 /** One line of a code-task file. */
 export const CodeTaskLineSchema = z
   .object({
@@ -57,7 +60,18 @@ export const CodeTaskLineSchema = z
     entry_point: z.string().regex(/^[A-Za-z_$][\w$]*$/, 'must be a function name (an identifier)'),
     /** A reference completion of the prompt (for supervised warm-up and checking the tests). */
     canonical_solution: z.string().optional(),
-    tests: z.array(CodeTestSchema).min(1),
+    tests: z
+      .array(CodeTestSchema)
+      .min(1)
+      .superRefine((tests, ctx) => {
+        let chars = 0;
+        try {
+          for (const t of tests) chars += canonical(t.expected).length;
+        } catch {
+          return; // an expected value that cannot be encoded is reported by its own test's check
+        }
+        if (chars > MAX_TESTS_CHARS) ctx.addIssue({ code: 'custom', message: `expect ${chars} characters of results in all; at most ${MAX_TESTS_CHARS} (the sandbox returns at most twice that)` });
+      }),
     difficulty: z.number().optional(),
   })
   .strict();
@@ -106,22 +120,11 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
       if (typeof meta?.entryPoint !== 'string' || !Array.isArray(meta.tests)) return { status: 'not-applicable', reason: `task ${task.id} has no entry point and tests (meta.entryPoint, meta.tests)` };
       const entry = meta.entryPoint;
       const tests = meta.tests as CodeTest[];
-      // The harness is defined after the program; it returns each call's result in the canonical encoding
-      // (made by __autodidactEncode, which the sandbox defined before the program ran and nothing can replace), never a verdict.
-      const code = `${task.prompt}${completion}
-;function __autodidactTests(argsList) {
-  const fn = (0, eval)(${JSON.stringify(entry)});
-  const out = [];
-  for (let i = 0; i < argsList.length; i++) {
-    let value;
-    try { value = fn(...argsList[i]); } catch (error) { out[i] = { threw: __autodidactDescribe(error) }; continue; }
-    try { out[i] = { json: __autodidactEncode(value) }; } catch (error) { out[i] = { unencodable: __autodidactDescribe(error) }; }
-  }
-  return out;
-}`;
+      // The sandbox calls the entry once per test, in the program's own context, and returns each result
+      // in the canonical encoding made inside it: no harness is appended where the program could reach it.
       let run: RunResult;
       try {
-        run = await sandbox.run({ code, entry: '__autodidactTests', args: [tests.map((t) => t.args)], timeoutMs: options.timeoutMs });
+        run = await sandbox.run({ code: `${task.prompt}${completion}`, entry, calls: tests.map((t) => t.args), timeoutMs: options.timeoutMs });
       } catch (error) {
         return { status: 'error', error: `the sandbox failed: ${(error as Error).message}` };
       }
@@ -129,18 +132,16 @@ export function codeVerifier(sandbox: Sandbox, options: CodeVerifierOptions = {}
       if (run.status === 'memory') return scored(0, false, run.error ?? 'ran out of memory');
       if (run.status === 'error') return scored(0, false, describeError(run.error ?? 'error'));
       if (run.status === 'crash') return scored(0, false, run.error ?? 'crashed the sandbox process');
-      if (run.status === 'closed') return { status: 'error', error: 'the sandbox was closed before the tests ran' };
-      const outcomes = run.value as ({ json?: unknown; threw?: unknown; unencodable?: unknown } | undefined)[];
-      if (!Array.isArray(outcomes) || outcomes.length !== tests.length) return scored(0, false, 'the test harness was tampered with');
+      if (run.status === 'closed' || !run.calls) return { status: 'error', error: 'the sandbox was closed before the tests ran' };
       const failures: string[] = [];
       let passed = 0;
-      tests.forEach((test, i) => {
-        const outcome = outcomes[i];
+      run.calls.forEach((outcome, i) => {
+        const test = tests[i];
         const call = `${entry}(${test.args.map(show).join(', ')})`;
-        if (outcome && typeof outcome === 'object' && typeof outcome.threw === 'string') failures.push(`test ${i + 1} failed: ${call} threw ${shorten(outcome.threw)}`);
-        else if (outcome && typeof outcome === 'object' && typeof outcome.unencodable === 'string') failures.push(`test ${i + 1} failed: ${call} returned what cannot be compared (${shorten(outcome.unencodable.replace(/^\w*Error: /, ''))})`);
-        else if (outcome && typeof outcome === 'object' && typeof outcome.json === 'string' && outcome.json === canonical(test.expected)) passed++;
-        else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${outcome && typeof outcome.json === 'string' ? shorten(outcome.json) : 'nothing comparable'}`);
+        if (outcome.status === 'threw') failures.push(`test ${i + 1} failed: ${call} threw ${shorten(outcome.error)}`);
+        else if (outcome.status === 'unencodable') failures.push(`test ${i + 1} failed: ${call} returned what cannot be compared (${shorten(outcome.error)})`);
+        else if (sameValue(outcome.encoded, canonical(test.expected))) passed++;
+        else failures.push(`test ${i + 1} failed: ${call} expected ${show(test.expected)}, got ${shorten(outcome.encoded)}`);
       });
       const pass = passed === tests.length;
       const feedback = pass ? `all ${tests.length} tests passed` : `${passed}/${tests.length} tests passed; ${failures.slice(0, maxFeedback).join('; ')}${failures.length > maxFeedback ? `; … (${failures.length - maxFeedback} more)` : ''}`;
@@ -156,6 +157,36 @@ function scored(reward: number, pass: boolean, feedback: string): Verification {
 /** A sandbox error as feedback: syntax errors say so. */
 function describeError(error: string): string {
   return /^SyntaxError/.test(error) ? `does not parse: ${error.replace(/ \[sandbox\.js:\d+:\d+\]$/, '')}` : `failed to run: ${error}`;
+}
+
+/**
+ * Whether a result's encoding means the expected value. Exact, except that a zero's sign counts only
+ * when the test asks for −0: JSON's `0` means zero, and `-3 * 0` is −0 in JavaScript.
+ */
+export function sameValue(actual: string, expected: string): boolean {
+  if (actual === expected) return true;
+  return !hasNegativeZero(expected) && unsignZeros(actual) === expected;
+}
+
+/** The canonical text with every `-0` number token (outside strings) written `0`. */
+function unsignZeros(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      // Skip the string: to the next quote not escaped by a backslash.
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+    } else if (c === '-' && text[i + 1] === '0' && !/[\d.eE]/.test(text[i + 2] ?? '')) {
+      out += text.slice(from, i);
+      from = i + 1;
+    }
+  }
+  return out + text.slice(from);
+}
+
+function hasNegativeZero(text: string): boolean {
+  return unsignZeros(text) !== text;
 }
 
 /** A trusted JSON value (a test's arguments or expected value) as feedback shows it. */

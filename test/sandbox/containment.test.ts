@@ -13,7 +13,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createSandbox, probeIsolation, type RunRequest, type RunResult, type Sandbox } from '../../src/sandbox/sandbox.js';
 import { codeVerifier, loadCodeTasks } from '../../src/tasks/code.js';
-import { TaskFileError } from '../../src/errors.js';
+import { InvalidArgumentError, TaskFileError } from '../../src/errors.js';
+import { Executor } from '../../src/selfplay/executor.js';
 import type { Task } from '../../src/spec/task.js';
 
 const LIMIT_MS = 400;
@@ -179,7 +180,7 @@ describe('sandbox lifecycle', () => {
     const queued = [1, 2, 3, 4].map((i) => pool.run({ code: String(i) }));
     await pool.close();
     const results = await Promise.all([first, ...queued]);
-    // The first runs; the second is already in the child's pipe (PIPELINE = 2) and drains; the rest never started.
+    // The first runs; the second already waits in the child's pipe and drains; the rest never started.
     assert.deepEqual(results.map((r) => r.status), ['ok', 'ok', 'closed', 'closed', 'closed']);
     assert.deepEqual([results[0].value, results[1].value], [42, 1]);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `child ${pid} has exited`);
@@ -256,5 +257,94 @@ describe('the code verifier compares what the tests mean', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('red-team, second pass: the verifier is exact both ways, the pool stays fair and bounded', () => {
+  const fn = (name: string, prompt: string, tests: { args: unknown[]; expected: unknown }[]): Task => ({ id: `js/${name}`, family: 'code', prompt, meta: { entryPoint: name, tests } });
+  const verify = async (task: Task, completion: string, timeoutMs?: number) => codeVerifier(sandbox, { timeoutMs }).verify(task, completion);
+  const passes = async (task: Task, completion: string, timeoutMs?: number) => {
+    const v = await verify(task, completion, timeoutMs);
+    assert.ok(v.status === 'scored' && v.pass, `${completion} → ${JSON.stringify(v)}`);
+  };
+  const fails = async (task: Task, completion: string, feedback: RegExp) => {
+    const v = await verify(task, completion);
+    assert.ok(v.status === 'scored' && !v.pass && feedback.test(v.feedback), `${completion} → ${JSON.stringify(v)}`);
+  };
+  const add = [{ args: [1, 2], expected: 3 }, { args: [-3, 0], expected: -3 }];
+
+  test('right programs pass: strict mode, a const entry, an async entry, a −0 where the test says 0, console.assert', async () => {
+    await passes(fn('add', "'use strict';\nfunction add(a, b) {\n", add), 'return a + b }');
+    await passes(fn('add', 'const add = (a, b) => {\n', add), 'return a + b }');
+    await passes(fn('add', 'async function add(a, b) {\n', add), 'return a + b }');
+    await passes(fn('mul', 'function mul(a, b) {\n', [{ args: [-3, 0], expected: 0 }, { args: [2, 3], expected: 6 }]), 'console.assert(true); console.assert(false, "shown"); return a * b }');
+    // A test that asks for −0 gets exactly −0.
+    await fails(fn('mul', 'function mul(a, b) {\n', [{ args: [3, 0], expected: -0 }]), 'return a * b }', /expected 0, got 0/);
+  });
+
+  test('wrong programs fail: nothing the program declares reaches the harness, and a Promise or a boxed value is not {}', async () => {
+    const task = fn('add', 'function add(a, b) {\n', add);
+    await fails(task, "return 0 }\nlet __autodidactEncode = (v) => 'FORGED';", /got 0/);
+    await fails(task, "return 0 }\nvar __autodidactTests = (l) => l.map(() => ({ json: '3' }));", /got 0/);
+    const empty = fn('mk', 'function mk() {\n', [{ args: [], expected: {} }]);
+    await fails(empty, 'return new Promise(() => {}) }', /timed out/);
+    await fails(empty, 'return Promise.resolve(5) }', /expected \{\}, got 5/);
+    for (const body of ['return new Number(5) }', 'return new Error("x") }', 'return new Uint8Array(0) }', 'return new (class P {})() }']) await fails(empty, body, /cannot be compared/);
+  });
+
+  test('large honest results within the limits pass: many tests near the per-test size, many plain objects', async () => {
+    const row = Array.from({ length: 16_000 }, (_, i) => 10_000 + i);
+    await passes(fn('rows', 'function rows() {\n', Array.from({ length: 11 }, () => ({ args: [], expected: row }))), `return Array.from({ length: 16000 }, (_, i) => 10000 + i) }`, 2000);
+    const objects = Array.from({ length: 4000 }, (_, id) => ({ id }));
+    await passes(fn('objs', 'function objs() {\n', Array.from({ length: 10 }, () => ({ args: [], expected: objects }))), 'return Array.from({ length: 4000 }, (_, id) => ({ id })) }', 1000);
+  });
+
+  test('large results leave the host responsive: they are decoded only when read', async () => {
+    let last = performance.now();
+    let stall = 0;
+    const ticker = setInterval(() => {
+      stall = Math.max(stall, performance.now() - last);
+      last = performance.now();
+    }, 10);
+    const results = await Promise.all(Array.from({ length: 8 }, () => sandbox.run({ code: 'new Array(499999).fill(0)' })));
+    clearInterval(ticker);
+    assert.ok(results.every((r) => r.status === 'ok' && r.encoded!.length === 999_999));
+    assert.ok(stall < 250, `the host's event loop stalled ${stall.toFixed(0)} ms`);
+    assert.equal((results[0].value as number[]).length, 499_999);
+  });
+
+  test('an output too long for any format is not memoized by the Absolute Zero executor', async () => {
+    const executor = new Executor(sandbox);
+    const program = 'function f(x) { return new Array(200000).fill(x) }';
+    for (let i = 0; i < 2; i++) assert.equal((await executor.validate({ program, input: 1 })).valid, false);
+    assert.equal(executor.counts.cached, 0, 'each validation ran the program again');
+  });
+
+  test('a request too large to send is refused before it reaches a child; the run in that child is unaffected', async () => {
+    const innocent = sandbox.run({ code: 'let x = 0; for (let i = 0; i < 2e6; i++) x += i % 3; x' });
+    await assert.rejects(sandbox.run({ code: '1 //' + '\u0000'.repeat(2_900_000) }), (e: Error) => e instanceof InvalidArgumentError && /bytes; the sandbox takes at most/.test(e.message));
+    const result = await innocent;
+    assert.equal(result.status, 'ok', JSON.stringify(result));
+  });
+
+  test('close() answers every run, also after a child crashes under it', async () => {
+    const pool = await createSandbox({ timeoutMs: LIMIT_MS, concurrency: 1 });
+    const runs = [pool.run({ code: "'x'.repeat(2 ** 27 + 16).split('')" }), pool.run({ code: '1 + 1' }), pool.run({ code: '2 + 2' })];
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pool.close();
+    const statuses = await Promise.race([Promise.all(runs).then((rs) => rs.map((r) => r.status)), new Promise((resolve) => setTimeout(() => resolve('unanswered'), 5000))]);
+    assert.deepEqual(statuses, ['crash', 'closed', 'closed']);
+  });
+
+  test('a run never waits behind a never-settling one while a child is free', async () => {
+    const hung = sandbox.run({ code: 'new Promise(() => {})' });
+    const quick = await Promise.all([sandbox.run({ code: '1' }), sandbox.run({ code: '2' })]);
+    assert.deepEqual(quick.map((r) => [r.status, r.value]), [['ok', 1], ['ok', 2]]);
+    assert.ok(quick.every((r) => r.durationMs < 500));
+    assert.equal((await hung).status, 'timeout');
+  });
+
+  test('options that would overflow a reply are refused', async () => {
+    await assert.rejects(createSandbox({ maxStdout: 1_500_000 }), (e: Error) => e instanceof InvalidArgumentError && /maxStdout/.test(e.message));
   });
 });

@@ -110,7 +110,8 @@ describe('sandbox', () => {
   test('values passed in or out carry no prototype pollution back to the host', async () => {
     const input = { list: [1, 2], nested: { k: 'v' } };
     const result = await sandbox.run({
-      code: 'function f(o) { o.list.push(3); o.nested.k = "changed"; Object.prototype.polluted = true; o.__proto__.polluted = true; return { out: o, proto: { __proto__: { polluted: true } } } }',
+      // An own __proto__ key (as JSON.parse makes) comes back as an own key, never as a prototype.
+      code: 'function f(o) { o.list.push(3); o.nested.k = "changed"; Object.prototype.polluted = true; o.__proto__.polluted = true; return { out: o, proto: JSON.parse(\'{"__proto__": {"polluted": true}}\') } }',
       entry: 'f',
       args: [input],
     });
@@ -120,6 +121,10 @@ describe('sandbox', () => {
     assert.deepEqual(value.out.list, [1, 2, 3]);
     assert.equal(Object.getPrototypeOf(value.proto), Object.prototype, 'results come back as plain host objects');
     assert.equal(value.proto.polluted, undefined);
+    assert.deepEqual(Object.keys(value.proto), ['__proto__']);
+    // An object with another prototype is not plain data: it cannot be compared, and nothing of it reaches the host.
+    const classy = await sandbox.run({ code: '({ __proto__: { polluted: true } })' });
+    assert.deepEqual([classy.status, /cannot be compared/.test(classy.error!)], ['error', true]);
     await assertHealthy();
     // And the next run sees a fresh context.
     assert.equal((await sandbox.run({ code: '({}).polluted' })).value, undefined);
