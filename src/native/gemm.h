@@ -15,7 +15,7 @@ const char* micro_kernel_name(MicroKernel kernel);
 // Whether this CPU (and its OS, which must save the wider registers) can run `kernel`.
 bool micro_kernel_supported(MicroKernel kernel);
 
-// The fastest micro-kernel this CPU supports.
+// The micro-kernel to use by default: the fastest measured that this CPU supports.
 MicroKernel best_micro_kernel();
 
 // Row-major C = alpha * op(A) @ op(B) + beta * C with op(A) (M,K), op(B) (K,N); BLAS

@@ -237,7 +237,7 @@ static std::string gemm_path_name(const GemmPath& path) {
   return path.blas ? AUTODIDACT_BLAS_NAME : std::string("own-") + autodidact::micro_kernel_name(path.kernel);
 }
 
-// The paths that this build on this CPU can run, fastest of ours first.
+// The paths that this build on this CPU can run: our micro-kernels, then the BLAS.
 static std::vector<GemmPath> runnable_gemm_paths() {
   std::vector<GemmPath> paths;
   for (autodidact::MicroKernel kernel : {autodidact::MicroKernel::avx512, autodidact::MicroKernel::avx2, autodidact::MicroKernel::scalar})
@@ -246,7 +246,7 @@ static std::vector<GemmPath> runnable_gemm_paths() {
   return paths;
 }
 
-// Parses an AUTODIDACT_GEMM value: auto (the default), own (our best micro-kernel),
+// Parses an AUTODIDACT_GEMM value: auto (the default), own (our default micro-kernel),
 // blas, or one micro-kernel by name (scalar, avx2, avx512). Returns an error message,
 // empty when `name` is valid and runnable here.
 static std::string parse_gemm_path(const std::string& name, GemmPath* path) {
