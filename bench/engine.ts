@@ -11,6 +11,10 @@
  * below 1 is a faster train step, above 1 is faster sampling. The two sides run
  * interleaved for R rounds (this machine's speed drifts); each figure is the
  * median over all rounds.
+ * Then GEMM GFLOPS: our GEMM (AUTODIDACT_GEMM=own) against the BLAS the addon was
+ * built with, interleaved in this process, on 1024³ and on the model's product
+ * classes, 1 and 2 threads, with torch.mm (bench/gemm_torch.py) where torch is
+ * available and the fraction of an estimated FMA peak.
  * The last line of output is one JSON object.
  */
 import { spawnSync } from 'node:child_process';
