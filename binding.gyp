@@ -7,7 +7,23 @@
   },
   "targets": [
     {
+      # Our GEMM, compiled apart WITHOUT -march=native: its micro-kernels carry their
+      # own target attributes and are picked at run time from CPU features, so the GEMM
+      # runs on any x86-64 whatever machine built it.
+      "target_name": "autodidact_gemm",
+      "type": "static_library",
+      "sources": ["src/native/gemm.cc"],
+      "cflags_cc": ["-O3", "-fPIC", "-std=c++17", "-fno-math-errno", "-fno-trapping-math"],
+      "xcode_settings": {
+        "OTHER_CPLUSPLUSFLAGS": ["-O3", "-std=c++17"]
+      }
+    },
+    {
+      # The kernels. -march=native remains here because the other kernels rely on the
+      # compiler vectorizing them for the build machine; giving them run-time dispatch
+      # too is what would make the whole addon portable across x86-64 machines.
       "target_name": "autodidact_kernels",
+      "dependencies": ["autodidact_gemm"],
       "sources": ["src/native/kernels.cc"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],

@@ -11,9 +11,14 @@
  * below 1 is a faster train step, above 1 is faster sampling. The two sides run
  * interleaved for R rounds (this machine's speed drifts); each figure is the
  * median over all rounds.
+ * Then GEMM GFLOPS: our GEMM (AUTODIDACT_GEMM=own) against the BLAS the addon was
+ * built with, interleaved in this process, on 1024³ and on the model's product
+ * classes, 1 and 2 threads, with torch.mm (bench/gemm_torch.py) where torch is
+ * available and the fraction of an estimated FMA peak.
  * The last line of output is one JSON object.
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EngineCore } from '../src/engine/engine.js';
@@ -48,7 +53,9 @@ AUTODIDACT_TORCH_PYTHON or python3) on shapes S and M; prints ratios.
   --json        the last line is one JSON object (progress goes to stderr)
   --shapes      which shapes to run (default S,M)
   --iters       timed train steps per round (default 10)
-  --rounds      interleaved rounds of both sides (default 2)`);
+  --rounds      interleaved rounds of both sides (default 2)
+  --gemm-reps   interleaved repetitions of each GEMM comparison (default 5)
+  --gemm-only   skip the train-step and sampling figures`);
   process.exit(0);
 }
 const json = args.includes('--json');
@@ -59,6 +66,8 @@ const option = (name: string) => {
 const wanted = (option('--shapes') ?? 'S,M').split(',');
 const iters = Number(option('--iters') ?? 10);
 const rounds = Number(option('--rounds') ?? 2);
+const gemmReps = Number(option('--gemm-reps') ?? 5);
+const gemmOnly = args.includes('--gemm-only');
 const log = (line: string) => (json ? process.stderr : process.stdout).write(`${line}\n`);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -136,15 +145,111 @@ function gemmFigures() {
     const started = performance.now();
     kernels.gemm(false, false, n, n, n, 1, a, n, b, n, 0, c, n);
     ours.push((2 * n ** 3) / ((performance.now() - started) / 1000) / 1e9);
-    const blas = (kernels as unknown as { blasGemmSquare?: (n: number, threads: number) => number }).blasGemmSquare;
-    if (blas && kernels.blas === 'openblas') theirs.push((2 * n ** 3) / blas(n, THREADS) / 1e9);
+    if (kernels.blas === 'openblas') theirs.push((2 * n ** 3) / kernels.blasGemmSquare(n, THREADS) / 1e9);
   }
   return { autodidact: Math.max(...ours), openblas: theirs.length ? Math.max(...theirs) : null };
 }
 
+/** One GEMM: C (M,N) = op(A) (M,K) · op(B) (K,N). */
+type Product = [transA: boolean, transB: boolean, M: number, N: number, K: number];
+
+/**
+ * The products of one train step of a shape, by class: matmulForward is (false, true), matmulBackward's
+ * input gradient (false, false) and its weight gradient (true, false); one entry per linear layer.
+ */
+function modelProducts(shape: Shape): Record<string, Product[]> {
+  const rows = shape.batch * shape.seq;
+  const C = shape.dModel;
+  const layers: [inputs: number, outputs: number][] = [[C, 3 * C], [C, C], [C, 8 * C], [4 * C, C], [C, shape.vocab]]; // qkv, wo, gate+up, down, lm head
+  return {
+    forward: layers.map(([inputs, outputs]) => [false, true, rows, outputs, inputs]),
+    'backward dinp': layers.map(([inputs, outputs]) => [false, false, rows, inputs, outputs]),
+    'backward dweight': layers.map(([inputs, outputs]) => [true, false, outputs, inputs, rows]),
+  };
+}
+
+/**
+ * The FMA peak of this machine's cores, an estimate: cores × GHz × 2 FMA units × 8 floats (256 bits) × 2 flops.
+ * The clock is the highest `cpu MHz` in /proc/cpuinfo (cpufreq's maximum where the kernel exposes it); in a VM
+ * that is often the base clock, below what the cores boost to, so a fraction above 1 is possible.
+ */
+function fmaPeak(cores: number) {
+  let ghz = 0;
+  let source = 'unknown';
+  try {
+    ghz = Number(readFileSync('/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq', 'utf8')) / 1e6;
+    source = 'cpufreq cpuinfo_max_freq';
+  } catch {
+    try {
+      const mhz = [...readFileSync('/proc/cpuinfo', 'utf8').matchAll(/^cpu MHz\s*:\s*([\d.]+)/gm)].map((m) => Number(m[1]));
+      if (mhz.length) [ghz, source] = [Math.max(...mhz) / 1000, '/proc/cpuinfo cpu MHz'];
+    } catch {
+      // no /proc (macOS): no peak
+    }
+  }
+  return ghz > 0 ? { gflops: cores * ghz * 2 * 8 * 2, ghz, cores, source } : null;
+}
+
+/**
+ * GFLOPS of our GEMM (AUTODIDACT_GEMM=own) against the BLAS the addon was built with, single-threaded and
+ * on the pool's THREADS threads, on 1024³ and on each shape's product classes. The two run interleaved, in
+ * this process, `reps` times; each figure is the median. torch.mm runs the same products in Python after.
+ */
+function gemmComparison(reps: number) {
+  const kernels = loadNativeKernels();
+  if (!kernels) return null;
+  const classes: { name: string; products: Product[] }[] = [{ name: '1024³', products: [[false, false, 1024, 1024, 1024]] }];
+  for (const shape of SHAPES.filter((s) => wanted.includes(s.name)))
+    for (const [name, products] of Object.entries(modelProducts(shape))) classes.push({ name: `${shape.name} ${name}`, products });
+  const paths = ['own', ...(kernels.gemmPaths.includes('blas') ? ['blas'] : [])];
+  const rng = new Rng(5);
+  const randomArray = (length: number) => Float32Array.from({ length }, () => rng.next() * 2 - 1);
+  const threadsBefore = kernels.threads();
+  const results = [];
+  for (const threads of [1, THREADS]) {
+    kernels.setThreads(threads);
+    for (const { name, products } of classes) {
+      const operands = products.map(([, , M, N, K]) => ({ A: randomArray(M * K), B: randomArray(K * N), C: new Float32Array(M * N) }));
+      const flops = products.reduce((sum, [, , M, N, K]) => sum + 2 * M * N * K, 0);
+      const repeat = Math.max(1, Math.round(4e8 / flops)); // ≥ ~4 ms per timing at 100 GFLOPS
+      const gflops: Record<string, number[]> = Object.fromEntries(paths.map((path) => [path, []]));
+      for (let rep = 0; rep < reps + 1; rep++) {
+        for (const path of paths) {
+          const started = performance.now();
+          for (let r = 0; r < repeat; r++)
+            products.forEach(([transA, transB, M, N, K], i) => {
+              const { A, B, C } = operands[i];
+              kernels.gemmUsing(transA, transB, M, N, K, 1, A, transA ? M : K, B, transB ? K : N, 0, C, N, path);
+            });
+          if (rep > 0) gflops[path].push((repeat * flops) / ((performance.now() - started) / 1000) / 1e9); // rep 0 warms up
+        }
+      }
+      const own = median(gflops.own);
+      const blas = gflops.blas ? median(gflops.blas) : null;
+      results.push({ name, threads, products, own, blas, ratio: blas === null ? null : own / blas, torch: null as number | null });
+    }
+  }
+  kernels.setThreads(threadsBefore);
+  const torch = torchGemm(results.map(({ threads, products }) => ({ threads, products })), reps);
+  if (torch) results.forEach((result, i) => (result.torch = torch[i]));
+  return { path: kernels.gemmPath, own: kernels.gemmPaths.includes('avx2') ? 'own-avx2' : 'own-scalar', blas: kernels.blas, results, peak: fmaPeak(1) };
+}
+
+/** torch.mm GFLOPS per entry (bench/gemm_torch.py), or null without a Python that has torch. */
+function torchGemm(entries: { threads: number; products: Product[] }[], reps: number): number[] | null {
+  const python = process.env.AUTODIDACT_TORCH_PYTHON ?? 'python3';
+  if (spawnSync(python, ['-c', 'import torch'], { encoding: 'utf8' }).status !== 0) return null;
+  const run = spawnSync(python, [join(root, 'bench/gemm_torch.py'), '--reps', String(reps)], { input: JSON.stringify(entries), encoding: 'utf8' });
+  if (run.status !== 0) {
+    log(`torch.mm: failed (${run.stderr.trim().split('\n').at(-1)})`);
+    return null;
+  }
+  return JSON.parse(run.stdout.trim().split('\n').at(-1)!);
+}
+
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 const shapes = [];
-for (const shape of SHAPES.filter((s) => wanted.includes(s.name))) {
+for (const shape of SHAPES.filter((s) => !gemmOnly && wanted.includes(s.name))) {
   log(`shape ${shape.name}: ${shape.nLayers} layers, dModel ${shape.dModel}, ${shape.nHeads} heads, seq ${shape.seq}, batch ${shape.batch}, vocab ${shape.vocab}`);
   const ourSteps: number[] = [];
   const ourRates: number[] = [];
@@ -176,4 +281,36 @@ for (const shape of SHAPES.filter((s) => wanted.includes(s.name))) {
 }
 const gemm = gemmFigures();
 log(`GEMM 1024³: autodidact ${gemm.autodidact?.toFixed(0) ?? '-'} GFLOPS, OpenBLAS (own threads) ${gemm.openblas?.toFixed(0) ?? '-'} GFLOPS`);
-console.log(JSON.stringify({ shapes, gemmGflops: { autodidact: gemm.autodidact && round(gemm.autodidact, 1), openblas: gemm.openblas && round(gemm.openblas, 1) } }));
+const comparison = gemmComparison(gemmReps);
+if (comparison) {
+  const peak = comparison.peak;
+  log(`GEMM GFLOPS, ${comparison.own} against ${comparison.blas === 'none' ? 'no BLAS (not built with one)' : comparison.blas}, interleaved, median of ${gemmReps} (active path: ${comparison.path}):`);
+  if (peak) log(`  FMA peak per core (estimate): ${peak.ghz.toFixed(2)} GHz (${peak.source}) × 2 FMA units × 8 floats × 2 flops = ${peak.gflops.toFixed(1)} GFLOPS`);
+  for (const r of comparison.results) {
+    const fraction = peak ? ` (${((100 * r.own) / (r.threads * peak.gflops)).toFixed(0)}% of peak)` : '';
+    const blas = r.blas === null ? '' : `, ${comparison.blas} ${r.blas.toFixed(1)}, ratio ${r.ratio!.toFixed(2)}`;
+    const torch = r.torch === null ? '' : `, torch.mm ${r.torch.toFixed(1)}`;
+    log(`  ${r.name.padEnd(20)} ${r.threads} thread${r.threads > 1 ? 's' : ' '}: own ${r.own.toFixed(1)}${fraction}${blas}${torch}`);
+  }
+  if (comparison.results.every((r) => r.torch === null)) log('  torch.mm: unavailable');
+}
+console.log(
+  JSON.stringify({
+    shapes,
+    gemmGflops: { autodidact: gemm.autodidact && round(gemm.autodidact, 1), openblas: gemm.openblas && round(gemm.openblas, 1) },
+    gemm: comparison && {
+      path: comparison.path,
+      peakGflopsPerCore: comparison.peak && round(comparison.peak.gflops, 1),
+      peakEstimate: comparison.peak && { ghz: round(comparison.peak.ghz, 3), clockSource: comparison.peak.source, fmaUnits: 2, floatsPerVector: 8 },
+      classes: comparison.results.map((r) => ({
+        name: r.name,
+        threads: r.threads,
+        own: round(r.own, 1),
+        blas: r.blas && round(r.blas, 1),
+        ratio: r.ratio && round(r.ratio, 3),
+        torch: r.torch && round(r.torch, 1),
+        peakFraction: comparison.peak && round(r.own / (r.threads * comparison.peak.gflops), 3),
+      })),
+    },
+  }),
+);

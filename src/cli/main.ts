@@ -110,14 +110,14 @@ program
 
 program
   .command('info')
-  .description('show which kernels, BLAS and threads the engine uses, and which isolation the sandbox gets here')
+  .description('show which kernels, BLAS, GEMM and threads the engine uses, and which isolation the sandbox gets here')
   .option('--json', 'print JSON')
   .action((options: { json?: boolean }) => {
     const kernels = getKernels();
     const sandbox = probeIsolation();
-    const info = { kernels: kernels.name, blas: kernels.blas, threads: kernels.threads(), defaultThreads: defaultThreads(), sandbox };
+    const info = { kernels: kernels.name, blas: kernels.blas, gemm: kernels.gemmPath, threads: kernels.threads(), defaultThreads: defaultThreads(), sandbox };
     if (options.json) console.log(JSON.stringify(info));
-    else console.log(`kernels: ${info.kernels}\nblas: ${info.blas}\nthreads: ${info.threads}\nsandbox: child processes; rlimits ${sandbox.rlimits.join(', ') || 'none'}; network ${sandbox.network === 'namespace' ? 'namespace (none reachable)' : 'no namespace (the isolate has no network API)'}; CPU and memory watch ${sandbox.monitor === 'proc' ? '/proc' : 'none (child clock and wall clock only)'}`);
+    else console.log(`kernels: ${info.kernels}\nblas: ${info.blas}\ngemm: ${info.gemm}\nthreads: ${info.threads}\nsandbox: child processes; rlimits ${sandbox.rlimits.join(', ') || 'none'}; network ${sandbox.network === 'namespace' ? 'namespace (none reachable)' : 'no namespace (the isolate has no network API)'}; CPU and memory watch ${sandbox.monitor === 'proc' ? '/proc' : 'none (child clock and wall clock only)'}`);
   });
 
 program.parseAsync().catch((error: unknown) => {

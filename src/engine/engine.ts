@@ -59,6 +59,7 @@ export class EngineCore {
       parameters: parameterCount(this.model.config),
       kernels: this.kernels.name,
       blas: this.kernels.blas,
+      gemm: this.kernels.gemmPath,
       threads: this.kernels.threads(),
       optimizerStep: this.optimizer.step,
     };

@@ -30,6 +30,7 @@ function sigmoid(x: number): number {
 export const tsKernels: Kernels = {
   name: 'ts',
   blas: 'ts',
+  gemmPath: 'ts',
   threads: () => 1,
   setThreads: () => {},
   gemm,

@@ -16,8 +16,13 @@ type I32 = Int32Array;
  */
 export interface Kernels {
   readonly name: 'native' | 'ts';
-  /** Matrix-product path: 'openblas' | 'accelerate' | 'none' (built-in) | 'ts'. */
+  /** The BLAS the addon was built with: 'openblas' | 'accelerate' | 'none' | 'ts'. */
   readonly blas: string;
+  /**
+   * The GEMM that runs, chosen by AUTODIDACT_GEMM at load: 'own-avx2' | 'own-avx512' | 'own-scalar'
+   * (src/native/gemm.cc) | 'openblas' | 'accelerate' | 'ts'.
+   */
+  readonly gemmPath: string;
   threads(): number;
   setThreads(threads: number): void;
   /** Row-major C = alpha·op(A)·op(B) + beta·C with op(A) (M,K), op(B) (K,N). */
@@ -58,17 +63,28 @@ export interface Kernels {
   adamw(param: F32, grad: F32, m: F32, v: F32, lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, biasCorrection1: number, biasCorrection2: number, gradScale: number, decayRanges: I32 | null): void;
 }
 
+/** The C++ addon: the kernels, plus ways to name a GEMM path per call (for tests and benchmarks). */
+export interface NativeKernels extends Kernels {
+  readonly name: 'native';
+  /** The AUTODIDACT_GEMM values this build can run on this CPU besides auto and own: 'avx512', 'avx2', 'scalar', 'blas'. */
+  readonly gemmPaths: readonly string[];
+  /** `gemm` on the path named like an AUTODIDACT_GEMM value, whichever path is active. */
+  gemmUsing(transA: boolean, transB: boolean, M: number, N: number, K: number, alpha: number, A: F32, lda: number, B: F32, ldb: number, beta: number, C: F32, ldc: number, path: string): void;
+  /** Seconds for one n×n×n SGEMM by the BLAS itself with its own `threads` (the pool is not involved). */
+  blasGemmSquare(n: number, threads: number): number;
+}
+
 /** Threads the engine may use: AUTODIDACT_THREADS, else the number of cores. */
 export function defaultThreads(): number {
   const fromEnv = Number.parseInt(process.env.AUTODIDACT_THREADS ?? '', 10);
   return Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
 }
 
-let nativeKernels: Kernels | null | undefined;
+let nativeKernels: NativeKernels | null | undefined;
 let nativeLoadError: string | undefined;
 
 /** The C++ addon, or null when it was not built (the reason is in `nativeKernelsError()`). */
-export function loadNativeKernels(): Kernels | null {
+export function loadNativeKernels(): NativeKernels | null {
   if (nativeKernels !== undefined) return nativeKernels;
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
   // AUTODIDACT_ADDON points at another build of the addon (CI tests the portable no-BLAS build this way).
@@ -79,8 +95,8 @@ export function loadNativeKernels(): Kernels | null {
     return (nativeKernels = null);
   }
   try {
-    const addon = createRequire(import.meta.url)(file) as Omit<Kernels, 'name'>;
-    const kernels: Kernels = Object.assign(Object.create(addon), { name: 'native' as const });
+    const addon = createRequire(import.meta.url)(file) as Omit<NativeKernels, 'name'>;
+    const kernels: NativeKernels = Object.assign(Object.create(addon), { name: 'native' as const });
     kernels.setThreads(defaultThreads());
     return (nativeKernels = kernels);
   } catch (error) {
