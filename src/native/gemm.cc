@@ -88,7 +88,7 @@ __attribute__((target("avx2,fma"))) void micro_avx2(int k, const float* a, const
   for (int p = 0; p < k; p++, a += 6, b += 16) {
     __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
     #pragma GCC unroll 6
-  for (int r = 0; r < 6; r++) {
+    for (int r = 0; r < 6; r++) {
       __m256 ar = _mm256_broadcast_ss(a + r);
       acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
@@ -121,7 +121,7 @@ __attribute__((target("avx512f"))) void micro_avx512(int k, const float* a, cons
   for (int p = 0; p < k; p++, a += 12, b += 32) {
     __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
     #pragma GCC unroll 12
-  for (int r = 0; r < 12; r++) {
+    for (int r = 0; r < 12; r++) {
       __m512 ar = _mm512_set1_ps(a[r]);
       acc[r][0] = _mm512_fmadd_ps(ar, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(ar, b1, acc[r][1]);
