@@ -1,7 +1,7 @@
 /**
  * Sandbox throughput: small snippets verified per second through the isolate
  * pool (`createSandbox`), each in a fresh context — the work a code verifier
- * does per unit test. Target (issue 6): ≥ 2,000/s on 2 cores.
+ * does per unit test. Target (issue 6): ≥ 2,000/s on 2 cores; since issue 14 the pool is of child processes (docs/sandbox.md gives the cost).
  *
  *   node dist/bench/sandbox.js [--runs 5000] [--concurrency 2] [--json]
  */
