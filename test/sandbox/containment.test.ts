@@ -39,7 +39,7 @@ function cpuTicks(pid: number): number {
 /**
  * Runs one attack and checks the host around it: its event loop kept ticking
  * (no stall over 250 ms), its RSS grew by less than 64 MB, and afterwards no
- * sandbox process burns CPU and an innocent run is right within 1 s.
+ * sandbox process keeps a core busy and an innocent run is right within 1 s.
  */
 async function contained(request: RunRequest, statuses: RunResult['status'][], options: { maxMs?: number } = {}): Promise<RunResult> {
   global.gc?.();
@@ -67,7 +67,8 @@ async function contained(request: RunRequest, statuses: RunResult['status'][], o
     const before = pids.map(cpuTicks);
     await new Promise((resolve) => setTimeout(resolve, 300));
     const burnt = pids.reduce((sum, pid, i) => sum + Math.max(0, cpuTicks(pid) - before[i]), 0);
-    assert.ok(burnt <= 5, `${label}: the sandbox's processes used ${burnt * 10} ms of CPU in the 300 ms after`);
+    // A core left busy burns ≥ 300 ms in this window; 150 ms allows a replacement child's start-up.
+    assert.ok(burnt <= 15, `${label}: the sandbox's processes used ${burnt * 10} ms of CPU in the 300 ms after`);
   }
   const t0 = performance.now();
   const probe = await sandbox.run({ code: 'function twice(x) { return 2 * x }', entry: 'twice', args: [21] });
