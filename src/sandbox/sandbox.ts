@@ -123,6 +123,19 @@ const PIPELINE = 2;
 /** USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on every Linux ABI. */
 const TICK_MS = 10;
 
+/** A process's CPU time (in USER_HZ ticks, user + system) and resident memory, from /proc; undefined once it is gone. */
+export function procUsage(pid: number): { cpuTicks: number; rssKb: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name, which may hold spaces but ends at the last ')': utime and stime are the 12th and 13th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: rss ? Number(rss[1]) : 0 };
+  } catch {
+    return undefined;
+  }
+}
+
 let probed: Isolation | undefined;
 
 /** Which isolation mechanisms this machine gives sandbox children (docs/sandbox.md), probed once per process. */
@@ -192,6 +205,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   const dataLimitKb = (256 + 3 * memoryMb) * 1024;
   const oversubscription = Math.max(1, concurrency / availableParallelism());
   const wallFor = (cpuMs: number) => Math.ceil(cpuMs * oversubscription * 2 + 100);
+
+  const timedOut = (job: Job) => `timed out after ${job.request.cpuMs} ms`;
+  const outOfMemory = `out of memory (limit ${memoryMb} MB)`;
+  const notStarted = (): RunResult => ({ status: 'closed', error: 'the sandbox was closed before this run started', stdout: '', durationMs: 0 });
 
   const children: Child[] = [];
   const queue: Job[] = [];
@@ -266,7 +283,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     }
     const job = child.jobs[0];
     if (!job || message.id !== job.request.id || child.killed) return;
-    const error = message.status === 'timeout' ? `timed out after ${job.request.cpuMs} ms` : message.status === 'memory' ? `out of memory (limit ${memoryMb} MB)` : message.error;
+    const error = message.status === 'timeout' ? timedOut(job) : message.status === 'memory' ? outOfMemory : message.error;
     const result: Omit<RunResult, 'durationMs'> = { status: message.status, ...(error !== undefined ? { error } : {}), stdout: message.stdout };
     if (message.status === 'ok' && message.calls) result.calls = message.calls;
     else if (message.status === 'ok') {
@@ -294,7 +311,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   /** A job becomes the one its child runs: its clocks start. */
   const begin = (child: Child, job: Job) => {
     job.started = performance.now();
-    job.backstop = setTimeout(() => kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`), job.request.wallMs + 1000);
+    job.backstop = setTimeout(() => kill(child, 'timeout', timedOut(job)), job.request.wallMs + 1000);
     if (isolation.monitor === 'proc' && !monitor) monitor = setInterval(watch, 10);
   };
 
@@ -327,22 +344,10 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
 
   /** How a child that died on its own died: V8 out of memory is `memory`, anything else `crash` with the fatal message. */
   const crashStatus = (stderr: string, code: number | null, signal: NodeJS.Signals | null): { status: RunStatus; error: string } => {
-    if (/heap limit|out of memory|is_heap_oom|allocation failed|bad_alloc|Cannot allocate memory/i.test(stderr)) return { status: 'memory', error: `out of memory (limit ${memoryMb} MB)` };
+    if (/heap limit|out of memory|is_heap_oom|allocation failed|bad_alloc|Cannot allocate memory/i.test(stderr)) return { status: 'memory', error: outOfMemory };
     const lines = stderr.split('\n').map((line) => line.replace(/^#\s*/, '').trim());
     const fatal = lines.find((line) => /Fatal JavaScript|invalid|Check failed|Segmentation/i.test(line)) ?? lines.find((line) => /fatal|error/i.test(line) && !/^Fatal error in .*line \d+$/.test(line));
     return { status: 'crash', error: `the sandbox process died (${signal ?? `exit code ${code}`})${fatal ? `: ${fatal.slice(0, 300)}` : ''}` };
-  };
-
-  const ticks = (pid: number): { cpu: number; rssKb: number } | undefined => {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-      const rss = /VmRSS:\s+(\d+)/.exec(status);
-      return { cpu: Number(fields[11]) + Number(fields[12]), rssKb: rss ? Number(rss[1]) : 0 };
-    } catch {
-      return undefined;
-    }
   };
 
   /** Every 10 ms, each busy child's CPU time and resident memory against its run's limits. */
@@ -352,13 +357,13 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
       const job = child.jobs[0];
       if (!job || child.killed || child.process.pid === undefined) continue;
       busy++;
-      const now = ticks(child.process.pid);
+      const now = procUsage(child.process.pid);
       if (!now) continue;
       // The baseline is read at the first look, not at the start: a run of a millisecond never pays for /proc (the limit gains ≤ 10 ms).
-      job.cpuTicksAtStart ??= now.cpu;
+      job.cpuTicksAtStart ??= now.cpuTicks;
       if (now.rssKb > rssLimitKb) kill(child, 'memory', `out of memory (limit ${memoryMb} MB; the process held ${Math.round(now.rssKb / 1024)} MB)`);
       // The child stops interruptible code at the limit itself; this catches builtins that never check, with room for the child's own work.
-      else if ((now.cpu - job.cpuTicksAtStart) * TICK_MS > job.request.cpuMs * 1.25 + 100) kill(child, 'timeout', `timed out after ${job.request.cpuMs} ms`);
+      else if ((now.cpuTicks - job.cpuTicksAtStart) * TICK_MS > job.request.cpuMs * 1.25 + 100) kill(child, 'timeout', timedOut(job));
     }
     if (!busy && monitor) {
       clearInterval(monitor);
@@ -378,7 +383,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
   /** A run that never started goes back to the front of the queue; once the sandbox is closed it is answered `closed`. */
   const requeue = (job: Job) => {
     job.cancelling = false;
-    if (closed) job.resolve({ status: 'closed', error: 'the sandbox was closed before this run started', stdout: '', durationMs: 0 });
+    if (closed) job.resolve(notStarted());
     else queue.unshift(job);
   };
 
@@ -449,7 +454,7 @@ export async function createSandbox(options: SandboxOptions = {}): Promise<Sandb
     async close() {
       if (!closed) {
         closed = true;
-        for (const job of queue.splice(0)) job.resolve({ status: 'closed', error: 'the sandbox was closed before this run started', stdout: '', durationMs: 0 });
+        for (const job of queue.splice(0)) job.resolve(notStarted());
       }
       // Runs in flight finish (or hit their limits); then each child is asked to exit, and killed if it does not.
       await Promise.all(

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createSandbox, probeIsolation, type RunRequest, type RunResult, type Sandbox } from '../../src/sandbox/sandbox.js';
+import { createSandbox, probeIsolation, procUsage, type RunRequest, type RunResult, type Sandbox } from '../../src/sandbox/sandbox.js';
 import { codeVerifier, loadCodeTasks } from '../../src/tasks/code.js';
 import { InvalidArgumentError, TaskFileError } from '../../src/errors.js';
 import { Executor } from '../../src/selfplay/executor.js';
@@ -25,16 +25,8 @@ before(async () => {
 });
 after(() => sandbox.close());
 
-/** CPU ticks (10 ms) of a process, from /proc; 0 once it is gone. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
+/** CPU ticks (10 ms) of a process; 0 once it is gone. */
+const cpuTicks = (pid: number) => procUsage(pid)?.cpuTicks ?? 0;
 
 /**
  * Runs one attack and checks the host around it: its event loop kept ticking
