@@ -18,51 +18,7 @@ import ivm from 'isolated-vm';
 import { decodeCanonical } from './canonical.js';
 import { encodeFrame, FrameReader } from './frames.js';
 import { preludeSource, type Outcome } from './prelude.js';
-import type { CallResult } from './sandbox.js';
-
-export interface ChildConfig {
-  memoryMb: number;
-  seed: number;
-  now: number;
-  maxStdout: number;
-  maxError: number;
-  /** Characters of everything one outcome carries (results and error descriptions). */
-  maxOutcome: number;
-  /** Runs an isolate serves before it is replaced (registries such as Symbol.for live as long as it does). */
-  recycleEvery: number;
-  /** Largest request frame accepted, in bytes. */
-  maxRequestBytes: number;
-}
-
-export interface ChildRequest {
-  type: 'run';
-  id: number;
-  code: string;
-  entry?: string;
-  /** The arguments as canonical text (./canonical.ts). */
-  args?: string;
-  /** Argument lists, one call of the entry each, as canonical text. */
-  calls?: string;
-  /** CPU time of the isolate allowed for this run. */
-  cpuMs: number;
-  /** Wall-clock time allowed (covers a promise that never settles). */
-  wallMs: number;
-}
-
-export type ChildStatus = 'ok' | 'error' | 'timeout' | 'memory';
-
-export interface ChildResult {
-  type: 'result';
-  id: number;
-  status: ChildStatus;
-  /** Canonical text of the result (`ok`). */
-  encoded?: string;
-  /** Each call's outcome (`ok`, for a request with `calls`). */
-  calls?: CallResult[];
-  error?: string;
-  stdout: string;
-  cpuMs: number;
-}
+import type { CallResult, ChildConfig, ChildRequest, ChildResult, ChildStatus } from './messages.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as ChildConfig;
 const out = new Socket({ fd: 3, readable: false, writable: true });

@@ -30,7 +30,7 @@ import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
 import { canonical, decodeCanonical } from './canonical.js';
-import type { ChildConfig, ChildRequest, ChildResult } from './child.js';
+import type { CallResult, ChildConfig, ChildRequest, ChildResult } from './messages.js';
 import { encodeFrame, FrameReader } from './frames.js';
 
 export interface SandboxOptions {
@@ -71,8 +71,7 @@ export interface RunRequest {
  */
 export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'crash' | 'closed';
 
-/** One call of a `calls` run: its result's canonical text, or what it threw, or why its result cannot be compared. */
-export type CallResult = { status: 'ok'; encoded: string } | { status: 'threw'; error: string } | { status: 'unencodable'; error: string };
+export type { CallResult } from './messages.js';
 
 export interface RunResult {
   status: RunStatus;
