@@ -3,7 +3,8 @@ import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidCo
 import type { Datum, ForwardBackwardResult, ForwardOptions, ForwardResult, Loss, TrainingBackend } from '../spec/training-backend.js';
 import type { EngineCore, EngineOptions } from './engine.js';
 import type { AdamParams, OptimStepResult } from './optimizer.js';
-import type { SampleOptions, SampleRequest, SampledSequence, TokenListener } from './sampler.js';
+import type { Completion } from '../spec/policy.js';
+import type { SampleOptions, SampleRequest, TokenListener } from './sampler.js';
 import type { SerializedError, WorkerRequest } from './worker.js';
 
 type EngineInfo = ReturnType<EngineCore['info']>;
@@ -108,8 +109,8 @@ export class EmbeddedBackend implements TrainingBackend {
     return this.enqueue(() => this.call('optimStep', params)) as Promise<OptimStepResult>;
   }
 
-  sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<SampledSequence[][]> {
-    return this.enqueue(() => this.call('sample', prompts, options)) as Promise<SampledSequence[][]>;
+  sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<Completion[][]> {
+    return this.enqueue(() => this.call('sample', prompts, options)) as Promise<Completion[][]>;
   }
 
   /**
@@ -117,8 +118,8 @@ export class EmbeddedBackend implements TrainingBackend {
    * decoded as one batch; `onStep` receives every step's freshly drawn tokens
    * while decoding runs (streaming). result[r][j] is sample j of request r.
    */
-  sampleRequests(requests: readonly SampleRequest[], onStep?: TokenListener): Promise<SampledSequence[][]> {
-    return this.enqueue(() => this.callWith(onStep, 'sampleRequests', requests, onStep !== undefined)) as Promise<SampledSequence[][]>;
+  sampleRequests(requests: readonly SampleRequest[], onStep?: TokenListener): Promise<Completion[][]> {
+    return this.enqueue(() => this.callWith(onStep, 'sampleRequests', requests, onStep !== undefined)) as Promise<Completion[][]>;
   }
 
   save(dir: string, extra?: Record<string, unknown>): Promise<void> {

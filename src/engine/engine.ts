@@ -5,7 +5,8 @@ import { resolveModelConfig, type ModelConfigInput } from './config.js';
 import { getKernels, type Kernels } from './kernels.js';
 import { Model, parameterCount } from './model.js';
 import { AdamW, type AdamParams, type OptimStepResult } from './optimizer.js';
-import { sampleRequests, sampleSequences, type SampleOptions, type SampleRequest, type SampledSequence, type TokenListener } from './sampler.js';
+import type { Completion } from '../spec/policy.js';
+import { sampleRequests, sampleSequences, type SampleOptions, type SampleRequest, type TokenListener } from './sampler.js';
 import { ByteTokenizer, type Tokenizer } from './tokenizer.js';
 
 /** A batch packed into (B, T) arrays, right-padded; padding has weight 0 and is never returned. */
@@ -124,13 +125,13 @@ export class EngineCore {
     return this.optimizer.apply(params);
   }
 
-  sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): SampledSequence[][] {
+  sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Completion[][] {
     const ids = prompts.map((prompt) => (typeof prompt === 'string' ? this.tokenizer.encode(prompt, { addBos: true }) : Array.from(prompt)));
     return sampleSequences(this.model, this.tokenizer, ids, options);
   }
 
   /** Requests with their own settings, batched into one KV-cached decode (see sampleRequests); `onStep` sees each step's tokens. */
-  sampleRequests(requests: readonly SampleRequest[], onStep?: TokenListener): SampledSequence[][] {
+  sampleRequests(requests: readonly SampleRequest[], onStep?: TokenListener): Completion[][] {
     return sampleRequests(this.model, this.tokenizer, requests, onStep);
   }
 

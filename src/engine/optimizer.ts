@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
+import type { AdamParams, OptimStepResult } from '../spec/training-backend.js';
 import type { Model } from './model.js';
 
-/** Settings of one AdamW step (Tinker's AdamParams, plus decay and clipping). */
+export type { AdamParams, OptimStepResult };
+
+/** Validates AdamParams (src/spec/training-backend.ts), filling defaults. */
 export const AdamParamsSchema = z
   .object({
     /** Step size. */
@@ -17,16 +20,6 @@ export const AdamParamsSchema = z
   })
   .strict();
 
-export type AdamParams = z.input<typeof AdamParamsSchema>;
-
-export interface OptimStepResult {
-  /** Global gradient norm before clipping. */
-  gradNorm: number;
-  /** Learning rate used. */
-  learningRate: number;
-  /** Number of optimizer steps taken so far (1 after the first). */
-  step: number;
-}
 
 /** AdamW over a Model's flat parameter buffer, with PyTorch's semantics (torch.optim.AdamW + clip_grad_norm_). */
 export class AdamW {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
 import { InvalidArgumentError } from '../errors.js';
+import type { Completion, TokenLogprob } from '../spec/policy.js';
 import type { Model } from './model.js';
 import { Rng } from './random.js';
 import type { Tokenizer } from './tokenizer.js';
@@ -28,29 +29,6 @@ export const SampleOptionsSchema = z
   .strict();
 
 export type SampleOptions = z.input<typeof SampleOptionsSchema>;
-
-export interface SampledSequence {
-  /** Generated token ids (prompt excluded). */
-  tokens: number[];
-  /**
-   * Log-probability of each generated token under the model's distribution
-   * (temperature 1, no top-p truncation): the same numbers forward() gives.
-   */
-  logprobs: number[];
-  /** Entropy (nats) of the distribution (temperature 1) each token was drawn from; only when asked (`entropy: true`). */
-  entropy?: number[];
-  /** The `topLogprobs` most likely tokens (temperature 1) at each position, most likely first; only when asked. */
-  topLogprobs?: TokenLogprob[][];
-  /** Decoded text of the completion. */
-  text: string;
-  finishReason: 'stop' | 'length';
-}
-
-/** A token and its log-probability. */
-export interface TokenLogprob {
-  id: number;
-  logprob: number;
-}
 
 /**
  * One prompt with its own sampling settings, for batching requests that differ
@@ -85,7 +63,7 @@ export type TokenListener = (step: { request: number; index: number; token: numb
  * on when other sequences finish.
  * Returns completions grouped per prompt: result[i][j].
  */
-export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): SampledSequence[][] {
+export function sampleSequences(model: Model, tokenizer: Tokenizer, prompts: number[][], input: SampleOptions = {}): Completion[][] {
   const options = parseConfig(SampleOptionsSchema, input, 'sample');
   return sampleRequests(model, tokenizer, prompts.map((prompt, i) => ({ prompt, options, stream: i })));
 }
@@ -98,7 +76,7 @@ const TopLogprobsSchema = z.number().int().min(0).max(20).default(0);
  * request r. `onStep` sees every drawn token as it is drawn (before stop
  * strings are cut), for streaming.
  */
-export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: readonly SampleRequest[], onStep?: TokenListener): SampledSequence[][] {
+export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: readonly SampleRequest[], onStep?: TokenListener): Completion[][] {
   if (requests.length === 0) return [];
   const { vocabSize: V, maxSeqLen } = model.config;
   const settings = requests.map((request, i) => {
@@ -220,7 +198,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
     active.forEach((s, row) => nextLogits.set(logits.subarray(row * V, (row + 1) * V), s * V));
   }
 
-  const grouped: SampledSequence[][] = requests.map(() => []);
+  const grouped: Completion[][] = requests.map(() => []);
   for (const seq of sequences) {
     // A stop token stays in `tokens` (the model must learn to emit it) but is not part of the text.
     const textTokens = seq.stoppedByToken ? seq.tokens.slice(0, -1) : seq.tokens;

@@ -21,11 +21,12 @@ import type { TaskSource } from '../spec/task-source.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import type { Verifier } from '../spec/verifier.js';
 import type { Monitor } from '../spec/monitor.js';
+import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import type { RunStore, SampleRow, StoredSample } from '../store/run-store.js';
 import { planCounts } from './curricula.js';
 import { fillTemplate } from './reflect.js';
-import { evaluate, fineTune, sampleAndVerify, type Attempt, type AttemptKind } from './steps.js';
+import { evaluate, fineTune, sampleAndVerify, type Attempt } from './steps.js';
 import { meanPassAtK } from './metrics.js';
 import { completionOf, curate, labeledExamples, toAttempt, trainingExample } from './curate.js';
 import { seedFor } from './seeds.js';
@@ -408,7 +409,7 @@ function samplingOptions(recipe: Recipe, n: number, temperature: number, seed: n
   return { n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed };
 }
 
-function sampleRow(round: number, kind: AttemptKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
+function sampleRow(round: number, kind: TrajectoryKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
   return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? policyVersion, sampler: { ...sampler } };
 }
 

@@ -5,7 +5,8 @@
  * verifier; the loop (phases, run store, recipes) composes them.
  */
 import type { Datum, TrainingBackend } from '../spec/training-backend.js';
-import type { Policy } from '../spec/policy.js';
+import type { Policy, SamplingOptions } from '../spec/policy.js';
+import type { Attempt, TrajectoryKind } from '../spec/trajectory.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
@@ -13,35 +14,8 @@ import { learningRateAt } from '../engine/optimizer.js';
 import { datumFromSequence, meanOverTokens } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 
-/** How an attempt came to be: sampled from the task's prompt, or revised from a failed one. */
-export type AttemptKind = 'sample' | 'reflection' | 'rationalization';
+export type { Attempt };
 
-/** One sampled attempt at a task, with its verification. */
-export interface Attempt {
-  task: Task;
-  /** Index among the n samples of this task (of its kind). */
-  sample: number;
-  /** Sampled from the prompt (default), or a revision of a failed attempt. */
-  kind?: AttemptKind;
-  /** The policy version that wrote it. */
-  policyVersion?: string;
-  completion: string;
-  tokens: number[];
-  logprobs: number[];
-  finishReason: 'stop' | 'length';
-  verification: Verification;
-}
-
-export interface SampleSettings {
-  /** Samples per task. */
-  n: number;
-  temperature: number;
-  topP?: number;
-  maxTokens: number;
-  /** Strings that end an answer (kept out of the completion). */
-  stop?: string[];
-  seed: number;
-}
 
 /**
  * Samples n attempts per task and verifies each. Attempts come back grouped
@@ -52,8 +26,8 @@ export async function sampleAndVerify(
   policy: Pick<Policy, 'sample'> & { version?: string },
   tasks: readonly Task[],
   verifier: Verifier,
-  settings: SampleSettings,
-  options: { prompts?: readonly string[]; kind?: AttemptKind } = {},
+  settings: SamplingOptions,
+  options: { prompts?: readonly string[]; kind?: TrajectoryKind } = {},
 ): Promise<Attempt[][]> {
   if (tasks.length === 0) return [];
   const groups = await policy.sample(options.prompts ?? tasks.map((task) => task.prompt), {

@@ -59,13 +59,13 @@ export interface Collection {
   calls: number;
 }
 
-export type SamplingSettings =
+export type CollectionStrategy =
   | { kind: 'fixed' }
   | { kind: 'dapo'; maxBatches: number }
   | { kind: 'reinforce-ada'; exit: 'balance' | 'mixed' | 'positive'; perRound: number; maxRounds: number };
 
 /** Collects a step's groups: `next(count)` hands out the next prompts of the round's pool. */
-export async function collectGroups(settings: SamplingSettings, options: { prompts: number; n: number }, next: (count: number) => Task[], draw: Draw): Promise<Collection> {
+export async function collectGroups(settings: CollectionStrategy, options: { prompts: number; n: number }, next: (count: number) => Task[], draw: Draw): Promise<Collection> {
   switch (settings.kind) {
     case 'fixed': {
       const groups = await draw(next(options.prompts), options.n, 0);
@@ -90,7 +90,7 @@ export async function collectGroups(settings: SamplingSettings, options: { promp
   }
 }
 
-async function reinforceAda(settings: Extract<SamplingSettings, { kind: 'reinforce-ada' }>, options: { n: number }, tasks: readonly Task[], draw: Draw): Promise<Collection> {
+async function reinforceAda(settings: Extract<CollectionStrategy, { kind: 'reinforce-ada' }>, options: { n: number }, tasks: readonly Task[], draw: Draw): Promise<Collection> {
   const { n } = options;
   const pool = tasks.map(() => [] as ScoredCompletion[]);
   const finished = (all: readonly ScoredCompletion[]) => {

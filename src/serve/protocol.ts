@@ -1,5 +1,5 @@
+import type { TokenLogprob } from '../spec/policy.js';
 import { z } from 'zod';
-import type { TokenLogprob } from '../engine/sampler.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 
 /**

@@ -1,3 +1,4 @@
+import type { Completion, TokenLogprob } from '../spec/policy.js';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -6,7 +7,7 @@ import { basename, join, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
 import { fromLlamaConfig, readJson as readCheckpointJson } from '../engine/checkpoint.js';
 import type { ModelConfig } from '../engine/config.js';
-import type { SampleRequest, SampledSequence, TokenListener, TokenLogprob } from '../engine/sampler.js';
+import type { SampleRequest, TokenListener } from '../engine/sampler.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
 import { chatLogprobs, chatRequestSchema, completionLogprobs, completionRequestSchema, limits, parseRequest, refuseUnsupported, type CompletionRequest, renderChat, RequestError, stopList } from './protocol.js';
@@ -58,7 +59,7 @@ interface Job {
   onStart?: (version: string) => void;
   /** True once the client has closed the connection. */
   gone: () => boolean;
-  resolve: (value: { results: SampledSequence[][]; version: string }) => void;
+  resolve: (value: { results: Completion[][]; version: string }) => void;
   reject: (error: unknown) => void;
 }
 
@@ -187,9 +188,9 @@ export class ModelServer {
     const asIds = request.return_tokens_as_token_ids === true;
     const id = `cmpl-${randomBytes(12).toString('hex')}`;
     const n = request.n;
-    const logprobsOf = (seq: SampledSequence, from = 0, to = seq.tokens.length, offset = 0) =>
+    const logprobsOf = (seq: Completion, from = 0, to = seq.tokens.length, offset = 0) =>
       top === undefined ? null : completionLogprobs(this.tokenizer, seq.tokens.slice(from, to), seq.logprobs.slice(from, to), seq.topLogprobs?.slice(from, to), asIds, offset);
-    const usage = (results: SampledSequence[][]) => usageOf(prompts, results);
+    const usage = (results: Completion[][]) => usageOf(prompts, results);
     if (request.stream) {
       const head = (version: string) => ({ id, object: 'text_completion', created: now(), model: this.modelName, system_fingerprint: version });
       return this.stream(res, requests, n, stopList(request.stop), request.stream_options?.include_usage === true, {
@@ -271,7 +272,7 @@ export class ModelServer {
       start?(version: string, index: number): unknown;
       delta(version: string, index: number, text: string, tokens: number[], logprobs: number[], top: TokenLogprob[][] | undefined, offset: number): unknown;
       finish(version: string, index: number, reason: string): unknown;
-      usage(version: string, results: SampledSequence[][]): unknown;
+      usage(version: string, results: Completion[][]): unknown;
     },
   ): Promise<void> {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
@@ -319,7 +320,7 @@ export class ModelServer {
    * decodes with. A job whose client has gone (`res` closed) before its batch
    * starts is dropped; one already decoding finishes, unheard.
    */
-  private submit(requests: SampleRequest[], onStep: TokenListener | undefined, onStart: ((version: string) => void) | undefined, res: ServerResponse): Promise<{ results: SampledSequence[][]; version: string }> {
+  private submit(requests: SampleRequest[], onStep: TokenListener | undefined, onStart: ((version: string) => void) | undefined, res: ServerResponse): Promise<{ results: Completion[][]; version: string }> {
     this.stats.requests++;
     let gone = false;
     res.once('close', () => {
@@ -480,7 +481,7 @@ function promptList(prompt: CompletionRequest['prompt']): (string | number[])[] 
   return prompt as (string | number[])[];
 }
 
-function usageOf(prompts: number[][], results: SampledSequence[][]) {
+function usageOf(prompts: number[][], results: Completion[][]) {
   const promptTokens = prompts.reduce((sum, p) => sum + p.length, 0);
   const completionTokens = results.reduce((sum, group) => sum + group.reduce((s, seq) => s + seq.tokens.length, 0), 0);
   return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };

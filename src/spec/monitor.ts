@@ -1,4 +1,4 @@
-import type { Attempt } from '../loop/steps.js';
+import type { Attempt } from './trajectory.js';
 
 /** What a round produced, as monitors see it. */
 export interface RoundRecord {

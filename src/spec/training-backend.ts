@@ -1,5 +1,32 @@
-import type { AdamParams, OptimStepResult } from '../engine/optimizer.js';
-import type { SampleOptions, SampledSequence } from '../engine/sampler.js';
+import type { Completion, SamplingOptions } from './policy.js';
+
+/** Settings of one AdamW step (Tinker's AdamParams, plus decay and clipping). */
+export interface AdamParams {
+  /** Step size. */
+  learningRate: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.95. */
+  beta2?: number;
+  /** Default 1e-8. */
+  eps?: number;
+  /** Decoupled weight decay, applied to matrices only (not to norm weights); default 0. */
+  weightDecay?: number;
+  /** Clip the global gradient norm to this value (0 or absent: no clipping). */
+  gradClipNorm?: number;
+}
+
+export interface OptimStepResult {
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Learning rate used. */
+  learningRate: number;
+  /** Number of optimizer steps taken so far (1 after the first). */
+  step: number;
+}
+
+/** What a backend's sampler takes: any of the policy settings (defaults: n 1, temperature 1, top-p 1, 64 tokens, seed 0), and token ids that end a completion (default: the tokenizer's EOS; kept in `tokens`). */
+export type BackendSampleOptions = Partial<SamplingOptions> & { stopTokenIds?: number[] };
 
 /**
  * One training example, shaped like Tinker's Datum: the model reads
@@ -64,7 +91,7 @@ export interface TrainingBackend {
   /** One AdamW step with the accumulated gradients, which are then cleared. */
   optimStep(params: AdamParams): Promise<OptimStepResult>;
   /** Batched sampling from the current weights; result[i][j] is sample j of prompt i. */
-  sample(prompts: readonly (string | readonly number[])[], options?: SampleOptions): Promise<SampledSequence[][]>;
+  sample(prompts: readonly (string | readonly number[])[], options?: BackendSampleOptions): Promise<Completion[][]>;
   /** Writes a checkpoint directory (weights, config, optimizer state). */
   save(dir: string): Promise<void>;
   /** Replaces weights and optimizer state with those of a checkpoint directory; `weightsOnly` starts a fresh optimizer instead (a new training stage). */

@@ -19,7 +19,7 @@ import Database from 'better-sqlite3';
 import { RunStoreError } from '../errors.js';
 import type { Task } from '../spec/task.js';
 import type { Verification } from '../spec/verifier.js';
-import type { AttemptKind } from '../loop/steps.js';
+import type { TrajectoryKind } from '../spec/trajectory.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT
 /** A sample to store: one completion of a task (or a revision of one) and how it was made. */
 export interface SampleRow {
   round: number;
-  kind: AttemptKind;
+  kind: TrajectoryKind;
   taskId: string;
   sampleIndex: number;
   /** The sample a refinement revises. */
@@ -198,7 +198,7 @@ export class RunStore {
   }
 
   /** Samples of a round (of one kind, when given), in insertion order, with their scores. */
-  loadSamples(round: number, kind?: AttemptKind): StoredSample[] {
+  loadSamples(round: number, kind?: TrajectoryKind): StoredSample[] {
     const rows = this.db
       .prepare(
         `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
@@ -410,7 +410,7 @@ function toStoredSample(row: SampleRecord): StoredSample {
   return {
     id: row.id,
     round: row.round,
-    kind: row.kind as AttemptKind,
+    kind: row.kind as TrajectoryKind,
     taskId: row.task_id,
     sampleIndex: row.sample_index,
     parentId: row.parent_id,

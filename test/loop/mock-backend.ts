@@ -5,11 +5,12 @@
  * index and (by default) the weights, so a resumed loop that loaded the wrong
  * checkpoint samples differently.
  */
+import type { Completion } from '../../src/spec/policy.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Datum, ForwardBackwardResult, ForwardResult, TrainingBackend } from '../../src/spec/training-backend.js';
 import type { AdamParams, OptimStepResult } from '../../src/engine/optimizer.js';
-import type { SampleOptions, SampledSequence } from '../../src/engine/sampler.js';
+import type { SampleOptions } from '../../src/engine/sampler.js';
 import { ByteTokenizer } from '../../src/engine/tokenizer.js';
 
 export const tokenizer = new ByteTokenizer();
@@ -66,7 +67,7 @@ export class MockBackend implements TrainingBackend {
     return this.calls.filter((c): c is Extract<Call, { op: 'sample' }> => c.op === 'sample');
   }
 
-  async sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<SampledSequence[][]> {
+  async sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<Completion[][]> {
     const texts = prompts.map((p) => (typeof p === 'string' ? p : tokenizer.decode(p)));
     this.onSample?.(options);
     this.calls.push({ op: 'sample', prompts: texts, options: structuredClone(options) });

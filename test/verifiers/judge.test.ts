@@ -17,7 +17,7 @@ import { openRun } from '../../src/loop/open-run.js';
 import { rewardVerifier } from '../../src/loop/reward.js';
 import { runLoop } from '../../src/loop/run-loop.js';
 import { validateRecipe } from '../../src/recipe/load.js';
-import type { SampleOptions, SampledSequence } from '../../src/engine/sampler.js';
+import type { SampleOptions } from '../../src/engine/sampler.js';
 import type { Completion, SamplingOptions } from '../../src/spec/policy.js';
 import type { Task } from '../../src/spec/task.js';
 import { combineJudgements, DEFAULT_RUBRIC, judgePrompt, judgeVerifier, parseJudgement, rubricProblem, type JudgeScale } from '../../src/verifiers/judge.js';
@@ -246,7 +246,7 @@ class JudgingBackend extends MockBackend {
     super(answer);
   }
 
-  override async sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<SampledSequence[][]> {
+  override async sample(prompts: readonly (string | readonly number[])[], options: SampleOptions = {}): Promise<Completion[][]> {
     const texts = prompts.map((p) => (typeof p === 'string' ? p : tokenizer.decode(p)));
     if (!texts.some((t) => t.includes('\nResponse: '))) return super.sample(prompts, options);
     this.judgeCalls.push({ prompts: texts, options: structuredClone(options), weights: this.weights });
