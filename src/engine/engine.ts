@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import type { Datum, ForwardResult } from '../spec/training-backend.js';
+import type { Datum, ForwardOptions, ForwardResult } from '../spec/training-backend.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { resolveModelConfig, type ModelConfigInput } from './config.js';
 import { getKernels, type Kernels } from './kernels.js';
@@ -66,7 +66,7 @@ export class EngineCore {
     };
   }
 
-  forward(batch: readonly Datum[], options: { entropy?: boolean } = {}): ForwardResult {
+  forward(batch: readonly Datum[], options: ForwardOptions = {}): ForwardResult {
     this.pendingBackward = null; // a forward replaces the activations a pending custom-loss backward needs
     const packed = this.pack(batch);
     const out = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
@@ -74,7 +74,7 @@ export class EngineCore {
   }
 
   /** Built-in cross-entropy: loss = Σ −w·logp, so d(loss)/d(logp) = −w. Forward and backward in one call. */
-  forwardBackwardCrossEntropy(batch: readonly Datum[], options: { entropy?: boolean } = {}): { loss: number; logprobs: Float32Array[]; entropy?: Float32Array[]; tokens: number } {
+  forwardBackwardCrossEntropy(batch: readonly Datum[], options: ForwardOptions = {}): { loss: number; logprobs: Float32Array[]; entropy?: Float32Array[]; tokens: number } {
     this.pendingBackward = null;
     const packed = this.pack(batch);
     const { logprobs, entropy } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
@@ -95,7 +95,7 @@ export class EngineCore {
   }
 
   /** First half of a custom-loss step: forward, keeping activations for backwardWith(). */
-  forwardForLoss(batch: readonly Datum[], options: { entropy?: boolean } = {}): { logprobs: Float32Array[]; entropy?: Float32Array[] } {
+  forwardForLoss(batch: readonly Datum[], options: ForwardOptions = {}): { logprobs: Float32Array[]; entropy?: Float32Array[] } {
     const packed = this.pack(batch);
     const { logprobs, entropy } = this.model.forward(packed.tokens, packed.targets, packed.B, packed.T, options);
     this.pendingBackward = packed;

@@ -249,7 +249,7 @@ export class Model {
   private readonly activationArena = new Arena();
   private readonly cacheArena = new Arena();
   private cachedActs: CachedActivations | null = null;
-  private pending: { tokens: Int32Array; targets: Int32Array; acts: Activations } | null = null;
+  private pending: { tokens: Int32Array; targets: Int32Array; acts: Activations; temperature: number } | null = null;
 
   constructor(config: ModelConfig, kernels: Kernels) {
     this.config = config;
@@ -319,7 +319,9 @@ export class Model {
    * Saves activations so that backward() can follow. Returned arrays are views
    * into engine buffers, valid until the next forward().
    */
-  forward(tokens: Int32Array, targets: Int32Array, B: number, T: number, options: { entropy?: boolean } = {}): { logprobs: Float32Array; entropy?: Float32Array } {
+  forward(tokens: Int32Array, targets: Int32Array, B: number, T: number, options: { entropy?: boolean; temperature?: number } = {}): { logprobs: Float32Array; entropy?: Float32Array } {
+    const temperature = options.temperature ?? 1;
+    if (!(temperature > 0) || !Number.isFinite(temperature)) throw new InvalidArgumentError('temperature', `is ${temperature}; logprobs need a positive, finite temperature (greedy decoding has none)`);
     const k = this.kernels;
     const rope = this.config.positionEncoding === 'rope';
     const { dModel: C, nHeads: H, ffnHidden: F, vocabSize: V, rmsNormEps: eps } = this.config;
@@ -348,9 +350,10 @@ export class Model {
     const final = a.residual[this.config.nLayers];
     k.rmsnormForward(a.lnf, a.rstdf, final, w.lnf, N, C, eps); // (N, C)
     k.matmulForward(a.probs, a.lnf, w.lmHead, N, C, V, false); // (N, V) logits
+    if (temperature !== 1) scaleInPlace(a.probs, N * V, 1 / temperature); // (N, V) logits / temperature: the distribution a sampler at that temperature draws from
     k.logprobForward(a.probs, a.logprobs, options.entropy ? a.entropy : null, targets, N, V); // probs (N, V), logprobs (N)
 
-    this.pending = { tokens, targets, acts: a };
+    this.pending = { tokens, targets, acts: a, temperature };
     return { logprobs: a.logprobs, entropy: options.entropy ? a.entropy : undefined };
   }
 
@@ -365,7 +368,7 @@ export class Model {
    */
   backward(dlogprobs: Float32Array): void {
     if (!this.pending) throw new Error('backward() needs a forward() first (and runs once per forward)');
-    const { tokens, targets, acts: a } = this.pending;
+    const { tokens, targets, acts: a, temperature } = this.pending;
     if (dlogprobs.length !== a.B * a.T) throw new InvalidArgumentError('dlogprobs', `has ${dlogprobs.length} values for a (${a.B}, ${a.T}) batch`);
     this.pending = null;
     const k = this.kernels;
@@ -376,7 +379,8 @@ export class Model {
     const w = this.weights;
     const g = this.gradients;
 
-    k.logprobBackward(a.probs, dlogprobs, targets, N, V); // probs → dlogits (N, V)
+    k.logprobBackward(a.probs, dlogprobs, targets, N, V); // probs → d(logits / temperature) (N, V)
+    if (temperature !== 1) scaleInPlace(a.probs, N * V, 1 / temperature); // → dlogits (N, V)
     k.matmulBackward(a.dln, g.lmHead, a.probs, a.lnf, w.lmHead, N, C, V, false); // dlnf (N, C)
     a.dres.fill(0);
     k.rmsnormBackward(a.dres, g.lnf, a.dln, a.residual[this.config.nLayers], w.lnf, a.rstdf, N, C); // dres (N, C)
@@ -488,4 +492,9 @@ function ropeTables(config: ModelConfig): [Float32Array, Float32Array] {
     }
   }
   return [cos, sin];
+}
+
+/** x[0..n) *= factor. */
+function scaleInPlace(x: Float32Array, n: number, factor: number): void {
+  for (let i = 0; i < n; i++) x[i] *= factor;
 }

@@ -131,6 +131,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
       rng: new Rng(setting.seed, requests[i].stream ?? 0, j),
       tokens: [] as number[],
       logprobs: [] as number[],
+      behaviourLogprobs: [] as number[],
       entropy: [] as number[],
       top: [] as TokenLogprob[][],
       bytes: [] as number[],
@@ -162,13 +163,16 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
       const logits = nextLogits.subarray(s * V, (s + 1) * V);
       let id: number;
       if (options.temperature === 1 && options.topP === 1) {
-        // Plain sampling: one pass of exponentials serves the draw, the logprob and the entropy.
+        // Plain sampling: one pass of exponentials serves the draw, the logprob and the entropy; the behaviour distribution is the policy's.
         const draw = sampleAtTemperatureOne(logits, seq.rng, scratch.probs);
         id = draw.id;
         seq.logprobs.push(draw.logprob);
+        seq.behaviourLogprobs.push(draw.logprob);
         if (options.entropy) seq.entropy.push(draw.entropy);
       } else {
-        id = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
+        const pick = pickToken(logits, options.temperature, options.topP, seq.rng, scratch);
+        id = pick.id;
+        seq.behaviourLogprobs.push(pick.logprob);
         if (options.entropy) {
           const { logprob, entropy } = logSoftmaxAndEntropy(logits, id);
           seq.logprobs.push(logprob);
@@ -206,6 +210,7 @@ export function sampleRequests(model: Model, tokenizer: Tokenizer, requests: rea
     grouped[seq.request].push({
       tokens: seq.tokens,
       logprobs: seq.logprobs,
+      behaviourLogprobs: seq.behaviourLogprobs.slice(0, kept),
       ...(seq.setting.entropy ? { entropy: seq.entropy.slice(0, kept) } : {}),
       ...(seq.setting.topLogprobs > 0 ? { topLogprobs: seq.top.slice(0, kept) } : {}),
       text: tokenizer.decode(textTokens),
@@ -342,19 +347,23 @@ function sampleAtTemperatureOne(logits: Float32Array, rng: Rng, probs: Float64Ar
   return { id, logprob: logits[id] - max - logZ, entropy: logZ - weighted / sum };
 }
 
-/** Draws a token: greedy at temperature 0, else softmax(logits / temperature) restricted to the top-p nucleus. */
-function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, scratch: { probs: Float64Array; order: Int32Array }): number {
+/**
+ * Draws a token: greedy at temperature 0, else softmax(logits / temperature)
+ * restricted to the top-p nucleus. Returns it with its log-probability under
+ * that distribution, the behaviour policy (0 for greedy: the choice is certain).
+ */
+function pickToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, scratch: { probs: Float64Array; order: Int32Array }): { id: number; logprob: number } {
   const V = logits.length;
   if (temperature === 0) {
     let best = 0;
     for (let v = 1; v < V; v++) if (logits[v] > logits[best]) best = v;
-    return best;
+    return { id: best, logprob: 0 };
   }
   const { probs, order } = scratch;
   let max = -Infinity;
   for (let v = 0; v < V; v++) if (logits[v] > max) max = logits[v];
   for (let v = 0; v < V; v++) probs[v] = Math.exp((logits[v] - max) / temperature);
-  return drawFromWeights(probs, topP, rng, order);
+  return drawWithLogprob(probs, topP, rng, order);
 }
 
 /**
@@ -364,6 +373,11 @@ function pickToken(logits: Float32Array, temperature: number, topP: number, rng:
  * of the same length.
  */
 export function drawFromWeights(weights: Float64Array, topP: number, rng: Rng, order: Int32Array): number {
+  return drawWithLogprob(weights, topP, rng, order).id;
+}
+
+/** drawFromWeights, with the drawn index's log-probability under the distribution drawn from (its weight over the nucleus's). */
+export function drawWithLogprob(weights: Float64Array, topP: number, rng: Rng, order: Int32Array): { id: number; logprob: number } {
   const V = weights.length;
   let sum = 0;
   for (let v = 0; v < V; v++) sum += weights[v];
@@ -379,9 +393,13 @@ export function drawFromWeights(weights: Float64Array, topP: number, rng: Rng, o
     for (let i = 0; i < count; i++) order[i] = sorted[i];
   }
   let u = rng.next() * mass;
+  let id = order[count - 1];
   for (let i = 0; i < count; i++) {
     u -= weights[order[i]];
-    if (u < 0) return order[i];
+    if (u < 0) {
+      id = order[i];
+      break;
+    }
   }
-  return order[count - 1];
+  return { id, logprob: Math.log(weights[id]) - Math.log(mass) };
 }

@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import type { Llama, LlamaContext, LlamaContextSequence, LlamaModel, Token } from 'node-llama-cpp';
 import { z } from 'zod';
 import { parseConfig } from '../config/validate.js';
-import { appendToken, drawFromWeights, SampleOptionsSchema, type SampleOptions, type StopRules } from '../engine/sampler.js';
+import { appendToken, drawWithLogprob, SampleOptionsSchema, type SampleOptions, type StopRules } from '../engine/sampler.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
@@ -159,7 +159,7 @@ export class LlamaCppPolicy implements Policy {
   private async complete(sequence: LlamaContextSequence, prompt: number[], rng: Rng, options: z.output<typeof SampleOptionsSchema>): Promise<Completion> {
     const { vocabSize, maxSeqLen } = this.loaded;
     const rules: StopRules = { stopIds: new Set(options.stopTokenIds ?? [this.tokenizer.eosId]), stopBytes: options.stop.map((text) => new TextEncoder().encode(text)), maxTokens: options.maxTokens, maxLength: maxSeqLen };
-    const state = { tokens: [] as number[], logprobs: [] as number[], entropy: [] as number[], bytes: [] as number[], tokenEnds: [] as number[] };
+    const state = { tokens: [] as number[], logprobs: [] as number[], behaviourLogprobs: [] as number[], entropy: [] as number[], bytes: [] as number[], tokenEnds: [] as number[] };
     const probabilities = new Float64Array(vocabSize);
     const scratch = { weights: new Float64Array(vocabSize), order: new Int32Array(vocabSize) };
     const generate = { generateNext: { probabilities: true, options: WHOLE_DISTRIBUTION } };
@@ -172,8 +172,9 @@ export class LlamaCppPolicy implements Policy {
       if (!distribution) throw new AutodidactError('node-llama-cpp returned no next-token probabilities');
       probabilities.fill(0);
       for (const [token, p] of distribution) probabilities[token as number] = p;
-      const id = drawToken(probabilities, options.temperature, options.topP, rng, scratch);
+      const { id, logprob } = drawToken(probabilities, options.temperature, options.topP, rng, scratch);
       state.logprobs.push(Math.log(probabilities[id]));
+      state.behaviourLogprobs.push(logprob);
       if (options.entropy) state.entropy.push(entropyOf(probabilities));
       const end = appendToken(state, id, this.tokenizer, prompt.length, rules);
       if (end) {
@@ -187,6 +188,7 @@ export class LlamaCppPolicy implements Policy {
       text: this.tokenizer.decode(stoppedByToken ? state.tokens.slice(0, -1) : state.tokens),
       tokens: state.tokens,
       logprobs: state.logprobs,
+      behaviourLogprobs: state.behaviourLogprobs.slice(0, kept),
       ...(options.entropy ? { entropy: state.entropy.slice(0, kept) } : {}),
       finishReason,
     };
@@ -249,18 +251,19 @@ async function unload(loaded: Loaded): Promise<void> {
  * Draws a token from probabilities p (temperature 1) with the engine sampler's
  * rule: greedy at temperature 0 (ties to the lower id), else p^(1/T) (=
  * softmax(logits/T)) restricted to the top-p nucleus, walked in id order (or in
- * decreasing probability under top-p) with one uniform draw.
+ * decreasing probability under top-p) with one uniform draw. Returns the
+ * token and its log-probability under the distribution drawn from (0 greedy).
  */
-function drawToken(p: Float64Array, temperature: number, topP: number, rng: Rng, scratch: { weights: Float64Array; order: Int32Array }): number {
+function drawToken(p: Float64Array, temperature: number, topP: number, rng: Rng, scratch: { weights: Float64Array; order: Int32Array }): { id: number; logprob: number } {
   const V = p.length;
   if (temperature === 0) {
     let best = 0;
     for (let v = 1; v < V; v++) if (p[v] > p[best]) best = v;
-    return best;
+    return { id: best, logprob: 0 };
   }
   const { weights, order } = scratch;
   for (let v = 0; v < V; v++) weights[v] = temperature === 1 ? p[v] : Math.pow(p[v], 1 / temperature);
-  return drawFromWeights(weights, topP, rng, order);
+  return drawWithLogprob(weights, topP, rng, order);
 }
 
 /** −Σ p log p (nats). */

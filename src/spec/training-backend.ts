@@ -44,6 +44,13 @@ export interface Datum {
 export interface ForwardOptions {
   /** Also return the entropy of the next-token distribution at each position. */
   entropy?: boolean;
+  /**
+   * Logprobs (and entropy, and gradients) of softmax(logits / temperature):
+   * the distribution a sampler at that temperature draws from, before top-p
+   * (default 1). Policy-gradient losses on samples drawn at temperature T use T,
+   * as TRL and verl do.
+   */
+  temperature?: number;
 }
 
 export interface ForwardResult {
