@@ -109,3 +109,17 @@ export class UserCodeError extends AutodidactError {
     this.taskId = options.taskId;
   }
 }
+
+/**
+ * A policy cannot do what the recipe asks of it: it returned completions
+ * without token ids and logprobs, which policy-gradient updates (RL, self-play)
+ * need. Names the policy and the fix.
+ */
+export class PolicyCapabilityError extends AutodidactError {
+  /** The policy's name, where the caller knows it. */
+  readonly policy: string | undefined;
+  constructor(policy: string | undefined, message: string) {
+    super(policy !== undefined ? `policy ${policy}: ${message}` : message);
+    this.policy = policy;
+  }
+}

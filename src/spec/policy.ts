@@ -62,4 +62,11 @@ export interface Policy {
   readonly version: string;
   /** result[i][j] is sample j of prompt i. The same seed and weights give the same samples. */
   sample(prompts: readonly string[], options: SamplingOptions): Promise<Completion[][]>;
+  /**
+   * Optional: samples continuations of token ids (BOS included), so a
+   * multi-turn rollout continues exactly the tokens of earlier turns instead
+   * of re-encoding their text. The embedded engine implements it; a policy
+   * without it gets the decoded text.
+   */
+  sampleTokens?(prompts: readonly (readonly number[])[], options: SamplingOptions): Promise<Completion[][]>;
 }
