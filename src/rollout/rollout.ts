@@ -93,6 +93,7 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
         actionTokens: completion.tokens,
         logprobs: completion.logprobs,
         behaviourLogprobs: completion.behaviourLogprobs ?? completion.logprobs,
+        ...(completion.entropy ? { entropy: completion.entropy } : {}),
         finishReason: completion.finishReason,
         reward: step.reward,
         feedback: step.feedback,

@@ -16,6 +16,8 @@ export interface Turn {
   logprobs: number[];
   /** log p of each action token under the distribution it was drawn from (the temperature and top-p used): the behaviour policy. */
   behaviourLogprobs: number[];
+  /** Entropy (nats, temperature 1) of each action token's distribution, when the rollout asked for it (`sampling.entropy`). */
+  entropy?: number[];
   finishReason: 'stop' | 'length';
   /** The environment's reward for this action (null: none given). */
   reward: number | null;

@@ -9,6 +9,7 @@ import { describe, test } from 'node:test';
 import type { Environment } from '../../src/spec/environment.js';
 import type { Completion, Policy, SamplingOptions } from '../../src/spec/policy.js';
 import type { Task } from '../../src/spec/task.js';
+import type { Verifier } from '../../src/spec/verifier.js';
 import { rollout, turnSeed } from '../../src/rollout/rollout.js';
 import { trajectoryDatum, trainsSuffix } from '../../src/rollout/datums.js';
 import { singleTurnEnvironment } from '../../src/environments/single-turn.js';
@@ -112,6 +113,22 @@ describe('rollout: many episodes at once', () => {
     const [group] = await rollout(policy, environment, tasks.slice(0, 1), { sampling, tokenizer, provenance, policyVersion: 'v1' });
     assert.equal(calls.length, 1);
     assert.deepEqual(group.map((t) => [t.turns.length, t.reward, t.pass, t.turns[0].verification?.status]), [[1, 1, true, 'scored'], [1, 0, false, 'scored']]);
+  });
+  test('steps taken together are scored together: a group verifier sees each task’s episodes as one group, in one call', async () => {
+    const { policy } = scriptedPolicy({ tokens: false, answer: (_, index) => String(5 + (index % 2)) });
+    const calls: { task: string; completions: string[] }[][] = [];
+    const groupVerifier: Verifier = {
+      name: 'grouped',
+      version: '1',
+      verify: () => assert.fail('verify is not called when verifyGroups exists'),
+      async verifyGroups(groups) {
+        calls.push(groups.map((g) => ({ task: g.task.id, completions: [...g.completions] })));
+        return groups.map((g) => g.completions.map((c) => ({ status: 'scored' as const, reward: c === '5' ? 1 : 0, pass: c === '5', feedback: '' })));
+      },
+    };
+    const groups = await rollout(policy, singleTurnEnvironment(groupVerifier), tasks, { sampling: { ...sampling, n: 3 }, tokenizer, provenance, policyVersion: 'v1' });
+    assert.deepEqual(calls, [tasks.map((t) => ({ task: t.id, completions: ['5', '6', '5'] }))]);
+    assert.deepEqual(groups.map((g) => g.map((t) => t.reward)), tasks.map(() => [1, 0, 1]));
   });
 });
 
