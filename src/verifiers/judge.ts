@@ -47,7 +47,7 @@
  * silently turn the reward into errors.
  */
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, PolicyReplyError } from '../errors.js';
 import type { Completion, Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, VerificationGroup, Verifier } from '../spec/verifier.js';
@@ -233,12 +233,12 @@ export function judgeVerifier(options: JudgeOptions): Verifier {
     try {
       outputs = await judge.sample(items, { ...sampling, seed });
     } catch (error) {
-      if (!(error instanceof InvalidArgumentError)) throw new Error(`judge ${judge.name}: sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
+      if (!(error instanceof InvalidArgumentError)) throw new PolicyReplyError(`judge ${judge.name}`, `sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
       if (items.length === 1) return [error];
       const half = Math.ceil(items.length / 2);
       return [...(await judgeItems(items.slice(0, half))), ...(await judgeItems(items.slice(half)))];
     }
-    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new Error(`judge ${judge.name}: asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}`);
+    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new PolicyReplyError(`judge ${judge.name}`, `asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}: the judge must return n completions per prompt`);
     return outputs;
   };
 
