@@ -48,6 +48,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError, PolicyReplyError } from '../errors.js';
+import { unknownPlaceholder } from '../config/template.js';
 import type { Completion, Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, VerificationGroup, Verifier } from '../spec/verifier.js';
@@ -108,8 +109,8 @@ const PLACEHOLDERS = ['prompt', 'completion', 'reference', 'min', 'max'];
 
 /** What is wrong with a rubric (unknown placeholders, no `{completion}`), or null. */
 export function rubricProblem(rubric: string): string | null {
-  const unknown = [...rubric.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((name) => !PLACEHOLDERS.includes(name));
-  if (unknown.length) return `unknown placeholder {${unknown[0]}} (known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
+  const unknown = unknownPlaceholder(rubric, PLACEHOLDERS);
+  if (unknown) return unknown;
   if (!rubric.includes('{completion}')) return 'has no {completion}: the judge would never see the answer it scores';
   return null;
 }
