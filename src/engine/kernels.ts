@@ -125,7 +125,7 @@ export function getKernels(choice: string | undefined = process.env.AUTODIDACT_K
   }
   const native = loadNativeKernels();
   if (native) return native;
-  if (choice === 'native') throw new InvalidConfigError('AUTODIDACT_KERNELS', `AUTODIDACT_KERNELS=native but ${nativeLoadError}; build the addon (npm run build-native) or set AUTODIDACT_KERNELS=auto to fall back to the TypeScript kernels`);
+  if (choice === 'native') throw new InvalidConfigError('AUTODIDACT_KERNELS', `AUTODIDACT_KERNELS=native but ${nativeLoadError}; fix that, or set AUTODIDACT_KERNELS=auto to fall back to the TypeScript kernels`);
   if (!warned) {
     warned = true;
     process.emitWarning(`autodidact: native kernels unavailable (${nativeLoadError}); using the TypeScript kernels, which are much slower.`);
