@@ -123,3 +123,29 @@ export class PolicyCapabilityError extends AutodidactError {
     this.policy = policy;
   }
 }
+
+/**
+ * A policy outside the engine (a served sampler, a judge) failed to answer, or
+ * answered other than the loop needs (made with other weights, the wrong number
+ * of samples). `source` names it, e.g. `judge gpt` or `remote sampler local`.
+ */
+export class PolicyReplyError extends AutodidactError {
+  readonly source: string;
+  constructor(source: string, message: string, options?: { cause?: unknown }) {
+    super(`${source}: ${message}`, options);
+    this.source = source;
+  }
+}
+
+/**
+ * A bug in Autodidact: please report it. An internal invariant broke (a call
+ * out of order, shapes our own code built that do not agree); no input of the
+ * user's causes it. Deliberately not an AutodidactError, so the CLI can tell
+ * a bug (message, hint to report, stack with --debug) from a user error.
+ */
+export class InternalError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InternalError';
+  }
+}

@@ -1,5 +1,5 @@
 /** Autodidact: language models and agents that improve themselves. Public API. */
-export { AutodidactError, ApiCallError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError, RunDirectoryError, RunStoreError, UserCodeError } from './errors.js';
+export { AutodidactError, ApiCallError, InvalidConfigError, InvalidArgumentError, CheckpointFormatError, TaskFileError, RecipeFileError, RunDirectoryError, RunStoreError, UserCodeError, PolicyCapabilityError, PolicyReplyError, InternalError } from './errors.js';
 export type { Datum, ForwardOptions, ForwardResult, Loss, LossFunction, ForwardBackwardResult, TrainingBackend } from './spec/training-backend.js';
 export { EmbeddedBackend } from './engine/backend.js';
 export { EngineCore, datumFromSequence, meanOverTokens, type EngineOptions } from './engine/engine.js';

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
 import { recipeDir } from '../loop/sources.js';
 import { runRecipe, stopOnSigint } from './run.js';
+import { InvalidConfigError } from '../errors.js';
 
 export interface CompareOptions {
   seeds: number;
@@ -40,7 +41,7 @@ export async function compareCommand(recipePaths: string[], options: CompareOpti
   const recipes = recipePaths.map((path) => ({ path, recipe: loadRecipe(path, options.set) }));
   const names = recipes.map((r) => r.recipe.name);
   const duplicate = names.find((name, i) => names.indexOf(name) !== i);
-  if (duplicate) throw new Error(`two recipes are named ${duplicate}; give each a distinct name (or --set name=…)`);
+  if (duplicate) throw new InvalidConfigError('name', `two recipes are named ${duplicate}; give each a distinct name (or --set name=…)`);
   const results: Record<string, Record<string, number[]>> = {};
   const sigint = stopOnSigint(log);
   try {

@@ -17,7 +17,11 @@ function positiveInt(value: string): number {
 }
 
 const program = new Command();
-program.name('autodidact').description('Language models and agents that improve themselves.').version('0.1.0');
+program
+  .name('autodidact')
+  .description('Language models and agents that improve themselves.')
+  .version('0.1.0')
+  .option('--debug', 'print the stack of any error (also AUTODIDACT_DEBUG=1)');
 
 program
   .command('demo')
@@ -120,10 +124,26 @@ program
     else console.log(`kernels: ${info.kernels}\nblas: ${info.blas}\ngemm: ${info.gemm}\nthreads: ${info.threads}\nsandbox: child processes; rlimits ${sandbox.rlimits.join(', ') || 'none'}; network ${sandbox.network === 'namespace' ? 'namespace (none reachable)' : 'no namespace (the isolate has no network API)'}; CPU and memory watch ${sandbox.monitor === 'proc' ? '/proc' : 'none (child clock and wall clock only)'}`);
   });
 
+/** Whether to print stacks: the global `--debug` flag (anywhere on the command line) or AUTODIDACT_DEBUG=1. */
+function debugRequested(): boolean {
+  return program.opts<{ debug?: boolean }>().debug === true || process.argv.includes('--debug') || process.env.AUTODIDACT_DEBUG === '1';
+}
+
+/**
+ * A user error (an AutodidactError: bad config, recipe, run directory, server
+ * reply, …) prints its message, which names the input and the fix, and exits 2.
+ * Anything else is a bug in autodidact: its message, a hint to rerun with
+ * --debug, exit 1. With --debug both print their stack.
+ */
 program.parseAsync().catch((error: unknown) => {
+  const debug = debugRequested();
+  const message = error instanceof Error ? error.message : String(error);
   if (error instanceof AutodidactError) {
-    console.error(`autodidact: ${error.message}`);
+    if (debug) console.error(error); // the stack and, through util.inspect, any cause's
+    else console.error(`autodidact: ${message}`);
     process.exit(2);
   }
-  throw error;
+  if (debug) console.error(error);
+  else console.error(`autodidact: ${message}\nthis is a bug in autodidact; rerun with --debug for the stack`);
+  process.exit(1);
 });

@@ -204,13 +204,14 @@ export function readJson(path: string): Record<string, unknown> {
   } catch (error) {
     throw new CheckpointFormatError(path, `cannot read (${(error as Error).message})`);
   }
+  let value: unknown;
   try {
-    const value = JSON.parse(text);
-    if (!value || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-    return value as Record<string, unknown>;
+    value = JSON.parse(text);
   } catch (error) {
     throw new CheckpointFormatError(path, `is not a JSON object (${(error as Error).message})`);
   }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new CheckpointFormatError(path, 'is not a JSON object (not an object)');
+  return value as Record<string, unknown>;
 }
 
 function tokenizerFrom(path: string, description: { kind: string }): Tokenizer {

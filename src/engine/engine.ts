@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, InternalError } from '../errors.js';
 import type { Datum, ForwardOptions, ForwardResult } from '../spec/training-backend.js';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { resolveModelConfig, type ModelConfigInput } from './config.js';
@@ -105,7 +105,7 @@ export class EngineCore {
   /** Second half: d(loss)/d(logprob) per datum → gradients accumulate. */
   backwardWith(grad: ArrayLike<number>[]): void {
     const packed = this.pendingBackward;
-    if (!packed) throw new Error('backwardWith() needs forwardForLoss() first');
+    if (!packed) throw new InternalError('backwardWith() needs forwardForLoss() first');
     this.pendingBackward = null;
     if (grad.length !== packed.B) throw new InvalidArgumentError('loss.grad', `has ${grad.length} rows for a batch of ${packed.B}`);
     const dlogprobs = new Float32Array(packed.B * packed.T);

@@ -22,6 +22,7 @@
  * completions); our own data never contains the literal markers.
  */
 import type { Tokenizer } from './tokenizer.js';
+import { InvalidArgumentError } from '../errors.js';
 
 /** The special tokens' texts, in id order after the 256 bytes. */
 const SPECIAL = [
@@ -60,7 +61,7 @@ export function huggingFaceTokenizerFiles(tokenizer: Tokenizer, options: { model
   const description = tokenizer.toJSON();
   if (description.kind !== 'byte') return null;
   const ids = { bos: tokenizer.bosId, eos: tokenizer.eosId, pad: tokenizer.padId };
-  if (ids.bos !== 256 || ids.eos !== 257 || ids.pad !== 258) throw new Error(`byte tokenizer with special ids ${JSON.stringify(ids)}: the Hugging Face files expect BOS 256, EOS 257, PAD 258`);
+  if (ids.bos !== 256 || ids.eos !== 257 || ids.pad !== 258) throw new InvalidArgumentError('tokenizer', `byte tokenizer with special ids ${JSON.stringify(ids)}: the Hugging Face files expect BOS 256, EOS 257, PAD 258; use ByteTokenizer's ids or skip the Hugging Face files`);
   const addedTokens = SPECIAL.map((token) => ({ id: ids[token.name], content: token.content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }));
   const bos = SPECIAL[0].content;
   const tokenizerJson = {

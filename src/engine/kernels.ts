@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { tsKernels } from './kernels-ts.js';
+import { InvalidConfigError } from '../errors.js';
 
 type F32 = Float32Array;
 type I32 = Int32Array;
@@ -120,11 +121,11 @@ let warned = false;
 export function getKernels(choice: string | undefined = process.env.AUTODIDACT_KERNELS): Kernels {
   if (choice === 'ts') return tsKernels;
   if (choice !== undefined && choice !== '' && choice !== 'native' && choice !== 'auto') {
-    throw new Error(`AUTODIDACT_KERNELS must be "native", "ts" or "auto", got "${choice}"`);
+    throw new InvalidConfigError('AUTODIDACT_KERNELS', `got "${choice}"; AUTODIDACT_KERNELS must be "native", "ts" or "auto" (or unset, which means auto)`);
   }
   const native = loadNativeKernels();
   if (native) return native;
-  if (choice === 'native') throw new Error(`AUTODIDACT_KERNELS=native but ${nativeLoadError}`);
+  if (choice === 'native') throw new InvalidConfigError('AUTODIDACT_KERNELS', `AUTODIDACT_KERNELS=native but ${nativeLoadError}; fix that, or set AUTODIDACT_KERNELS=auto to fall back to the TypeScript kernels`);
   if (!warned) {
     warned = true;
     process.emitWarning(`autodidact: native kernels unavailable (${nativeLoadError}); using the TypeScript kernels, which are much slower.`);

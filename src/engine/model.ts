@@ -20,7 +20,7 @@
 import type { Kernels } from './kernels.js';
 import type { ModelConfig } from './config.js';
 import { Rng } from './random.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, InternalError } from '../errors.js';
 
 /** Views of one block's parameters (or gradients) in the flat buffer. */
 export interface BlockTensors {
@@ -367,7 +367,7 @@ export class Model {
    * (B*T), accumulates d(loss)/d(parameter) into `grads`.
    */
   backward(dlogprobs: Float32Array): void {
-    if (!this.pending) throw new Error('backward() needs a forward() first (and runs once per forward)');
+    if (!this.pending) throw new InternalError('backward() needs a forward() first (and runs once per forward)');
     const { tokens, targets, acts: a, temperature } = this.pending;
     if (dlogprobs.length !== a.B * a.T) throw new InvalidArgumentError('dlogprobs', `has ${dlogprobs.length} values for a (${a.B}, ${a.T}) batch`);
     this.pending = null;

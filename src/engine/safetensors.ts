@@ -1,5 +1,5 @@
 import { openSync, readSync, closeSync, fstatSync, writeFileSync } from 'node:fs';
-import { CheckpointFormatError } from '../errors.js';
+import { CheckpointFormatError, InternalError } from '../errors.js';
 
 /**
  * The safetensors format (https://huggingface.co/docs/safetensors): an 8-byte
@@ -18,7 +18,7 @@ export function writeSafetensors(path: string, tensors: { name: string; shape: n
   let offset = 0;
   for (const tensor of tensors) {
     const expected = tensor.shape.reduce((a, b) => a * b, 1);
-    if (expected !== tensor.data.length) throw new Error(`tensor ${tensor.name}: shape [${tensor.shape}] holds ${expected} values, data has ${tensor.data.length}`);
+    if (expected !== tensor.data.length) throw new InternalError(`tensor ${tensor.name}: shape [${tensor.shape}] holds ${expected} values, data has ${tensor.data.length}`);
     header[tensor.name] = { dtype: 'F32', shape: tensor.shape, data_offsets: [offset, offset + tensor.data.byteLength] };
     offset += tensor.data.byteLength;
   }

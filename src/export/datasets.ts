@@ -22,7 +22,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ByteTokenizer } from '../engine/tokenizer.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, RunStoreError } from '../errors.js';
 import { trainingExample } from '../loop/curate.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
@@ -265,7 +265,7 @@ function roundRows(run: RunView, round: number): AcceptedRow[] {
   return accepted.map(({ reason }, i) => {
     const sample = samples[i];
     const task = tasks.get(sample.taskId);
-    if (!task) throw new Error(`run store ${run.store.path}: accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${round}`);
+    if (!task) throw new RunStoreError(run.store.path, `accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${round}: the run store is inconsistent; rerun that round (autodidact run --fresh) to export it`);
     // trainingExample reads recipe.sample.stop only, which StoredRecipeSchema checked.
     const { prompt, completion } = trainingExample(run.recipe as unknown as Recipe, sample, task, eosId);
     const provenance: Provenance = { run: run.recipe.name, run_dir: run.dir, round, task_id: task.id, family: task.family, difficulty: task.difficulty ?? null, ...sampleProvenance(sample), accept_reason: reason };

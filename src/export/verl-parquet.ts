@@ -15,6 +15,7 @@
 import { parquetWriteBuffer, type SchemaElement } from 'hyparquet-writer';
 import type { Provenance } from './datasets.js';
 import { writeAtomically } from './output.js';
+import { InternalError } from '../errors.js';
 
 /** One verl row. */
 export interface VerlRow {
@@ -110,7 +111,7 @@ function toWriterValue(node: Node, value: unknown): unknown {
   if (value === null || value === undefined) return null;
   if ('leaf' in node) {
     if (node.leaf !== 'INT64') return value;
-    if (!Number.isSafeInteger(value)) throw new Error(`verl-parquet: ${node.name} must be an integer, got ${String(value)}`);
+    if (!Number.isSafeInteger(value)) throw new InternalError(`verl-parquet: ${node.name} must be an integer, got ${String(value)}`);
     return BigInt(value as number);
   }
   if ('struct' in node) {

@@ -13,6 +13,7 @@ import { majorityVote } from '../verifiers/consensus.js';
 import { answerEnds, extractAnswer } from '../verifiers/match.js';
 import { fillTemplate } from './reflect.js';
 import { firstDistinct, type Attempt, type SftExample } from './steps.js';
+import { InvalidConfigError } from '../errors.js';
 
 /** The accepted samples of a round, with the reason each was accepted. */
 export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[]): { sampleId: number; reason: string }[] {
@@ -90,7 +91,7 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
       const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
       const attempt = corrupt(body, rng);
       const verdict = verifier.verify(task, attempt);
-      if (verdict instanceof Promise) throw new Error(`warmup.reflectionShare needs a synchronous verifier; ${verifier.name} is asynchronous`);
+      if (verdict instanceof Promise) throw new InvalidConfigError('warmup.reflectionShare', `warmup.reflectionShare needs a synchronous verifier; ${verifier.name} is asynchronous: set warmup.reflectionShare: 0`);
       if (verdict.status === 'scored' && !verdict.pass) {
         examples.push({ prompt: fillTemplate(recipe.reflect.template, { prompt: task.prompt, attempt, feedback: verdict.feedback }), completion: solution, group: 'reflection' });
       }
@@ -119,5 +120,5 @@ export function corrupt(text: string, rng: Rng): string {
 export function completionOf(recipe: Recipe, task: Task): string {
   if (task.solution !== undefined) return task.solution;
   if (task.answer !== undefined) return `${task.answer}${recipe.sample.stop[0] ?? ''}`;
-  throw new Error(`task ${task.id} has neither a solution nor an answer; it cannot be a labeled example`);
+  throw new InvalidConfigError('warmup', `task ${task.id} has neither a solution nor an answer; it cannot be a labeled example: give the labeled tasks a solution or an answer, or turn off warmup and train.includeLabeled`);
 }

@@ -10,7 +10,7 @@ import { EmbeddedBackend } from '../engine/backend.js';
 import { LlamaCppPolicy } from '../policies/llamacpp.js';
 import { OpenAIPolicy } from '../policies/openai.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
-import { AutodidactError } from '../errors.js';
+import { AutodidactError, InternalError } from '../errors.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { openRunDirectory } from '../store/run-dir.js';
@@ -135,7 +135,7 @@ function llamaCppSampler(settings: Extract<Recipe['sampler'], { kind: 'llamacpp'
         return loaded?.version ?? 'none';
       },
       sample: (prompts, options) => {
-        if (!loaded) throw new Error('the llamacpp sampler has no weights yet: the loop loads a checkpoint before sampling');
+        if (!loaded) throw new InternalError('the llamacpp sampler has no weights yet: the loop loads a checkpoint before sampling');
         return loaded.sample(prompts, options);
       },
     },

@@ -24,6 +24,7 @@ import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
 import { scoreGroups } from '../verifiers/groups.js';
+import { InvalidConfigError, PolicyCapabilityError, RunStoreError } from '../errors.js';
 
 /** What the loop lends an RL round: its policy handle and weight bookkeeping. */
 export interface RlRoundContext {
@@ -57,7 +58,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   const { recipe, store, backend, tokenizer } = parts;
   const verifier = parts.rewardVerifier ?? parts.verifier;
   const rl = recipe.rl!;
-  if (pool.length === 0) throw new Error(`round ${round} has no tasks to train on (the task source returned none for this round's difficulties)`);
+  if (pool.length === 0) throw new InvalidConfigError('tasks', `round ${round} has no tasks to train on (the task source returned none for this round's difficulties): give tasks at those difficulties or narrow the curriculum to the ones the tasks have`);
   const estimator = advantageEstimators.get(rl.advantage);
   const loss = policyLosses.get(rl.loss);
   const stateKey = `rl/${round}`;
@@ -107,7 +108,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
             errors++;
             return [];
           }
-          if ((completion.tokens.length === 0 && completion.text !== '') || completion.logprobs.length !== completion.tokens.length) throw new Error(`policy ${context.policy.name} returned a completion without token ids and logprobs; policy-gradient updates need both`);
+          if ((completion.tokens.length === 0 && completion.text !== '') || completion.logprobs.length !== completion.tokens.length) throw new PolicyCapabilityError(context.policy.name, 'returned a completion without token ids and logprobs; policy-gradient updates need both: sample with the embedded engine or a server that returns logprobs (e.g. `autodidact serve`)');
           return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass, rewardParts: v.rewardParts }];
         }),
       );
@@ -193,7 +194,7 @@ export async function startRoundWeights(parts: LoopParts, round: number, context
   else if (state.steps > 0) await context.loadWeights(stepSlot(parts, round, state.steps - 1), `round-${round}-step-${state.steps}`);
   else if (round === 1) {
     const base = store.checkpoint(0);
-    if (!base) throw new Error(`run store ${store.path}: round 0 has no checkpoint to start ${stage} from`);
+    if (!base) throw new RunStoreError(store.path, `round 0 has no checkpoint to start ${stage} from; start the run over with --fresh`);
     await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
   } else await context.useWeights(round - 1);
 }
@@ -266,11 +267,11 @@ export function roundMetrics(steps: readonly Record<string, number>[]): Record<s
 export async function referenceBackend(parts: LoopParts, kl: { coef: number; track: boolean }, section = 'rl'): Promise<TrainingBackend | undefined> {
   if (kl.coef === 0 && !kl.track) return undefined;
   if (!parts.reference) {
-    if (kl.coef > 0) throw new Error(`${section}.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights`);
+    if (kl.coef > 0) throw new InvalidConfigError(`${section}.kl.coef`, `${section}.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights: pass one, or set ${section}.kl.coef: 0`);
     return undefined;
   }
   const base = parts.store.checkpoint(0);
-  if (!base) throw new Error(`run store ${parts.store.path}: no round-0 checkpoint to use as the KL reference`);
+  if (!base) throw new RunStoreError(parts.store.path, 'no round-0 checkpoint to use as the KL reference; start the run over with --fresh');
   await parts.reference.load(base.path);
   return parts.reference;
 }

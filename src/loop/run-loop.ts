@@ -34,7 +34,7 @@ import { scoreGroups } from '../verifiers/groups.js';
 import { RoundStopped, runRlRound, type RlRoundContext } from './rl-round.js';
 import { runSelfPlayRound, formatPriorExamples } from './selfplay-round.js';
 import type { Executor } from '../selfplay/executor.js';
-import { InvalidConfigError } from '../errors.js';
+import { InvalidConfigError, InternalError, PolicyReplyError, RunStoreError } from '../errors.js';
 
 /** The phases of a round, in order (an RL round runs tasks → rl → evaluate → monitor). */
 export const PHASES = ['tasks', 'sample', 'score', 'refine', 'curate', 'update', 'evaluate', 'monitor'] as const;
@@ -130,13 +130,13 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
   let served: string | undefined; // the weights' version the remote sampler holds
   const sampleRemote = async (remote: RemoteSampler, prompts: readonly string[], options: SamplingOptions) => {
     if (remote.reloadWeights && served !== policy.version) {
-      if (!policy.weightsPath) throw new Error(`the remote sampler needs weights "${policy.version}" on disk, and none were written`);
+      if (!policy.weightsPath) throw new InternalError(`the remote sampler needs weights "${policy.version}" on disk, and none were written`);
       await remote.reloadWeights(resolve(policy.weightsPath), policy.version);
       served = policy.version;
     }
     const groups = await remote.policy.sample(prompts, options);
     const stale = remote.reloadWeights && groups.flat().find((c) => c.policyVersion !== undefined && c.policyVersion !== policy.version);
-    if (stale) throw new Error(`the remote sampler answered with weights "${stale.policyVersion}" while the loop holds "${policy.version}": does another client reload that server?`);
+    if (stale) throw new PolicyReplyError(`remote sampler ${remote.policy.name}`, `the remote sampler answered with weights "${stale.policyVersion}" while the loop holds "${policy.version}": does another client reload that server? Give this run a server of its own`);
     return groups;
   };
   // The policy the rounds sample from; `weightsPath` is where its current weights are on disk (for a remote sampler to load).
@@ -162,7 +162,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
   const useWeights = async (round: number) => {
     if (weightsAt === round) return;
     const saved = store.checkpoint(round);
-    if (!saved) throw new Error(`run store ${store.path}: round ${round} has no checkpoint to resume from`);
+    if (!saved) throw new RunStoreError(store.path, `round ${round} has no checkpoint to resume from; start the run over with --fresh`);
     await backend.load(saved.path);
     [policy.version, policy.weightsPath] = [saved.policyVersion, saved.path];
     weightsAt = round;
@@ -312,7 +312,7 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
         const taskOf = (sample: StoredSample) => {
           if (!tasksOf.has(sample.round)) tasksOf.set(sample.round, new Map((store.loadTasks(sample.round, 'train') ?? []).map((t) => [t.id, t])));
           const task = tasksOf.get(sample.round)!.get(sample.taskId);
-          if (!task) throw new Error(`run store: accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${sample.round}`);
+          if (!task) throw new RunStoreError(store.path, `accepted sample ${sample.id} names task ${sample.taskId}, missing from round ${sample.round}: the run store is inconsistent; start the run over with --fresh`);
           return task;
         };
         const examples = accepted.map((s) => trainingExample(recipe, s, taskOf(s), parts.tokenizer.eosId));
@@ -436,7 +436,7 @@ async function scoreUnscored(parts: LoopParts, round: number, byId: Map<string, 
       verifier,
       chunk.map((group) => {
         const task = byId.get(group[0].taskId);
-        if (!task) throw new Error(`run store: sample ${group[0].id} names task ${group[0].taskId}, which round ${round} does not have`);
+        if (!task) throw new RunStoreError(parts.store.path, `sample ${group[0].id} names task ${group[0].taskId}, which round ${round} does not have: the run store is inconsistent; start the run over with --fresh`);
         return { task, completions: group.map((s) => s.completion) };
       }),
     );
@@ -448,7 +448,7 @@ async function scoreUnscored(parts: LoopParts, round: number, byId: Map<string, 
 /** Re-ReST: the reflector revises failed attempts (up to `perTask` per task) using the verifier's feedback. */
 async function reflect(parts: LoopParts, round: number, samples: StoredSample[], byId: Map<string, Task>, policyVersion: string): Promise<void> {
   const { recipe, store } = parts;
-  if (!parts.reflector) throw new Error('recipe enables reflect, but no reflector was given');
+  if (!parts.reflector) throw new InvalidConfigError('reflect.enabled', 'recipe enables reflect, but no reflector was given: pass LoopParts.reflector or set reflect.enabled: false');
   const done = new Set(store.loadSamples(round, 'reflection').map((s) => s.parentId));
   const perTask = new Map<string, number>();
   const failed = samples.filter((s) => {

@@ -18,6 +18,7 @@ import { policyUpdate, referenceKl } from '../rl/update.js';
 import type { LoopParts } from './run-loop.js';
 import { finishRoundWeights, referenceBackend, roundMetrics, RoundStopped, saveStepWeights, startRoundWeights, type RlRoundContext } from './rl-round.js';
 import { seedFor } from './seeds.js';
+import { InvalidConfigError } from '../errors.js';
 
 interface SelfPlayState {
   /** Steps finished. */
@@ -33,7 +34,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   const { recipe, store, backend, tokenizer } = parts;
   const sp = recipe.selfplay!;
   const executor = parts.executor;
-  if (!executor) throw new Error('self-play needs an executor (LoopParts.executor; the `programs` task family makes one)');
+  if (!executor) throw new InvalidConfigError('selfplay', 'self-play needs an executor (LoopParts.executor; the `programs` task family makes one): set tasks.family: programs');
   const saved = store.getMeta(stateKey(round));
   const previous = round > 1 ? store.getMeta(stateKey(round - 1)) : undefined;
   const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
@@ -116,7 +117,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
  */
 export async function formatPriorExamples(executor: Executor, count: number, seed: number, options: { programOnly?: boolean; corpus?: 'format' | 'executions' } = {}): Promise<SftExample[]> {
   const format = executor.format;
-  if (!format.formatPriorExample) throw new Error(`the ${format.name} format has no format prior`);
+  if (!format.formatPriorExample) throw new InvalidConfigError('selfplay.formatPrior', `the ${format.name} format has no format prior; remove selfplay.formatPrior or use format: expr`);
   const rng = new Rng(seed, 0xf0);
   const examples: SftExample[] = [];
   for (let i = 0; examples.length < count; i++) {

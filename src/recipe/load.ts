@@ -14,6 +14,7 @@ import { klPenalties, policyLosses } from '../rl/losses.js';
 import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../engine/config.js';
 import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
+import { unknownPlaceholder } from '../config/template.js';
 
 /** Keys that reach an object's prototype instead of a field of its own; no recipe has them. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
@@ -48,10 +49,32 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
   return result;
 }
 
+/**
+ * The placeholders each recipe template gets, as the loop fills them
+ * (fillTemplate's callers): reflect.template in loop/reflect.ts
+ * (reflectionPrompt) and loop/curate.ts; rationalize.template in
+ * loop/run-loop.ts and loop/curate.ts. The judge's verifier.rubric is checked
+ * by rubricProblem (verifiers/judge.ts).
+ */
+export const TEMPLATE_PLACEHOLDERS = {
+  'reflect.template': ['prompt', 'attempt', 'feedback'],
+  'rationalize.template': ['prompt', 'answer'],
+} as const;
+
+/** Every template field uses only the placeholders its site fills; a typo (`{answr}`) is an InvalidConfigError naming the field, the placeholder and the valid ones. */
+function checkTemplates(recipe: Recipe): void {
+  const templates: Record<keyof typeof TEMPLATE_PLACEHOLDERS, string> = { 'reflect.template': recipe.reflect.template, 'rationalize.template': recipe.rationalize.template };
+  for (const [field, template] of Object.entries(templates) as [keyof typeof TEMPLATE_PLACEHOLDERS, string][]) {
+    const problem = unknownPlaceholder(template, TEMPLATE_PLACEHOLDERS[field]);
+    if (problem) throw new InvalidConfigError(field, problem);
+  }
+}
+
 /** Validates a recipe object (already parsed from YAML, overrides applied). */
 export function validateRecipe(raw: unknown): Recipe {
   const recipe = parseConfig(RecipeSchema, raw);
   const model = checkModelConfig(recipe.model.config ?? {});
+  checkTemplates(recipe);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
   if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {

@@ -20,6 +20,7 @@
  * completion sampled for the prompt, not only the ones kept).
  */
 import { Registry } from './registry.js';
+import { InternalError, InvalidArgumentError } from '../errors.js';
 
 export interface GroupStatistics {
   /** Mean reward over every completion sampled for the prompt. */
@@ -75,9 +76,9 @@ export const advantageEstimators = new Registry<AdvantageEstimator>('advantage e
 export function computeAdvantages(name: string, input: AdvantageInput, options: Partial<AdvantageOptions> = {}): AdvantageResult {
   checkInput(input);
   const result = advantageEstimators.get(name).estimate(input, { ...DEFAULT_ADVANTAGE_OPTIONS, ...options });
-  if (result.advantages.length !== input.rewards.length) throw new Error(`advantage estimator ${name} returned ${result.advantages.length} advantages for ${input.rewards.length} completions`);
+  if (result.advantages.length !== input.rewards.length) throw new InternalError(`advantage estimator ${name} returned ${result.advantages.length} advantages for ${input.rewards.length} completions`);
   result.advantages.forEach((a, i) => {
-    if (!Number.isFinite(a)) throw new Error(`advantage estimator ${name} returned ${a} for completion ${i}`);
+    if (!Number.isFinite(a)) throw new InternalError(`advantage estimator ${name} returned ${a} for completion ${i}`);
   });
   return result;
 }
@@ -186,11 +187,11 @@ advantageEstimators.register('self-critical', {
   needs: ['greedy'],
   estimate(input) {
     const greedy = input.greedyRewards;
-    if (!greedy) throw new Error('self-critical advantages need the reward of each prompt’s greedy completion (greedyRewards)');
+    if (!greedy) throw new InvalidArgumentError('greedyRewards', 'self-critical advantages need the reward of each prompt’s greedy completion (greedyRewards): pass input.greedyRewards');
     return {
       advantages: input.rewards.map((r, i) => {
         const baseline = greedy.get(input.groups[i]);
-        if (baseline === undefined) throw new Error(`self-critical: group ${input.groups[i]} has no greedy reward`);
+        if (baseline === undefined) throw new InvalidArgumentError('greedyRewards', `self-critical: group ${input.groups[i]} has no greedy reward; give one for every group`);
         return r - baseline;
       }),
     };

@@ -32,6 +32,7 @@
  */
 import type { Datum, LossFunction } from '../spec/training-backend.js';
 import { Registry } from './registry.js';
+import { InternalError } from '../errors.js';
 
 /** One completion as a policy loss sees it. */
 export interface SequenceInput {
@@ -290,7 +291,7 @@ export function policyLossFunction(examples: readonly RlExample[], weights: read
   const penalty = klPenalties.get(settings.kl.penalty);
   const k3 = klPenalties.get('k3');
   return (logprobs, batch) => {
-    if (batch.length !== examples.length) throw new Error(`policy loss built for ${examples.length} examples called with ${batch.length}`);
+    if (batch.length !== examples.length) throw new InternalError(`policy loss built for ${examples.length} examples called with ${batch.length}`);
     let loss = 0;
     let clipped = 0;
     let tokens = 0;
@@ -301,7 +302,7 @@ export function policyLossFunction(examples: readonly RlExample[], weights: read
       const example = examples[i];
       const n = example.oldLogprobs.length;
       const offset = row.length - n;
-      if (offset < 0) throw new Error(`example ${i}: ${n} completion logprobs but a datum of ${row.length} tokens`);
+      if (offset < 0) throw new InternalError(`example ${i}: ${n} completion logprobs but a datum of ${row.length} tokens`);
       const current = row.subarray(offset);
       const terms = policyLoss.compute({ logprobs: current, oldLogprobs: example.oldLogprobs, advantage: example.advantage, pass: example.pass, passRate: example.passRate }, settings.options);
       const g = new Float32Array(row.length);

@@ -4,7 +4,7 @@
  * recipes use. An unknown name throws and lists the valid ones; registering a
  * second function under a taken name throws.
  */
-import { InvalidConfigError } from '../errors.js';
+import { InvalidConfigError, InvalidArgumentError } from '../errors.js';
 
 export class Registry<T> {
   private readonly entries = new Map<string, T>();
@@ -16,7 +16,7 @@ export class Registry<T> {
   ) {}
 
   register(name: string, entry: T): void {
-    if (this.entries.has(name)) throw new Error(`${this.kind} "${name}" is already registered`);
+    if (this.entries.has(name)) throw new InvalidArgumentError('name', `${this.kind} "${name}" is already registered; register yours under another name`);
     this.entries.set(name, entry);
   }
 

@@ -36,6 +36,7 @@ import type { RlExample } from '../rl/losses.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
 import { learnabilityReward, type Executor } from './executor.js';
 import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type Parsed, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
+import { InvalidConfigError, PolicyCapabilityError } from '../errors.js';
 
 /** The task buffers: what proposers have written so far (validated), one per type. */
 export interface Buffers {
@@ -163,7 +164,7 @@ async function validateProposal(executor: Executor, type: TaskType, prompt: { pr
 /** One self-play step (see the file comment). Deterministic given `seed`, the buffers and the policy's weights. */
 export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: Tokenizer, executor: Executor, buffers: Buffers, settings: SelfPlaySettings, seed: number): Promise<StepResult> {
   const format = executor.format;
-  if (settings.inputs === 'random' && !format.randomInput) throw new Error(`the ${format.name} format cannot draw inputs (inputs: random); use inputs: proposer`);
+  if (settings.inputs === 'random' && !format.randomInput) throw new InvalidConfigError('selfplay.inputs', `the ${format.name} format cannot draw inputs (inputs: random); use inputs: proposer`);
   const rng = new Rng(seed, 0xa2);
   const B = settings.batch;
   const clock = () => performance.now();
@@ -303,7 +304,7 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
   const examples: RlExample[] = [];
   records.forEach((r, i) => {
     if (r.completion.tokens.length === 0) return;
-    if (r.completion.logprobs.length !== r.completion.tokens.length) throw new Error('self-play needs completions with token ids and logprobs (the policy returned none)');
+    if (r.completion.logprobs.length !== r.completion.tokens.length) throw new PolicyCapabilityError(undefined, 'self-play needs completions with token ids and logprobs (the policy returned none): train with the embedded engine or a sampler that returns both');
     const promptIds = tokenizer.encode(r.prompt, { addBos: true });
     examples.push({ datum: datumFromSequence([...promptIds, ...r.completion.tokens], promptIds.length), oldLogprobs: r.completion.logprobs, advantage: advantages[i], pass: r.pass, passRate: 0 });
   });

@@ -21,6 +21,7 @@
  */
 import { Rng } from '../engine/random.js';
 import { canonical } from '../sandbox/canonical.js';
+import { InvalidArgumentError } from '../errors.js';
 
 export type TaskType = 'deduction' | 'abduction' | 'induction';
 export const TASK_TYPES: readonly TaskType[] = ['deduction', 'abduction', 'induction'];
@@ -327,5 +328,5 @@ export function jsFormat(options: { maxProgramLength?: number; maxValueLength?: 
 export function selfPlayFormat(name: string, options: Record<string, number> = {}): SelfPlayFormat {
   if (name === 'expr') return exprFormat(options);
   if (name === 'js') return jsFormat(options);
-  throw new Error(`unknown self-play format "${name}" (valid: expr, js)`);
+  throw new InvalidArgumentError('format', `unknown self-play format "${name}" (valid: expr, js); set selfplay.format or tasks.options.format to one of them`);
 }

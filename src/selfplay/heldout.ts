@@ -21,6 +21,7 @@ import type { Verification, Verifier } from '../spec/verifier.js';
 import { readJsonLines } from '../tasks/jsonl.js';
 import type { Executor } from './executor.js';
 import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
+import { InvalidConfigError } from '../errors.js';
 
 const HeldOutLineSchema = z
   .object({
@@ -42,7 +43,7 @@ export function loadHeldOutPrograms(path: string): HeldOutProgram[] {
 export function builtinHeldOutPath(format: string): string {
   const candidates = [`./heldout-${format}.jsonl`, `../../../src/selfplay/heldout-${format}.jsonl`].map((relative) => fileURLToPath(new URL(relative, import.meta.url)));
   const found = candidates.find((path) => existsSync(path));
-  if (!found) throw new Error(`no built-in held-out programs for the "${format}" format (looked for ${candidates[0]}); give tasks.options.file`);
+  if (!found) throw new InvalidConfigError('tasks.options.file', `no built-in held-out programs for the "${format}" format (looked for ${candidates[0]}); give tasks.options.file`);
   return found;
 }
 

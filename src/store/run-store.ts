@@ -238,7 +238,7 @@ export class RunStore {
     );
     return ids.map((id) => {
       const row = select.get(id) as SampleRecord | undefined;
-      if (!row) throw new Error(`run store ${this.path}: no sample ${id}`);
+      if (!row) throw new RunStoreError(this.path, `no sample ${id}`);
       return toStoredSample(row);
     });
   }

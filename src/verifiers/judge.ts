@@ -47,7 +47,8 @@
  * silently turn the reward into errors.
  */
 import { createHash } from 'node:crypto';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, PolicyReplyError } from '../errors.js';
+import { unknownPlaceholder } from '../config/template.js';
 import type { Completion, Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, VerificationGroup, Verifier } from '../spec/verifier.js';
@@ -108,8 +109,8 @@ const PLACEHOLDERS = ['prompt', 'completion', 'reference', 'min', 'max'];
 
 /** What is wrong with a rubric (unknown placeholders, no `{completion}`), or null. */
 export function rubricProblem(rubric: string): string | null {
-  const unknown = [...rubric.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).filter((name) => !PLACEHOLDERS.includes(name));
-  if (unknown.length) return `unknown placeholder {${unknown[0]}} (known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
+  const unknown = unknownPlaceholder(rubric, PLACEHOLDERS);
+  if (unknown) return unknown;
   if (!rubric.includes('{completion}')) return 'has no {completion}: the judge would never see the answer it scores';
   return null;
 }
@@ -233,12 +234,12 @@ export function judgeVerifier(options: JudgeOptions): Verifier {
     try {
       outputs = await judge.sample(items, { ...sampling, seed });
     } catch (error) {
-      if (!(error instanceof InvalidArgumentError)) throw new Error(`judge ${judge.name}: sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
+      if (!(error instanceof InvalidArgumentError)) throw new PolicyReplyError(`judge ${judge.name}`, `sampling ${items.length} judgements failed: ${(error as Error).message}`, { cause: error });
       if (items.length === 1) return [error];
       const half = Math.ceil(items.length / 2);
       return [...(await judgeItems(items.slice(0, half))), ...(await judgeItems(items.slice(half)))];
     }
-    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new Error(`judge ${judge.name}: asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}`);
+    if (outputs.length !== items.length || outputs.some((o) => o.length !== samples)) throw new PolicyReplyError(`judge ${judge.name}`, `asked for ${samples} sample(s) of ${items.length} prompts, got ${outputs.map((o) => o.length).join(', ')}: the judge must return n completions per prompt`);
     return outputs;
   };
 

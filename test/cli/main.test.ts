@@ -1,6 +1,9 @@
-/** The CLI as a user runs it: --help, info (kernels and threads from the environment), demo --json. */
+/** The CLI as a user runs it: --help, info (kernels and threads from the environment), demo --json, user errors without stacks (--debug prints them). */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +16,7 @@ describe('autodidact CLI', () => {
     assert.equal(out.status, 0);
     assert.match(out.stdout, /demo/);
     assert.match(out.stdout, /info/);
+    assert.match(out.stdout, /--debug .*print the stack/);
     assert.match(run(['train-demo', '--help']).stdout, /--steps <n>/);
     assert.match(run(['demo', '--help']).stdout, /--rounds <n>/);
   });
@@ -45,6 +49,39 @@ describe('autodidact CLI', () => {
     assert.ok(Number.isFinite(summary.finalLoss) && summary.finalLoss < 3, `loss ${summary.finalLoss}`);
     assert.equal(summary.samples.length, 64);
     assert.ok(summary.heldOutAccuracyAfter >= 0 && summary.heldOutAccuracyAfter <= 1);
+  });
+
+  test('a user error prints its message and no stack; --debug and AUTODIDACT_DEBUG=1 print the stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'autodidact-cli-'));
+    try {
+      const recipe = join(dir, 'typo.yaml');
+      writeFileSync(recipe, 'name: typo\nrounds: 1\ntasks: { family: addition }\nrationalize: { enabled: true, template: "{answr}|{prompt}" }\n');
+      const plain = run(['run', recipe, '--dry-run']);
+      assert.equal(plain.status, 2, plain.stderr);
+      assert.equal(plain.stderr, 'autodidact: Invalid config field `rationalize.template`: unknown placeholder {answr} — did you mean {answer}? (known: {prompt}, {answer})\n');
+      for (const debug of [run(['run', recipe, '--dry-run', '--debug']), run(['--debug', 'run', recipe, '--dry-run']), run(['run', recipe, '--dry-run'], { AUTODIDACT_DEBUG: '1' })]) {
+        assert.equal(debug.status, 2, debug.stderr);
+        assert.match(debug.stderr, /^InvalidConfigError: Invalid config field `rationalize\.template`: unknown placeholder \{answr\}/);
+        assert.match(debug.stderr, /\n {4}at .*recipe\/load\.js/);
+      }
+      const kernels = run(['info'], { AUTODIDACT_KERNELS: 'gpu' });
+      assert.doesNotMatch(kernels.stderr, /\n {4}at /);
+      assert.doesNotMatch(kernels.stderr, /this is a bug/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('an unexpected error (a bug) prints its message and the hint to rerun with --debug, which prints the stack', () => {
+    // A preloaded module makes `info --json` fail with a plain TypeError, as a bug would.
+    const bug = "const s = JSON.stringify; JSON.stringify = (v, ...r) => { if (v && typeof v === 'object' && 'kernels' in v) throw new TypeError('simulated bug'); return s(v, ...r); };";
+    const withBug = (args: string[]) => spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(bug)}`, cli, ...args], { encoding: 'utf8' });
+    const plain = withBug(['info', '--json']);
+    assert.equal(plain.status, 1);
+    assert.equal(plain.stderr, 'autodidact: simulated bug\nthis is a bug in autodidact; rerun with --debug for the stack\n');
+    const debug = withBug(['info', '--json', '--debug']);
+    assert.equal(debug.status, 1);
+    assert.match(debug.stderr, /^TypeError: simulated bug\n {4}at /);
   });
 
   test('bad arguments are refused with a message', () => {

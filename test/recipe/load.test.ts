@@ -33,6 +33,16 @@ describe('recipe validation messages', () => {
     invalid({ ...base, model: { config: { dmodel: 32 } } }, 'Invalid config field `model.config.dmodel`: unknown key — did you mean `dModel`?');
   });
 
+  test('a template placeholder its site does not fill is refused at load, with a did-you-mean and the valid ones', () => {
+    invalid({ ...base, rationalize: { enabled: true, template: '{answr}|{prompt}' } }, 'Invalid config field `rationalize.template`: unknown placeholder {answr} — did you mean {answer}? (known: {prompt}, {answer})');
+    invalid({ ...base, reflect: { template: '{prompt}{attempt}|{feedbak}' } }, 'Invalid config field `reflect.template`: unknown placeholder {feedbak} — did you mean {feedback}? (known: {prompt}, {attempt}, {feedback})');
+    // {answer} is rationalize's, not reflect's; nothing is near it.
+    invalid({ ...base, reflect: { enabled: true, template: '{prompt}{answer}' } }, 'Invalid config field `reflect.template`: unknown placeholder {answer} (known: {prompt}, {attempt}, {feedback})');
+    invalid({ ...base, verifier: { kind: 'judge', rubric: '{prompt} {completion} {refrence}' } }, 'Invalid config field `verifier.rubric`: unknown placeholder {refrence} — did you mean {reference}? (known: {prompt}, {completion}, {reference}, {min}, {max})');
+    // Text in braces that is not a {word} placeholder (JSON) stays text.
+    assert.equal(validateRecipe({ ...base, reflect: { template: '{"task": "{prompt}"} {attempt}|{feedback}' } }).reflect.template, '{"task": "{prompt}"} {attempt}|{feedback}');
+  });
+
   test('inside the curriculum, the suggestion comes from the keys of its kind', () => {
     invalid({ ...base, curriculum: { kind: 'easy-to-hard', start: 1, max: 3, promotAt: 0.5 } }, 'Invalid config field `curriculum.promotAt`: unknown key — did you mean `promoteAt`?');
     invalid({ ...base, curriculum: { kind: 'fixed', dificulty: 2 } }, 'Invalid config field `curriculum.dificulty`: unknown key — did you mean `difficulty`?');
