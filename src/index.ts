@@ -27,6 +27,7 @@ export type { Completion, Policy, SamplingOptions, TokenLogprob } from './spec/p
 export type { TaskRequest, TaskSource } from './spec/task-source.js';
 export type { Environment, EnvironmentStep, Episode } from './spec/environment.js';
 export { singleTurnEnvironment, stepOfVerdict } from './environments/single-turn.js';
+export { twoAttemptEnvironment, DEFAULT_CORRECTION_INSTRUCTION, DEFAULT_FEEDBACK_INSTRUCTION, type TwoAttemptOptions } from './environments/two-attempt.js';
 export type { Attempt, Provenance as TrajectoryProvenance, Trajectory, TrajectoryKind, Turn } from './spec/trajectory.js';
 export type { Reflection, ReflectionInput, Reflector } from './spec/reflector.js';
 export type { Curriculum, RoundOutcome, RoundPlan as CurriculumPlan } from './spec/curriculum.js';
@@ -45,6 +46,9 @@ export { familySource, fileSource, loadFamily, builtinFamilies } from './loop/so
 export { Registry } from './rl/registry.js';
 export { advantageEstimators, computeAdvantages, bnpoAdvantages, DEFAULT_ADVANTAGE_OPTIONS, type AdvantageEstimator, type AdvantageInput, type AdvantageOptions, type AdvantageResult, type GroupStatistics } from './rl/advantages.js';
 export { policyLosses, klPenalties, aggregationWeights, policyLossFunction, AGGREGATIONS, DEFAULT_LOSS_OPTIONS, type Aggregation, type KlPenalty, type PolicyLoss, type PolicyLossOptions, type PolicyLossSettings, type RlExample, type SequenceInput, type TokenTerms } from './rl/losses.js';
+export { preferenceLosses, preferenceLossFunction, referenceSequenceLogprobs, sequenceLogprobs, logSigmoid, sigmoid, type PairInput, type PairTerms, type PreferenceLoss, type PreferenceLossOptions, type PreferenceSettings } from './rl/preference.js';
+export { scoreTargets, scoreTargetsOfRewards, type ScoreSettings, type ScoreTargets, type TurnTarget } from './rl/score.js';
+export { correctionMetrics, correctionMetricsOfOutcomes, attemptOutcome, type AttemptOutcome } from './monitors/correction.js';
 export { collectGroups, balancedGroup, type Collection, type CollectedGroup, type Draw, type CollectionStrategy, type ScoredCompletion } from './rl/sampling.js';
 export { runRlRound, type RlRoundContext } from './loop/rl-round.js';
 export { createSandbox, probeIsolation, SandboxStartError, type Isolation, type Sandbox, type SandboxOptions, type RunRequest, type RunResult, type RunStatus } from './sandbox/sandbox.js';
