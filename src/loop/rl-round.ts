@@ -12,9 +12,8 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
-import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Policy, SamplingOptions } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
@@ -24,7 +23,11 @@ import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl
 import type { LoopParts } from './run-loop.js';
 import { seedFor } from './seeds.js';
 import { scoreGroups } from '../verifiers/groups.js';
-import { InvalidConfigError, PolicyCapabilityError, RunStoreError } from '../errors.js';
+import { singleTurnEnvironment } from '../environments/single-turn.js';
+import { rollout } from '../rollout/rollout.js';
+import { trajectoryDatum } from '../rollout/datums.js';
+import { trajectoryRow } from '../rollout/rows.js';
+import { InvalidConfigError, RunStoreError } from '../errors.js';
 
 /** What the loop lends an RL round: its policy handle and weight bookkeeping. */
 export interface RlRoundContext {
@@ -71,45 +74,38 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   for (let step = state.steps; step < rl.steps; step++) {
     if (context.shouldStop()) throw new RoundStopped();
     store.deleteStepSamples(round, step); // what a killed attempt at this step left
-    const timing = { sample: 0, score: 0, advantage: 0, reference: 0, update: 0, checkpoint: 0 };
+    const timing = { sample: 0, advantage: 0, reference: 0, update: 0, checkpoint: 0 };
     const clock = () => performance.now();
     let cursor = state.cursor;
     const next = (count: number) => Array.from({ length: count }, () => order.at(cursor++));
     const indexOf = new Map<string, number>();
     let errors = 0;
     const entropy = { sum: 0, tokens: 0 }; // of the sampling policy, over every token it sampled this step
+    const environment = singleTurnEnvironment(verifier);
     const draw = async (tasks: readonly Task[], n: number, call: number): Promise<ScoredCompletion[][]> => {
-      let started = clock();
+      const started = clock();
       const sampling: SamplingOptions = { n, temperature: recipe.sample.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'rl-sample', round, step, call), entropy: true };
-      const groups = await context.policy.sample(tasks.map((t) => t.prompt), sampling);
+      // Sampling and scoring are one rollout: each task's group is scored together (majority vote needs it; a judge batches one call over all).
+      const groups = await rollout(context.policy, environment, tasks, { sampling, tokenizer, provenance: { round, step }, policyVersion: context.policy.version });
       timing.sample += clock() - started;
-      for (const completion of groups.flat()) {
-        for (const h of completion.entropy ?? []) entropy.sum += h;
-        entropy.tokens += completion.entropy?.length ?? 0;
+      for (const trajectory of groups.flat()) {
+        for (const h of trajectory.turns[0].entropy ?? []) entropy.sum += h;
+        entropy.tokens += trajectory.turns[0].entropy?.length ?? 0;
       }
-      started = clock();
-      const rows = tasks.flatMap((task, i) =>
-        groups[i].map((completion) => {
-          const index = indexOf.get(task.id) ?? 0;
-          indexOf.set(task.id, index + 1);
-          return { round, step, kind: 'sample' as const, taskId: task.id, sampleIndex: index, prompt: task.prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? context.policy.version, sampler: { ...sampling, call } };
-        }),
-      );
+      const rows = groups.flat().map((trajectory) => {
+        const index = indexOf.get(trajectory.task.id) ?? 0;
+        indexOf.set(trajectory.task.id, index + 1);
+        return { ...trajectoryRow(trajectory, index), sampler: { ...sampling, call } };
+      });
       const ids = store.saveSamples(rows);
-      // Each task's group is scored together (majority vote needs it; a judge batches one call over all).
-      const verifications = (await scoreGroups(verifier, tasks.map((task, i) => ({ task, completions: groups[i].map((c) => c.text) })))).flat();
-      store.saveScores(verifications.map((verification, k) => ({ sampleId: ids[k], verifier: { name: verifier.name, version: verifier.version }, verification })));
-      timing.score += clock() - started;
-      let k = 0;
-      return tasks.map((task, i) =>
-        groups[i].flatMap((completion: Completion) => {
-          const v = verifications[k++];
-          if (v.status !== 'scored') {
+      store.saveScores(groups.flat().map((trajectory, k) => ({ sampleId: ids[k], verifier: { name: verifier.name, version: verifier.version }, verification: trajectory.turns[0].verification! })));
+      return groups.map((group) =>
+        group.flatMap((trajectory): ScoredCompletion[] => {
+          if (trajectory.reward === null) {
             errors++;
             return [];
           }
-          if ((completion.tokens.length === 0 && completion.text !== '') || completion.logprobs.length !== completion.tokens.length) throw new PolicyCapabilityError(context.policy.name, 'returned a completion without token ids and logprobs; policy-gradient updates need both: sample with the embedded engine or a server that returns logprobs (e.g. `autodidact serve`)');
-          return [{ task, tokens: completion.tokens, logprobs: completion.logprobs, text: completion.text, reward: v.reward, pass: v.pass, rewardParts: v.rewardParts }];
+          return [{ task: trajectory.task, trajectory, reward: trajectory.reward, pass: trajectory.pass, rewardParts: trajectory.rewardParts }];
         }),
       );
     };
@@ -126,25 +122,26 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     groups.forEach((g, gi) => g.statistics && statistics.set(gi, g.statistics));
     const { advantages, metrics: advantageMetrics } = computeAdvantages(
       rl.advantage,
-      { rewards: members.map((m) => m.member.reward), groups: members.map((m) => m.group), lengths: members.map((m) => m.member.tokens.length), groupStatistics: statistics.size ? statistics : undefined, greedyRewards, rewardParts },
+      { rewards: members.map((m) => m.member.reward), groups: members.map((m) => m.group), lengths: members.map((m) => m.member.trajectory.turns[0].actionTokens.length), groupStatistics: statistics.size ? statistics : undefined, greedyRewards, rewardParts },
       definedOnly(rl.advantageOptions),
     );
     const examples: RlExample[] = [];
     members.forEach(({ member, passRate }, i) => {
-      if (member.tokens.length === 0) return; // an empty completion (a stop string at once) counts in the rewards and baselines, but has no tokens to train
-      const promptIds = tokenizer.encode(member.task.prompt, { addBos: true });
-      examples.push({ datum: datumFromSequence([...promptIds, ...member.tokens], promptIds.length), oldLogprobs: member.logprobs, advantage: advantages[i], pass: member.pass, passRate });
+      if (member.trajectory.turns[0].actionTokens.length === 0) return; // an empty completion (a stop string at once) counts in the rewards and baselines, but has no tokens to train
+      // The tokens the policy read and wrote; the importance ratios divide by the behaviour logprobs (the temperature and top-p sampled at).
+      const { datum, behaviourLogprobs } = trajectoryDatum(member.trajectory);
+      examples.push({ datum, oldLogprobs: behaviourLogprobs, advantage: advantages[i], pass: member.pass, passRate });
     });
     timing.advantage += clock() - started;
 
     // Reference logprobs: the KL penalty's, and policy/kl (k3 between the sampling policy and the reference, over the tokens of the completions the step trains on).
     started = clock();
-    const kl = reference && examples.length ? await referenceKl(reference, examples, rl.kl.coef > 0) : undefined;
+    const kl = reference && examples.length ? await referenceKl(reference, examples, rl.kl.coef > 0, recipe.sample.temperature) : undefined;
     timing.reference += clock() - started;
 
     started = clock();
     // A step with nothing to train on (e.g. DAPO found no group with mixed rewards) takes no optimizer step.
-    const update = examples.length ? await policyUpdate(backend, examples, { ...rl, normLength: rl.normLength ?? recipe.sample.maxTokens }, seedFor(recipe.seed, 'rl-minibatch', round, step)) : { 'policy/optimizer_steps': 0, 'train/forward_completions': 0 };
+    const update = examples.length ? await policyUpdate(backend, examples, { ...rl, normLength: rl.normLength ?? recipe.sample.maxTokens, samplingTemperature: recipe.sample.temperature }, seedFor(recipe.seed, 'rl-minibatch', round, step)) : { 'policy/optimizer_steps': 0, 'train/forward_completions': 0 };
     if (kl !== undefined) update['policy/kl'] = kl;
     if (entropy.tokens) update['policy/entropy'] = entropy.sum / entropy.tokens;
     timing.update += clock() - started;

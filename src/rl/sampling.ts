@@ -20,14 +20,14 @@
  * The functions are independent of the model: `draw` samples and scores.
  */
 import type { Task } from '../spec/task.js';
+import type { Trajectory } from '../spec/trajectory.js';
 import { meanStd, type GroupStatistics } from './advantages.js';
 
-/** A scored completion (verifier errors are left out by `draw` and counted by the caller). */
+/** A scored trajectory of a group (verifier errors are left out by `draw` and counted by the caller). */
 export interface ScoredCompletion {
   task: Task;
-  tokens: number[];
-  logprobs: number[];
-  text: string;
+  /** What was sampled: the tokens and logprobs a learner trains on. */
+  trajectory: Trajectory;
   reward: number;
   pass: boolean;
   /** The verifier's reward components, when it reports them. */

@@ -12,11 +12,13 @@ import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, po
  * The frozen reference's logprobs of each example's completion: attached as
  * `refLogprobs` when a KL penalty needs them, and in any case the mean k3 KL
  * between the sampling policy (the examples' logprobs) and the reference over
- * the examples' tokens, which is returned (policy/kl).
+ * the examples' tokens, which is returned (policy/kl). `temperature`: the
+ * one the examples were sampled at; the reference is read at it too, as the
+ * policy is (TRL and verl divide both models' logits by it).
  */
-export async function referenceKl(reference: TrainingBackend, examples: RlExample[], attach: boolean): Promise<number> {
+export async function referenceKl(reference: TrainingBackend, examples: RlExample[], attach: boolean, temperature = 1): Promise<number> {
   if (examples.length === 0) return 0;
-  const { logprobs } = await reference.forward(examples.map((e) => e.datum));
+  const { logprobs } = await reference.forward(examples.map((e) => e.datum), temperature > 0 && temperature !== 1 ? { temperature } : undefined);
   const k3 = klPenalties.get('k3');
   let sum = 0;
   let tokens = 0;
@@ -38,7 +40,9 @@ export async function referenceKl(reference: TrainingBackend, examples: RlExampl
  * the gradient, and the aggregation weights are still computed over the
  * whole minibatch, so the update is the same, for a fraction of the work.
  */
-export async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], rl: UpdateSettings & { normLength: number }, seed: number): Promise<Record<string, number>> {
+export async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], rl: UpdateSettings & { normLength: number; samplingTemperature?: number }, seed: number): Promise<Record<string, number>> {
+  // The policy's logprobs at the sampling temperature: the examples' oldLogprobs are the behaviour's, so the first epoch's ratios are 1 (at top-p 1).
+  const forwardOptions = rl.samplingTemperature !== undefined && rl.samplingTemperature > 0 && rl.samplingTemperature !== 1 ? { temperature: rl.samplingTemperature } : undefined;
   const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
   const contributes = rl.kl.coef === 0 ? policyLosses.get(rl.loss).contributes : undefined;
   const rng = new Rng(seed, 0x9e1);
@@ -54,7 +58,7 @@ export async function policyUpdate(backend: TrainingBackend, examples: readonly 
       sums.allTokens += minibatch.reduce((n, e) => n + e.oldLogprobs.length, 0);
       if (kept.length) {
         const batch = kept.map((i) => minibatch[i]);
-        const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, kept.map((i) => allWeights[i]), settings));
+        const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, kept.map((i) => allWeights[i]), settings), forwardOptions);
         const m = result.metrics;
         sums.tokens += m['policy/tokens'] ?? 0;
         sums.clipped += m['policy/clipped_sum'] ?? 0;

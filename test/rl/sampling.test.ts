@@ -5,7 +5,12 @@ import { balancedGroup, collectGroups, type Draw, type ScoredCompletion } from '
 import type { Task } from '../../src/spec/task.js';
 
 const task = (id: string): Task => ({ id, family: 'test', prompt: `${id}=` });
-const completion = (t: Task, pass: boolean, i: number): ScoredCompletion => ({ task: t, tokens: [i], logprobs: [-1], text: `${i}`, reward: pass ? 1 : 0, pass });
+const completion = (t: Task, pass: boolean, i: number): ScoredCompletion => ({
+  task: t,
+  trajectory: { task: t, turns: [], reward: pass ? 1 : 0, pass, policyVersion: 'v', sampling: { n: 1, temperature: 1, maxTokens: 1, seed: 0 }, provenance: { round: 1, kind: 'sample', sampleIndex: i, environment: { name: 'e', version: '1' } } },
+  reward: pass ? 1 : 0,
+  pass,
+});
 
 /** A draw where task `id` passes with the pattern `patterns[id]` (cycled over its completions); records its calls. */
 function scripted(patterns: Record<string, boolean[]>) {
