@@ -20,10 +20,16 @@ export interface RoundPlan {
   round: number;
   /** The difficulty the round focuses on (easy-to-hard's frontier), when it has one. */
   frontier?: number;
-  /** The tasks the round draws. */
+  /**
+   * The tasks the round draws. Their counts add up to the round's task count
+   * (the recipe's defaults: one draw of `tasks.perRound`); a curriculum
+   * controller divides that total among its draws.
+   */
   draws: TaskDraw[];
   /** Relative sampling weights of tasks within their draw (learnability), by task id; absent: uniform. */
   taskWeights?: Record<string, number>;
+  /** Weight of a task `taskWeights` does not list (one never tried: learnability's prior); needed because a controller cannot list a source's untried tasks. Absent: 1. */
+  defaultTaskWeight?: number;
   /** The settings every sampling site of the round reads. */
   sampling: { n: number; temperature: number; topP: number };
   /** Reward at or above which an attempt is accepted into training data (B-STaR's threshold); 1 accepts only full marks. */
@@ -58,8 +64,13 @@ export interface ProbeRecord {
   reward: number;
   /** Right by ground truth (the task's label), when known. */
   correct: boolean;
-  /** The attempt's final answer (distinct correct answers count as exploration). */
-  answer: string;
+  /**
+   * The attempt's completion text (or a digest of it). Distinct correct
+   * completions count as exploration, as B-STaR's unique correct responses and
+   * `explore/distinct_correct_per_task` do; a final answer would not do, since
+   * every correct answer to a math task is the same one.
+   */
+  completion: string;
 }
 
 /** One finished round, as controllers read it. */
@@ -82,6 +93,12 @@ export interface ControllerInput<State> {
   plan: RoundPlan;
   /** This controller's state after the last round (undefined before the first). */
   state: State | undefined;
+  /**
+   * The probe samples the loop drew for this controller before this round,
+   * with the current policy (B-STaR searches its settings on them); empty when
+   * it declares no `probe`. The loop stores them with the round (`RoundHistory.probes`).
+   */
+  probes: readonly ProbeRecord[];
   /** Seeds any random choice: the same input and seed give the same plan. */
   seed: number;
 }
