@@ -35,6 +35,8 @@ export interface OpenRunOptions {
   fresh?: boolean;
   /** Use this backend instead of creating an embedded one (tests). */
   backend?: TrainingBackend;
+  /** Use this backend as the frozen KL reference instead of creating a second embedded one (tests); only used when the recipe's `rl.kl` / `selfplay.kl` asks for a reference. The caller closes it. */
+  reference?: TrainingBackend;
 }
 
 export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<{ parts: LoopParts; close: () => Promise<void> }> {
@@ -61,8 +63,9 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     const policy = { name: 'embedded', sample: backend.sample.bind(backend) };
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
-    const reference = klSettings && (klSettings.coef > 0 || klSettings.track) ? await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }) : undefined;
-    if (reference) started.push(reference);
+    const needsReference = klSettings !== undefined && (klSettings.coef > 0 || klSettings.track);
+    const reference = needsReference ? (options.reference ?? (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }))) : undefined;
+    if (reference && !options.reference) started.push(reference);
     // The recipe's reward verifier (judge or majority vote), if any; the loop builds it with the policy it samples from.
     const reward = await rewardVerifier(recipe, { baseDir: options.baseDir });
     closeReward = reward.close;
@@ -98,7 +101,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
         store.close();
         await sampler?.close?.();
         if (!options.backend) await backend.close();
-        await reference?.close();
+        if (!options.reference) await reference?.close();
         await closeReward();
         await closeTasks?.();
       },
