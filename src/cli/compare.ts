@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { loadRecipe } from '../recipe/load.js';
-import { recipeDir } from '../loop/sources.js';
+import { recipeDir } from '../tasks/sources.js';
 import { runRecipe, stopOnSigint } from './run.js';
 import { InvalidConfigError } from '../errors.js';
 

@@ -13,7 +13,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { validateRecipe } from '../recipe/load.js';
 import type { RecipeInput } from '../recipe/schema.js';
-import type { LoopResult, RoundSummary } from '../loop/run-loop.js';
+import type { LoopResult, RoundSummary } from '../run/loop.js';
 import { runRecipe, stopOnSigint } from './run.js';
 
 /** The demo's settings (chosen by the calibration in docs/results.md). */

@@ -8,9 +8,9 @@ import cliProgress from 'cli-progress';
 import { stringify } from 'yaml';
 import { loadRecipe } from '../recipe/load.js';
 import type { Recipe } from '../recipe/schema.js';
-import { openRun } from '../loop/open-run.js';
-import { runLoop, type LoopResult, type RoundSummary } from '../loop/run-loop.js';
-import { recipeDir, resolveTasks } from '../loop/sources.js';
+import { openRun } from '../run/open-run.js';
+import { runLoop, type LoopResult, type RoundSummary } from '../run/loop.js';
+import { recipeDir, resolveTasks } from '../tasks/sources.js';
 
 export interface RunCommandOptions {
   set: string[];

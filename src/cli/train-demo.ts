@@ -4,7 +4,7 @@ import { meanOverTokens } from '../engine/engine.js';
 import { learningRateAt } from '../engine/optimizer.js';
 import { Rng } from '../engine/random.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
-import { sftDatum } from '../loop/steps.js';
+import { sftDatum } from '../learn/steps.js';
 import type { Datum } from '../spec/training-backend.js';
 
 export interface DemoOptions {

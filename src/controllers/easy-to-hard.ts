@@ -1,5 +1,5 @@
 /**
- * `easy-to-hard`: today's easy-to-hard curriculum (src/loop/curricula.ts) as a
+ * `easy-to-hard`: today's easy-to-hard curriculum (src/controllers/curricula.ts) as a
  * controller over the round history. The frontier starts at `start` and moves
  * up one, to at most `max`, after a round whose tasks at its frontier were
  * solved (at least one passing attempt) for at least `promoteAt` of them; a

@@ -11,7 +11,7 @@
  *
  * Run them in order with `planRound` (compose.ts).
  */
-import { Registry } from '../rl/registry.js';
+import { Registry } from '../registry.js';
 import type { Controller } from '../spec/controller.js';
 import { bStarController, type BStarOptions } from './b-star.js';
 import { easyToHardController, type EasyToHardOptions } from './easy-to-hard.js';

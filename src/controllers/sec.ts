@@ -23,7 +23,7 @@
  *
  * largest at p̂ = ½ and 0 for tasks always or never solved (no learning signal),
  * the paper's argument for |advantage| as a learning-gain proxy. (With the
- * Bessel-corrected σ of src/rl/advantages.ts's `grpo` it is √((n − 1)/n) times
+ * Bessel-corrected σ of src/learn/algorithms/advantages.ts's `grpo` it is √((n − 1)/n) times
  * that on n attempts, the same factor for every task of a round.)
  *
  * Each task's category is sampled from π with the seeded Rng, as the paper

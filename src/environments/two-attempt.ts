@@ -5,7 +5,7 @@
  * for a correction, and the verifier scores the second attempt (reward r2),
  * which decides whether the episode passes. Each step carries its own reward
  * and verdict; how the two rewards combine into a training target (SCoRe's
- * Stage I and Stage II) is the learner's business (src/rl/score.ts).
+ * Stage I and Stage II) is the learner's business (src/learn/score.ts).
  *
  * SCoRe studies intrinsic self-correction: the second attempt sees no
  * external feedback, only an instruction to look for an error. That is the
@@ -16,7 +16,7 @@ import type { Environment, EnvironmentStep } from '../spec/environment.js';
 import type { Task } from '../spec/task.js';
 import type { Verifier } from '../spec/verifier.js';
 import { InvalidArgumentError } from '../errors.js';
-import { fillTemplate } from '../loop/reflect.js';
+import { fillTemplate } from '../rollout/reflect.js';
 import { stepOfVerdict } from './single-turn.js';
 
 /**

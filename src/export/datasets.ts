@@ -23,7 +23,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { InvalidArgumentError, RunStoreError } from '../errors.js';
-import { trainingExample } from '../loop/curate.js';
+import { trainingExample } from '../learn/curate.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
 import { openRunStoreReadOnly } from '../store/run-dir.js';

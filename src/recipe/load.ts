@@ -9,8 +9,8 @@ import { parseConfig } from '../config/validate.js';
 import { RecipeSchema, type Recipe } from './schema.js';
 import { checkRewardVerifier } from './verifier-schema.js';
 import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
-import { advantageEstimators } from '../rl/advantages.js';
-import { klPenalties, policyLosses } from '../rl/losses.js';
+import { advantageEstimators } from '../learn/algorithms/advantages.js';
+import { klPenalties, policyLosses } from '../learn/algorithms/losses.js';
 import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../engine/config.js';
 import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
@@ -53,7 +53,7 @@ export function applyOverrides(raw: Record<string, unknown>, overrides: readonly
  * The placeholders each recipe template gets, as the loop fills them
  * (fillTemplate's callers): reflect.template in loop/reflect.ts
  * (reflectionPrompt) and loop/curate.ts; rationalize.template in
- * loop/run-loop.ts and loop/curate.ts. The judge's verifier.rubric is checked
+ * run/loop.ts and learn/curate.ts. The judge's verifier.rubric is checked
  * by rubricProblem (verifiers/judge.ts).
  */
 export const TEMPLATE_PLACEHOLDERS = {

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { OpenAIPolicyConfigSchema } from '../policies/openai-config.js';
 import { ModelConfigSchema } from '../engine/config.js';
-import { AGGREGATIONS } from '../rl/losses.js';
+import { AGGREGATIONS } from '../learn/algorithms/losses.js';
 import { RewardVerifierSchema } from './verifier-schema.js';
 
 const probability = z.number().min(0).max(1);

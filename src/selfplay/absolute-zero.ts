@@ -32,7 +32,7 @@ import { canonical } from '../sandbox/canonical.js';
 import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
-import type { RlExample } from '../rl/losses.js';
+import type { RlExample } from '../learn/algorithms/losses.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
 import { learnabilityReward, type Executor } from './executor.js';
 import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type Parsed, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';

@@ -17,7 +17,7 @@
  * Reinforce-Ada's rounds of `perRound` samples, each round votes on its own
  * (so a recipe with `rl.sampling.perRound: 1` is refused).
  *
- * Unlike `accept.by: majority` (src/loop/curate.ts), whose ties go to the
+ * Unlike `accept.by: majority` (src/learn/curate.ts), whose ties go to the
  * answer seen first, a tie here abstains: a reward that picks one of two
  * equally supported answers by sample order would teach noise.
  */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { easyToHardController, type EasyToHardOptions } from '../../src/controllers/easy-to-hard.js';
-import { easyToHardCurriculum, planCounts } from '../../src/loop/curricula.js';
+import { easyToHardCurriculum, planCounts } from '../../src/controllers/curricula.js';
 import type { RoundHistory, TaskRecord } from '../../src/spec/controller.js';
 import type { RoundOutcome } from '../../src/spec/curriculum.js';
 import { controllerInput, deepFreeze, defaultPlan, finishedRound } from './fixtures.js';

@@ -1,7 +1,7 @@
 /** Curricula as pure functions of the earlier rounds' outcomes, and how a plan becomes task counts. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { easyToHardCurriculum, fixedCurriculum, planCounts } from '../../src/loop/curricula.js';
+import { easyToHardCurriculum, fixedCurriculum, planCounts } from '../../src/controllers/curricula.js';
 import type { RoundOutcome } from '../../src/spec/curriculum.js';
 
 const outcome = (round: number, frontier: number, solved: number, tasks = 10): RoundOutcome => ({ round, frontier, byDifficulty: { [frontier]: { tasks, solved } } });

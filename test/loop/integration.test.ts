@@ -9,8 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openRun } from '../../src/loop/open-run.js';
-import { runLoop } from '../../src/loop/run-loop.js';
+import { openRun } from '../../src/run/open-run.js';
+import { runLoop } from '../../src/run/loop.js';
 import { validateRecipe } from '../../src/recipe/load.js';
 
 test('rest-em on unlabeled words raises held-out accuracy above the SFT baseline', { timeout: 120_000 }, async () => {

@@ -1,8 +1,8 @@
 /** pass@k, exploration/exploitation figures and majority vote, against hand-computed cases. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { exploreExploit, meanPassAtK, passAtK } from '../../src/loop/metrics.js';
-import type { Attempt } from '../../src/loop/steps.js';
+import { exploreExploit, meanPassAtK, passAtK } from '../../src/monitors/metrics.js';
+import type { Attempt } from '../../src/learn/steps.js';
 import { majorityVote } from '../../src/verifiers/consensus.js';
 
 const attempt = (task: string, completion: string, pass: boolean): Attempt => ({

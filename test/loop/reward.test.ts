@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { labelAgreementMonitor } from '../../src/loop/reward.js';
-import type { Attempt } from '../../src/loop/steps.js';
+import { labelAgreementMonitor } from '../../src/verifiers/reward.js';
+import type { Attempt } from '../../src/learn/steps.js';
 import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox.js';
 import type { RoundRecord } from '../../src/spec/monitor.js';
 import type { Task } from '../../src/spec/task.js';

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { EmbeddedBackend } from '../../src/engine/backend.js';
-import { openRun } from '../../src/loop/open-run.js';
-import { runLoop } from '../../src/loop/run-loop.js';
+import { openRun } from '../../src/run/open-run.js';
+import { runLoop } from '../../src/run/loop.js';
 import { validateRecipe } from '../../src/recipe/load.js';
 import { ModelServer } from '../../src/serve/server.js';
 

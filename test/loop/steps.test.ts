@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EmbeddedBackend } from '../../src/engine/backend.js';
 import { ByteTokenizer } from '../../src/engine/tokenizer.js';
-import { acceptPassing, evaluate, fineTune, sampleAndVerify, sftDatum, type Attempt } from '../../src/loop/steps.js';
+import { acceptPassing, evaluate, fineTune, sampleAndVerify, sftDatum, type Attempt } from '../../src/learn/steps.js';
 import { stringFamily } from '../../src/tasks/strings.js';
 import type { Task } from '../../src/spec/task.js';
 import type { Verification } from '../../src/spec/verifier.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { AutodidactError } from '../../src/errors.js';
-import { recipeDir, resolveTasks } from '../../src/loop/sources.js';
+import { recipeDir, resolveTasks } from '../../src/tasks/sources.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 
 const recipesDir = fileURLToPath(new URL('../../../recipes/', import.meta.url));

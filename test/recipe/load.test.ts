@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { InvalidConfigError, RecipeFileError } from '../../src/errors.js';
-import { resolveTasks } from '../../src/loop/sources.js';
+import { resolveTasks } from '../../src/tasks/sources.js';
 import { applyOverrides, loadRecipe, validateRecipe } from '../../src/recipe/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'autodidact-recipe-'));

@@ -1,8 +1,8 @@
 /** Advantage estimators against hand-computed, table-driven cases. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { advantageEstimators, bnpoAdvantages, computeAdvantages, logBetaDensity, logGamma, type AdvantageInput } from '../../src/rl/advantages.js';
-import { Registry } from '../../src/rl/registry.js';
+import { advantageEstimators, bnpoAdvantages, computeAdvantages, logBetaDensity, logGamma, type AdvantageInput } from '../../src/learn/algorithms/advantages.js';
+import { Registry } from '../../src/registry.js';
 import { InvalidConfigError } from '../../src/errors.js';
 
 const close = (actual: readonly number[], expected: readonly number[], tol = 1e-6, label = '') => {

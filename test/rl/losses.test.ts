@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '../../src/engine/random.js';
-import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample, type SequenceInput } from '../../src/rl/losses.js';
+import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample, type SequenceInput } from '../../src/learn/algorithms/losses.js';
 import { InvalidConfigError } from '../../src/errors.js';
 
 const seq = (logprob: number, old: number, advantage: number, pass = advantage > 0, passRate = 0.5): SequenceInput => ({ logprobs: [logprob], oldLogprobs: [old], advantage, pass, passRate });

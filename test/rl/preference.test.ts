@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '../../src/engine/random.js';
 import { InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
-import { logSigmoid, preferenceLosses, preferenceLossFunction, referenceSequenceLogprobs, sequenceLogprobs, sigmoid, type PreferenceSettings } from '../../src/rl/preference.js';
+import { logSigmoid, preferenceLosses, preferenceLossFunction, referenceSequenceLogprobs, sequenceLogprobs, sigmoid, type PreferenceSettings } from '../../src/learn/algorithms/preference.js';
 import type { Datum } from '../../src/spec/training-backend.js';
 
 const near = (a: number, b: number, label: string, tol = 1e-9) => assert.ok(Math.abs(a - b) <= tol, `${label}: ${a} vs ${b} (diff ${Math.abs(a - b)})`);

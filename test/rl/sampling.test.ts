@@ -1,7 +1,7 @@
 /** Adaptive sampling: fixed groups, DAPO's dynamic sampling and Reinforce-Ada, with a scripted draw. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { balancedGroup, collectGroups, type Draw, type ScoredCompletion } from '../../src/rl/sampling.js';
+import { balancedGroup, collectGroups, type Draw, type ScoredCompletion } from '../../src/learn/algorithms/collection.js';
 import type { Task } from '../../src/spec/task.js';
 
 const task = (id: string): Task => ({ id, family: 'test', prompt: `${id}=` });

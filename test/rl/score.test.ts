@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { InvalidArgumentError, InvalidConfigError } from '../../src/errors.js';
-import { scoreTargets, scoreTargetsOfRewards, type ScoreSettings } from '../../src/rl/score.js';
+import { scoreTargets, scoreTargetsOfRewards, type ScoreSettings } from '../../src/learn/score.js';
 import type { Task } from '../../src/spec/task.js';
 import type { Turn } from '../../src/spec/trajectory.js';
 

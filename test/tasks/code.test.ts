@@ -9,7 +9,7 @@ import { builtinCodeTasks, codeVerifier, loadCodeTasks } from '../../src/tasks/c
 import { canonical } from '../../src/sandbox/canonical.js';
 import { TaskFileError } from '../../src/errors.js';
 import type { Task } from '../../src/spec/task.js';
-import { resolveTasks } from '../../src/loop/sources.js';
+import { resolveTasks } from '../../src/tasks/sources.js';
 import { validateRecipe } from '../../src/recipe/load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'autodidact-code-'));

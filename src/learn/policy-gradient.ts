@@ -6,7 +6,7 @@
 import { Rng } from '../engine/random.js';
 import type { UpdateSettings } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
-import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from './losses.js';
+import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from './algorithms/losses.js';
 
 /**
  * The frozen reference's logprobs of each example's completion: attached as

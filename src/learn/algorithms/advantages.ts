@@ -19,8 +19,8 @@
  * sampler measured them over more (Reinforce-Ada's global baselines: every
  * completion sampled for the prompt, not only the ones kept).
  */
-import { Registry } from './registry.js';
-import { InternalError, InvalidArgumentError } from '../errors.js';
+import { Registry } from '../../registry.js';
+import { InternalError, InvalidArgumentError } from '../../errors.js';
 
 export interface GroupStatistics {
   /** Mean reward over every completion sampled for the prompt. */

@@ -30,9 +30,9 @@
  *   seq-mean-token-sum       (1/B) Σ_i Σ_t v
  *   seq-mean-token-sum-norm  (1/(B·L)) Σ_i Σ_t v, L a constant (Dr. GRPO: the generation budget)
  */
-import type { Datum, LossFunction } from '../spec/training-backend.js';
-import { Registry } from './registry.js';
-import { InternalError } from '../errors.js';
+import type { Datum, LossFunction } from '../../spec/training-backend.js';
+import { Registry } from '../../registry.js';
+import { InternalError } from '../../errors.js';
 
 /** One completion as a policy loss sees it. */
 export interface SequenceInput {

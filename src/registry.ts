@@ -4,7 +4,7 @@
  * recipes use. An unknown name throws and lists the valid ones; registering a
  * second function under a taken name throws.
  */
-import { InvalidConfigError, InvalidArgumentError } from '../errors.js';
+import { InvalidConfigError, InvalidArgumentError } from './errors.js';
 
 export class Registry<T> {
   private readonly entries = new Map<string, T>();

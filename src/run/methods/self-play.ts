@@ -9,16 +9,17 @@
  * round resumes at the first unfinished step, redoing it whole from the same
  * seed; the buffers carry over from round to round.
  */
-import { Rng } from '../engine/random.js';
-import type { SftExample } from './steps.js';
-import { selfPlayStep, seedBuffers, type Buffers } from '../selfplay/absolute-zero.js';
-import { PROMPT_KINDS, TASK_TYPES } from '../selfplay/formats.js';
-import type { Executor } from '../selfplay/executor.js';
-import { policyUpdate, referenceKl } from '../rl/update.js';
-import type { LoopParts } from './run-loop.js';
-import { finishRoundWeights, referenceBackend, roundMetrics, RoundStopped, saveStepWeights, startRoundWeights, type RlRoundContext } from './rl-round.js';
-import { seedFor } from './seeds.js';
-import { InvalidConfigError } from '../errors.js';
+import { Rng } from '../../engine/random.js';
+import type { SftExample } from '../../learn/steps.js';
+import { selfPlayStep, seedBuffers, type Buffers } from '../../selfplay/absolute-zero.js';
+import { PROMPT_KINDS, TASK_TYPES } from '../../selfplay/formats.js';
+import type { Executor } from '../../selfplay/executor.js';
+import { policyUpdate, referenceKl } from '../../learn/policy-gradient.js';
+import type { LoopParts, Method, RoundContext } from '../context.js';
+import { RoundStopped } from '../context.js';
+import { finishRoundWeights, referenceBackend, roundMetrics, saveStepWeights, startRoundWeights } from '../weights.js';
+import { seedFor } from '../seeds.js';
+import { InvalidConfigError } from '../../errors.js';
 
 interface SelfPlayState {
   /** Steps finished. */
@@ -30,7 +31,7 @@ interface SelfPlayState {
 const stateKey = (round: number) => `selfplay/${round}`;
 
 /** Runs (or resumes) the steps of self-play round `round`. */
-export async function runSelfPlayRound(parts: LoopParts, round: number, context: RlRoundContext): Promise<void> {
+export async function runSelfPlayRound(parts: LoopParts, round: number, context: RoundContext): Promise<void> {
   const { recipe, store, backend, tokenizer } = parts;
   const sp = recipe.selfplay!;
   const executor = parts.executor;
@@ -136,3 +137,12 @@ export async function formatPriorExamples(executor: Executor, count: number, see
   }
   return examples;
 }
+
+/** Absolute Zero self-play: propose → validate → solve → update steps; no task data. */
+export const selfPlay: Method = {
+  name: 'self-play',
+  drawsTasks: false,
+  async round(run, round) {
+    await run.phase(round, 'selfplay', run.parts.recipe.selfplay!.steps, (progress) => runSelfPlayRound(run.parts, round, run.roundContext(progress)));
+  },
+};

@@ -12,37 +12,25 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../engine/random.js';
-import type { Policy, SamplingOptions } from '../spec/policy.js';
-import type { Task } from '../spec/task.js';
-import type { TrainingBackend } from '../spec/training-backend.js';
-import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../rl/advantages.js';
-import { policyLosses, type RlExample } from '../rl/losses.js';
-import { definedOnly, policyUpdate, referenceKl } from '../rl/update.js';
-import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../rl/sampling.js';
-import type { LoopParts } from './run-loop.js';
-import { seedFor } from './seeds.js';
-import { scoreGroups } from '../verifiers/groups.js';
-import { singleTurnEnvironment } from '../environments/single-turn.js';
-import { rollout } from '../rollout/rollout.js';
-import { trajectoryDatum } from '../rollout/datums.js';
-import { trajectoryRow } from '../rollout/rows.js';
-import { InvalidConfigError, RunStoreError } from '../errors.js';
-
-/** What the loop lends an RL round: its policy handle and weight bookkeeping. */
-export interface RlRoundContext {
-  /** The policy rounds sample from; `weightsPath` locates its current weights on disk (a remote sampler loads them from there). */
-  policy: Policy & { version: string; weightsPath?: string };
-  /** Loads the weights a round ended with. */
-  useWeights(round: number): Promise<void>;
-  /** Loads a checkpoint (the loop forgets which round's weights it holds). */
-  loadWeights(path: string, version: string, options?: { weightsOnly?: boolean }): Promise<void>;
-  /** Saves the round's final weights as its checkpoint. */
-  saveWeights(round: number, version: string): Promise<void>;
-  progress(done: number): void;
-  /** Checked between steps: true stops the round (it resumes at the next step). */
-  shouldStop(): boolean;
-}
+import { Rng } from '../../engine/random.js';
+import type { Policy, SamplingOptions } from '../../spec/policy.js';
+import type { Task } from '../../spec/task.js';
+import type { TrainingBackend } from '../../spec/training-backend.js';
+import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../../learn/algorithms/advantages.js';
+import { policyLosses, type RlExample } from '../../learn/algorithms/losses.js';
+import { definedOnly, policyUpdate, referenceKl } from '../../learn/policy-gradient.js';
+import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../../learn/algorithms/collection.js';
+import type { LoopParts, Method, RoundContext } from '../context.js';
+import { saveOutcome } from '../outcomes.js';
+import { RoundStopped } from '../context.js';
+import { finishRoundWeights, referenceBackend, roundMetrics, saveStepWeights, startRoundWeights } from '../weights.js';
+import { seedFor } from '../seeds.js';
+import { scoreGroups } from '../../verifiers/groups.js';
+import { singleTurnEnvironment } from '../../environments/single-turn.js';
+import { rollout } from '../../rollout/rollout.js';
+import { trajectoryDatum } from '../../rollout/datums.js';
+import { trajectoryRow } from '../../rollout/rows.js';
+import { InvalidConfigError, RunStoreError } from '../../errors.js';
 
 /** Saved after each finished step. */
 interface RoundState {
@@ -54,10 +42,8 @@ interface RoundState {
   metrics: Record<string, number>[];
 }
 
-export class RoundStopped extends Error {}
-
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
-export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RlRoundContext): Promise<void> {
+export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RoundContext): Promise<void> {
   const { recipe, store, backend, tokenizer } = parts;
   const verifier = parts.rewardVerifier ?? parts.verifier;
   const rl = recipe.rl!;
@@ -177,43 +163,6 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   await finishRoundWeights(parts, round, context);
 }
 
-/**
- * Loads the weights a step-wise round (RL or self-play) continues from: its
- * own checkpoint when it was killed after writing it (before the phase was
- * marked done), its last finished step's slot, the round-0 weights with a
- * fresh AdamW for round 1 (a new training stage: the warm-up's moments and
- * step count are not carried over), or the previous round's.
- */
-export async function startRoundWeights(parts: LoopParts, round: number, context: RlRoundContext, state: { steps: number }, steps: number, stage: string): Promise<void> {
-  const { store } = parts;
-  if (state.steps >= steps && store.checkpoint(round)) await context.useWeights(round);
-  // The slot the last finished step wrote, found in the run directory as it is now (the run may have been moved or copied since).
-  else if (state.steps > 0) await context.loadWeights(stepSlot(parts, round, state.steps - 1), `round-${round}-step-${state.steps}`);
-  else if (round === 1) {
-    const base = store.checkpoint(0);
-    if (!base) throw new RunStoreError(store.path, `round 0 has no checkpoint to start ${stage} from; start the run over with --fresh`);
-    await context.loadWeights(base.path, base.policyVersion, { weightsOnly: true });
-  } else await context.useWeights(round - 1);
-}
-
-/** Saves a finished step's weights into one of the round's two slots, used in turn (a kill during a save never loses the last finished step). */
-export async function saveStepWeights(parts: LoopParts, round: number, step: number, context: RlRoundContext): Promise<void> {
-  const checkpoint = stepSlot(parts, round, step);
-  await parts.backend.save(checkpoint);
-  [context.policy.version, context.policy.weightsPath] = [`round-${round}-step-${step + 1}`, checkpoint];
-}
-
-/** The slot step `step` of round `round` saves its weights in. */
-function stepSlot(parts: LoopParts, round: number, step: number): string {
-  return join(parts.runDir, 'checkpoints', `round-${round}-slot-${step % 2}`);
-}
-
-/** Writes the round's checkpoint (a resumed finished round keeps the one it wrote) and removes its step slots, which it supersedes (the phase is marked done next, so they are never read again). */
-export async function finishRoundWeights(parts: LoopParts, round: number, context: RlRoundContext): Promise<void> {
-  if (!parts.store.checkpoint(round)) await context.saveWeights(round, `round-${round}`);
-  for (const step of [0, 1]) rmSync(stepSlot(parts, round, step), { recursive: true, force: true });
-}
-
 /** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */
 function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task } {
   const passes = new Map<number, number[]>();
@@ -243,32 +192,17 @@ async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonl
   return baselines;
 }
 
-/** A round's metrics from its steps': counts and timings summed, everything else averaged. */
-export function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
-  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'train/forward_completions', 'policy/optimizer_steps'].includes(key);
-  const totals = new Map<string, { sum: number; count: number }>();
-  for (const metrics of steps) {
-    for (const [key, value] of Object.entries(metrics)) {
-      const entry = totals.get(key) ?? { sum: 0, count: 0 };
-      entry.sum += value;
-      entry.count++;
-      totals.set(key, entry);
-    }
-  }
-  const out: Record<string, number> = { 'rl/steps': steps.length };
-  for (const [key, { sum, count }] of totals) out[key] = summed(key) ? sum : sum / count;
-  return out;
-}
 
-/** The frozen reference (round-0 weights) in a second backend, when the round's update uses or tracks the KL. */
-export async function referenceBackend(parts: LoopParts, kl: { coef: number; track: boolean }, section = 'rl'): Promise<TrainingBackend | undefined> {
-  if (kl.coef === 0 && !kl.track) return undefined;
-  if (!parts.reference) {
-    if (kl.coef > 0) throw new InvalidConfigError(`${section}.kl.coef`, `${section}.kl.coef > 0 needs a reference backend (LoopParts.reference) holding the round-0 weights: pass one, or set ${section}.kl.coef: 0`);
-    return undefined;
-  }
-  const base = parts.store.checkpoint(0);
-  if (!base) throw new RunStoreError(parts.store.path, 'no round-0 checkpoint to use as the KL reference; start the run over with --fresh');
-  await parts.reference.load(base.path);
-  return parts.reference;
-}
+/** Policy gradient (GRPO and kin): `rl.steps` steps on fresh groups replace sample → … → update. */
+export const policyGradient: Method = {
+  name: 'policy-gradient',
+  drawsTasks: true,
+  async round(run, round, tasks, plan) {
+    const { parts } = run;
+    await run.phase(round, 'rl', parts.recipe.rl!.steps, async (progress) => {
+      await runRlRound(parts, round, tasks, run.roundContext(progress));
+      const solved = new Set(parts.store.loadSamples(round, 'sample').filter((s) => s.verification?.status === 'scored' && s.verification.pass).map((s) => s.taskId));
+      saveOutcome(parts.store, round, plan.frontier, tasks, solved);
+    });
+  },
+};

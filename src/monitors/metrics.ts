@@ -6,8 +6,8 @@
  * answers the samples hold, and how well the accept filter separates right from
  * wrong when the ground truth is known.
  */
-import type { Attempt } from './steps.js';
-import { passed } from './steps.js';
+import type { Attempt } from '../learn/steps.js';
+import { passed } from '../learn/steps.js';
 
 /** Unbiased pass@k from c correct among n samples: 1 − C(n−c, k) / C(n, k). */
 export function passAtK(n: number, c: number, k: number): number {

@@ -9,10 +9,10 @@ import { EmbeddedBackend } from '../engine/backend.js';
 import type { Recipe } from '../recipe/schema.js';
 import type { Monitor, RoundRecord } from '../spec/monitor.js';
 import type { Verifier } from '../spec/verifier.js';
-import { judgeVerifier, type JudgePolicy } from '../verifiers/judge.js';
-import { scoreGroups } from '../verifiers/groups.js';
-import { answerEnds } from '../verifiers/match.js';
-import { majorityVoteVerifier } from '../verifiers/vote.js';
+import { judgeVerifier, type JudgePolicy } from './judge.js';
+import { scoreGroups } from './groups.js';
+import { answerEnds } from './match.js';
+import { majorityVoteVerifier } from './vote.js';
 
 /**
  * The recipe's reward verifier, as a function of the policy the loop samples

@@ -11,7 +11,7 @@ import type { StoredSample } from '../store/run-store.js';
 import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
 import { answerEnds, extractAnswer } from '../verifiers/match.js';
-import { fillTemplate } from './reflect.js';
+import { fillTemplate } from '../rollout/reflect.js';
 import { firstDistinct, type Attempt, type SftExample } from './steps.js';
 import { InvalidConfigError } from '../errors.js';
 

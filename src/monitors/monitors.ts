@@ -7,7 +7,7 @@
  */
 import type { Monitor, RoundRecord } from '../spec/monitor.js';
 import { exploreExploit, meanPassAtK } from './metrics.js';
-import { passed } from './steps.js';
+import { passed } from '../learn/steps.js';
 
 /** Rewards, verifier outcomes and the accepted set. */
 export const samplingMonitor: Monitor = {

@@ -35,9 +35,9 @@
  *   accuracy is the share of pairs with chosen reward > rejected reward
  *   (strictly), margin the mean of their difference.
  */
-import type { Datum, LossFunction, TrainingBackend } from '../spec/training-backend.js';
-import { InvalidArgumentError, InvalidConfigError } from '../errors.js';
-import { Registry } from './registry.js';
+import type { Datum, LossFunction, TrainingBackend } from '../../spec/training-backend.js';
+import { InvalidArgumentError, InvalidConfigError } from '../../errors.js';
+import { Registry } from '../../registry.js';
 
 /** One pair as a preference loss sees it: sequence logprobs (sums over completion tokens) and completion lengths. */
 export interface PairInput {

@@ -15,12 +15,12 @@ import type { Recipe } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { openRunDirectory } from '../store/run-dir.js';
 import type { RunStore } from '../store/run-store.js';
-import { easyToHardCurriculum, fixedCurriculum } from './curricula.js';
-import { defaultMonitors } from './monitors.js';
-import { policyReflector } from './reflect.js';
-import type { LoopParts, RemoteSampler } from './run-loop.js';
-import { resolveTasks } from './sources.js';
-import { labelAgreementMonitor, rewardVerifier } from './reward.js';
+import { easyToHardCurriculum, fixedCurriculum } from '../controllers/curricula.js';
+import { defaultMonitors } from '../monitors/monitors.js';
+import { policyReflector } from '../rollout/reflect.js';
+import type { LoopParts, RemoteSampler } from './loop.js';
+import { resolveTasks } from '../tasks/sources.js';
+import { labelAgreementMonitor, rewardVerifier } from '../verifiers/reward.js';
 import { selfPlayFormat } from '../selfplay/formats.js';
 
 /** The run directory already holds a run of another recipe. */

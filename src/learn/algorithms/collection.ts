@@ -19,8 +19,8 @@
  *
  * The functions are independent of the model: `draw` samples and scores.
  */
-import type { Task } from '../spec/task.js';
-import type { Trajectory } from '../spec/trajectory.js';
+import type { Task } from '../../spec/task.js';
+import type { Trajectory } from '../../spec/trajectory.js';
 import { meanStd, type GroupStatistics } from './advantages.js';
 
 /** A scored trajectory of a group (verifier errors are left out by `draw` and counted by the caller). */

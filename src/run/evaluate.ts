@@ -1,0 +1,97 @@
+/**
+ * The end of every round: greedy accuracy and pass@k on the held-out tasks
+ * (evaluate), the monitors' figures, phase timings and a remote sampler's
+ * spend (monitor), and the round's summary.
+ */
+import type { Attempt } from '../spec/trajectory.js';
+import type { LoopParts, LoopRun, RoundSummary } from './context.js';
+import { evaluate, sampleAndVerify } from '../learn/steps.js';
+import { meanPassAtK } from '../monitors/metrics.js';
+import { toAttempt } from '../learn/curate.js';
+import { samplingOptions } from './refine.js';
+import { seedFor } from './seeds.js';
+
+/** The evaluate and monitor phases of a round, and its summary. */
+export async function evaluateRound(run: LoopRun, round: number, frontier: number | undefined): Promise<RoundSummary> {
+  const { parts, policy, heldOut, events } = run;
+  const { recipe, store } = parts;
+  const phase = run.phase;
+  const useWeights = run.useWeights;
+  await phase(round, 'evaluate', heldOut.length, async () => {
+    await useWeights(round);
+    const metrics: Record<string, number> = {};
+    if (heldOut.length) {
+      const { accuracy, byDifficulty } = await evaluate(policy, heldOut, parts.verifier, { maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop });
+      metrics['eval/accuracy'] = accuracy;
+      for (const [d, a] of Object.entries(byDifficulty)) metrics[`eval/accuracy/d${d}`] = a;
+      if (recipe.eval.n > 0) {
+        const groups = await sampleAndVerify(policy, heldOut, parts.verifier, { ...samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round)) });
+        for (const [key, value] of Object.entries(meanPassAtK(groups, recipe.eval.k))) metrics[`eval/${key}`] = value;
+        const difficulties = [...new Set(groups.map((g) => g[0]?.task.difficulty))];
+        if (difficulties.length > 1) {
+          for (const d of difficulties) {
+            for (const [key, value] of Object.entries(meanPassAtK(groups.filter((g) => g[0]?.task.difficulty === d), recipe.eval.k))) metrics[`eval/${key}/d${d}`] = value;
+          }
+        }
+      }
+    }
+    store.saveMetrics(round, metrics);
+  });
+  await phase(round, 'monitor', 0, async () => {
+    const metrics: Record<string, number> = {};
+    // Self-play rounds report their own figures (proposer and solver, per task type) with the round's metrics.
+    if (round > 0 && !recipe.selfplay) {
+      const record = roundRecord(parts, round);
+      for (const monitor of parts.monitors) Object.assign(metrics, await monitor.observe(record));
+    }
+    for (const [name, ms] of Object.entries(store.phaseTimings(round))) metrics[`timing_ms/${name}`] = ms;
+    // A remote sampler's spend so far (this process's: a resumed run counts from its restart).
+    for (const [key, value] of Object.entries(parts.sampler?.usage?.() ?? {})) metrics[`sampler/${key}`] = value;
+    store.saveMetrics(round, metrics);
+  });
+  const metrics = store.metrics(round);
+  const accepted = round > 0 ? store.samplesById(store.acceptedIds(round, round)) : [];
+  const tasks = round > 0 ? store.loadTasks(round, 'train') ?? [] : [];
+  const difficultyOf = new Map(tasks.map((t) => [t.id, t.difficulty]));
+  const byDifficulty = Object.fromEntries(Object.entries(metrics).filter(([k]) => k.startsWith('eval/accuracy/d')).map(([k, v]) => [k.slice('eval/accuracy/d'.length), v]));
+  const summary: RoundSummary = {
+    round,
+    frontier,
+    tasks: tasks.length,
+    accepted: accepted.length,
+    acceptedAtFrontier: accepted.filter((s) => difficultyOf.get(s.taskId) === frontier).length,
+    evaluation: { accuracy: metrics['eval/accuracy'] ?? 0, byDifficulty },
+    metrics,
+    seconds: Object.values(store.phaseTimings(round)).reduce((a, b) => a + b, 0) / 1000,
+    checkpoint: store.checkpoint(round)?.path ?? '',
+  };
+  events.roundEnd?.(summary);
+  return summary;
+}
+
+
+/** The monitors' view of a round, read back from the store. */
+export function roundRecord(parts: LoopParts, round: number) {
+  const tasks = new Map((parts.store.loadTasks(round, 'train') ?? []).map((t) => [t.id, t]));
+  const samples = parts.store.loadSamples(round);
+  const attempts = new Map(samples.map((s) => [s.id, toAttempt(s, tasks.get(s.taskId)!)]));
+  // A group: the samples of one task in one step (RL rounds may draw a task in several steps).
+  const groups = new Map<string, Attempt[]>();
+  for (const s of samples) {
+    const key = `${s.step ?? 0}/${s.taskId}`;
+    if (s.kind === 'sample') (groups.get(key) ?? groups.set(key, []).get(key)!).push(attempts.get(s.id)!);
+  }
+  const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
+  const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
+  // Acceptance precision needs an accept filter: RL rounds have none.
+  const labeledTruth = !parts.recipe.rl && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
+  return {
+    round,
+    groups: [...groups.values()],
+    refinements,
+    accepted,
+    // Ground truth: the verifier's verdict, when every task carries its answer.
+    isCorrect: labeledTruth ? (a: Attempt) => a.verification.status === 'scored' && a.verification.pass : undefined,
+  };
+}
+

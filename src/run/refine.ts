@@ -1,0 +1,102 @@
+/**
+ * Store-backed steps shared by methods: scoring every unscored sample of a
+ * round (a task's group together), Re-ReST reflection on failures and STaR
+ * rationalization of unsolved tasks. Each saves what it makes chunk by chunk
+ * and skips what a killed run already saved.
+ */
+import type { Recipe } from '../recipe/schema.js';
+import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Task } from '../spec/task.js';
+import type { TrajectoryKind } from '../spec/trajectory.js';
+import type { SampleRow, StoredSample } from '../store/run-store.js';
+import type { LoopParts } from './context.js';
+import { fillTemplate } from '../rollout/reflect.js';
+import { seedFor } from './seeds.js';
+import { scoreGroups } from '../verifiers/groups.js';
+import { InvalidConfigError, RunStoreError } from '../errors.js';
+
+/** Sampling options of the recipe with a given n, temperature and seed. */
+export function samplingOptions(recipe: Recipe, n: number, temperature: number, seed: number): SamplingOptions {
+  return { n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed };
+}
+
+export function sampleRow(round: number, kind: TrajectoryKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
+  return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? policyVersion, sampler: { ...sampler } };
+}
+
+/**
+ * Scores every sample of a round that has no score yet, a group at a time
+ * (the samples of one task and kind, which a group verifier such as majority
+ * vote scores together), in chunks of about 256 samples (each saved at once).
+ */
+export async function scoreUnscored(parts: LoopParts, round: number, byId: Map<string, Task>): Promise<void> {
+  const verifier = parts.rewardVerifier ?? parts.verifier;
+  const groups = new Map<string, StoredSample[]>();
+  for (const sample of parts.store.loadSamples(round)) {
+    const key = `${sample.kind}/${sample.taskId}`;
+    (groups.get(key) ?? groups.set(key, []).get(key)!).push(sample);
+  }
+  const pending = [...groups.values()].filter((group) => group.some((s) => s.verification === null));
+  for (let i = 0; i < pending.length; ) {
+    const chunk: StoredSample[][] = [];
+    for (let size = 0; i < pending.length && (size === 0 || size + pending[i].length <= 256); i++) {
+      chunk.push(pending[i]);
+      size += pending[i].length;
+    }
+    const verdicts = await scoreGroups(
+      verifier,
+      chunk.map((group) => {
+        const task = byId.get(group[0].taskId);
+        if (!task) throw new RunStoreError(parts.store.path, `sample ${group[0].id} names task ${group[0].taskId}, which round ${round} does not have: the run store is inconsistent; start the run over with --fresh`);
+        return { task, completions: group.map((s) => s.completion) };
+      }),
+    );
+    const rows = chunk.flatMap((group, g) => group.flatMap((sample, j) => (sample.verification === null ? [{ sampleId: sample.id, verifier: { name: verifier.name, version: verifier.version }, verification: verdicts[g][j] }] : [])));
+    parts.store.saveScores(rows);
+  }
+}
+
+/** Re-ReST: the reflector revises failed attempts (up to `perTask` per task) using the verifier's feedback. */
+export async function reflect(parts: LoopParts, round: number, samples: StoredSample[], byId: Map<string, Task>, policyVersion: string): Promise<void> {
+  const { recipe, store } = parts;
+  if (!parts.reflector) throw new InvalidConfigError('reflect.enabled', 'recipe enables reflect, but no reflector was given: pass LoopParts.reflector or set reflect.enabled: false');
+  const done = new Set(store.loadSamples(round, 'reflection').map((s) => s.parentId));
+  const perTask = new Map<string, number>();
+  const failed = samples.filter((s) => {
+    if (s.verification?.status !== 'scored' || s.verification.pass) return false;
+    const count = perTask.get(s.taskId) ?? 0;
+    if (count >= recipe.reflect.perTask) return false;
+    perTask.set(s.taskId, count + 1);
+    return true;
+  });
+  const chunk = recipe.sample.chunk;
+  for (let c = 0; c * chunk < failed.length; c++) {
+    const part = failed.slice(c * chunk, (c + 1) * chunk).filter((s) => !done.has(s.id));
+    if (part.length === 0) continue;
+    const seed = seedFor(recipe.seed, 'reflect', round, c);
+    const reflections = await parts.reflector.reflect(
+      part.map((s) => ({ task: byId.get(s.taskId)!, attempt: s.completion, feedback: s.verification?.status === 'scored' ? s.verification.feedback : '' })),
+      { n: recipe.reflect.n, seed },
+    );
+    const sampler = { ...samplingOptions(recipe, recipe.reflect.n, recipe.reflect.temperature, seed), reflector: parts.reflector.name };
+    store.saveSamples(part.flatMap((s, i) => reflections[i].revisions.map((revision, j) => ({ ...sampleRow(round, 'reflection', byId.get(s.taskId)!, s.sampleIndex * recipe.reflect.n + j, reflections[i].prompt, revision, policyVersion, sampler, s.id), sampler }))));
+  }
+}
+
+/** STaR rationalization: tasks none of whose samples passed are tried again with the answer as a hint. */
+export async function rationalize(parts: LoopParts, policy: Policy, round: number, samples: StoredSample[], byId: Map<string, Task>): Promise<void> {
+  const { recipe, store } = parts;
+  const solved = new Set(samples.filter((s) => s.verification?.status === 'scored' && s.verification.pass).map((s) => s.taskId));
+  const done = new Set(store.loadSamples(round, 'rationalization').map((s) => s.taskId));
+  const unsolved = [...new Set(samples.map((s) => s.taskId))].filter((id) => !solved.has(id) && byId.get(id)?.answer !== undefined);
+  const chunk = recipe.sample.chunk;
+  for (let c = 0; c * chunk < unsolved.length; c++) {
+    const part = unsolved.slice(c * chunk, (c + 1) * chunk).filter((id) => !done.has(id)).map((id) => byId.get(id)!);
+    if (part.length === 0) continue;
+    const prompts = part.map((task) => fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer! }));
+    const sampling = samplingOptions(recipe, recipe.rationalize.n, recipe.rationalize.temperature, seedFor(recipe.seed, 'rationalize', round, c));
+    const groups = await policy.sample(prompts, sampling);
+    store.saveSamples(part.flatMap((task, i) => groups[i].map((completion, j) => sampleRow(round, 'rationalization', task, j, prompts[i], completion, policy.version, sampling))));
+  }
+}
+
