@@ -64,7 +64,7 @@ export function easyToHardController(input: EasyToHardOptions, field = 'controll
 function solvedShareAt(round: RoundHistory, difficulty: number): number | undefined {
   const atDifficulty = round.tasks.filter((task) => (task.difficulty ?? 0) === difficulty);
   if (atDifficulty.length === 0) return undefined;
-  return atDifficulty.filter((task) => task.passes > 0).length / atDifficulty.length;
+  return atDifficulty.filter((task) => task.solved).length / atDifficulty.length;
 }
 
 /**

@@ -15,8 +15,12 @@ import { fillTemplate } from '../rollout/reflect.js';
 import { firstDistinct, type Attempt, type SftExample } from './steps.js';
 import { InvalidConfigError } from '../errors.js';
 
-/** The accepted samples of a round, with the reason each was accepted. */
-export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[]): { sampleId: number; reason: string }[] {
+/**
+ * The accepted samples of a round, with the reason each was accepted. With a
+ * `threshold` (the round plan's, e.g. B-STaR's), the verifier's attempts are
+ * accepted by reward ≥ threshold instead of by their pass.
+ */
+export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly StoredSample[], threshold: number | null = null): { sampleId: number; reason: string }[] {
   const byTask = new Map<string, StoredSample[]>();
   for (const sample of samples) (byTask.get(sample.taskId) ?? byTask.set(sample.taskId, []).get(sample.taskId)!).push(sample);
   const accepted: { sampleId: number; reason: string }[] = [];
@@ -31,9 +35,9 @@ export function curate(recipe: Recipe, tasks: readonly Task[], samples: readonly
       chosen = vote.answer === null ? [] : own.filter((s) => extractAnswer(s.completion, options) === vote.answer).map((sample) => ({ sample, reason: `majority ${(vote.agreement * 100).toFixed(0)}%` }));
     } else {
       // Own samples first, then revisions; the reason names which.
-      const order = { sample: 0, reflection: 1, rationalization: 2 } as const;
+      const order = { sample: 0, reflection: 1, rationalization: 2, correction: 3 } as const;
       chosen = candidates
-        .filter((s) => s.verification?.status === 'scored' && s.verification.pass)
+        .filter((s) => s.verification?.status === 'scored' && (threshold === null ? s.verification.pass : s.verification.reward >= threshold))
         .sort((a, b) => order[a.kind] - order[b.kind] || a.id - b.id)
         .map((sample) => ({ sample, reason: sample.kind === 'sample' ? 'verified' : `verified ${sample.kind}` }));
     }

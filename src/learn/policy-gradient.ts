@@ -5,7 +5,7 @@
  */
 import { Rng } from '../engine/random.js';
 import type { UpdateSettings } from '../recipe/schema.js';
-import type { TrainingBackend } from '../spec/training-backend.js';
+import type { Datum, TrainingBackend } from '../spec/training-backend.js';
 import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from './algorithms/losses.js';
 
 /**
@@ -40,13 +40,20 @@ export async function referenceKl(reference: TrainingBackend, examples: RlExampl
  * the gradient, and the aggregation weights are still computed over the
  * whole minibatch, so the update is the same, for a fraction of the work.
  */
-export async function policyUpdate(backend: TrainingBackend, examples: readonly RlExample[], rl: UpdateSettings & { normLength: number; samplingTemperature?: number }, seed: number): Promise<Record<string, number>> {
+export async function policyUpdate(
+  backend: TrainingBackend,
+  examples: readonly RlExample[],
+  rl: UpdateSettings & { normLength: number; samplingTemperature?: number },
+  seed: number,
+  /** An auxiliary supervised term (e.g. passing revisions of failed attempts): cross-entropy datums whose weights already carry its coefficient; added to the first minibatch's gradient, once per update. */
+  auxiliary: readonly Datum[] = [],
+): Promise<Record<string, number>> {
   // The policy's logprobs at the sampling temperature: the examples' oldLogprobs are the behaviour's, so the first epoch's ratios are 1 (at top-p 1).
   const forwardOptions = rl.samplingTemperature !== undefined && rl.samplingTemperature > 0 && rl.samplingTemperature !== 1 ? { temperature: rl.samplingTemperature } : undefined;
   const settings = { loss: rl.loss, options: { ...DEFAULT_LOSS_OPTIONS, ...definedOnly(rl.lossOptions) }, kl: { penalty: rl.kl.penalty, coef: rl.kl.coef } };
-  const contributes = rl.kl.coef === 0 ? policyLosses.get(rl.loss).contributes : undefined;
+  const contributes = rl.kl.coef === 0 && examples.every((e) => !e.klCoef) ? policyLosses.get(rl.loss).contributes : undefined;
   const rng = new Rng(seed, 0x9e1);
-  const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0 };
+  const sums = { tokens: 0, allTokens: 0, clipped: 0, ppoKl: 0, loss: 0, gradNorm: 0, optimizerSteps: 0, forwarded: 0, auxiliaryLoss: Number.NaN };
   for (let epoch = 0; epoch < rl.epochs; epoch++) {
     const order = examples.map((_, i) => i);
     if (rl.minibatches > 1 || epoch > 0) rng.shuffle(order);
@@ -56,6 +63,7 @@ export async function policyUpdate(backend: TrainingBackend, examples: readonly 
       const allWeights = aggregationWeights(minibatch.map((e) => e.oldLogprobs.length), rl.aggregation, rl.normLength);
       const kept = minibatch.map((e, i) => i).filter((i) => !contributes || contributes(minibatch[i]));
       sums.allTokens += minibatch.reduce((n, e) => n + e.oldLogprobs.length, 0);
+      if (auxiliary.length && epoch === 0 && start === 0) sums.auxiliaryLoss = (await backend.forwardBackward(auxiliary, 'cross_entropy')).loss;
       if (kept.length) {
         const batch = kept.map((i) => minibatch[i]);
         const result = await backend.forwardBackward(batch.map((e) => e.datum), policyLossFunction(batch, kept.map((i) => allWeights[i]), settings), forwardOptions);
@@ -81,6 +89,7 @@ export async function policyUpdate(backend: TrainingBackend, examples: readonly 
     'policy/grad_norm': sums.optimizerSteps ? sums.gradNorm / sums.optimizerSteps : 0,
     'policy/optimizer_steps': sums.optimizerSteps,
     'train/forward_completions': sums.forwarded,
+    ...(Number.isNaN(sums.auxiliaryLoss) ? {} : { 'refine/sft_loss': sums.auxiliaryLoss }),
   };
 }
 

@@ -77,6 +77,16 @@ export function validateRecipe(raw: unknown): Recipe {
   checkTemplates(recipe);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
+  if (c.kind === 'sec') {
+    const other = c.categories.find((category) => !/^d-?\d+$/.test(category));
+    if (other !== undefined) throw new InvalidConfigError('curriculum.categories', `names "${other}", but task sources draw by difficulty; name each category d<difficulty> (e.g. [d1, d2, d3])`);
+  }
+  checkControllers(recipe);
+  if (recipe.rl?.selfCorrection) {
+    if (recipe.verifier.kind !== 'tasks') throw new InvalidConfigError('rl.selfCorrection', `scores each attempt on its own, but verifier.kind ${recipe.verifier.kind} scores whole groups or asks a judge; use verifier.kind: tasks`);
+    if (recipe.reflect.enabled) throw new InvalidConfigError('reflect.enabled', 'and rl.selfCorrection both revise failed attempts; SCoRe\'s second attempt is the revision. Remove one');
+  }
+  if (recipe.reflect.coef !== undefined && !recipe.rl) throw new InvalidConfigError('reflect.coef', `weights the revisions' supervised term in policy-gradient steps; a ${recipe.selfplay ? 'self-play' : 'self-training'} recipe trains revisions as accepted data instead. Remove it`);
   if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {
     throw new InvalidConfigError('warmup.count', `lists ${recipe.warmup.count.length} counts for ${recipe.warmup.difficulties.length} difficulties; give one count per difficulty, or a single number`);
   }
@@ -88,7 +98,7 @@ export function validateRecipe(raw: unknown): Recipe {
     advantageEstimators.get(recipe.rl.advantage);
     policyLosses.get(recipe.rl.loss);
     klPenalties.get(recipe.rl.kl.penalty);
-    if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
+    if (recipe.rationalize.enabled) throw new InvalidConfigError('rationalize.enabled', 'is a self-training step (it trains hinted answers as they are); an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
     if (recipe.rl.sampling.kind === 'reinforce-ada' && recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds < recipe.sample.n) {
       throw new InvalidConfigError('rl.sampling.maxRounds', `× perRound = ${recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds} completions per prompt at most, fewer than a group of sample.n = ${recipe.sample.n}`);
     }
@@ -155,4 +165,16 @@ export function loadRecipe(path: string, overrides: readonly string[] = []): Rec
   }
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new RecipeFileError(path, 'a recipe is a YAML mapping (name: …, rounds: …, tasks: …)');
   return validateRecipe(applyOverrides(raw as Record<string, unknown>, overrides));
+}
+
+/** Controllers need what they read: learnability a recurring task pool; self-play plans no tasks, so it takes none. */
+function checkControllers(recipe: Recipe): void {
+  recipe.controllers.forEach((controller, i) => {
+    if (recipe.selfplay) throw new InvalidConfigError(`controllers.${i}.kind`, `${controller.kind} plans the tasks and sampling of drawn rounds, but self-play proposes its own tasks; remove it`);
+    if (controller.kind === 'learnability' && recipe.tasks.pool === undefined) throw new InvalidConfigError(`controllers.${i}.kind`, 'learnability weights tasks by their solve rates in earlier rounds, which needs tasks that recur: set tasks.pool (tasks per difficulty, drawn once)');
+  });
+  const kinds = recipe.controllers.map((controller) => controller.kind);
+  const twice = kinds.find((kind, i) => kinds.indexOf(kind) !== i);
+  if (twice !== undefined) throw new InvalidConfigError('controllers', `lists ${twice} twice; each controller keeps one state per run, so list it once`);
+  if (recipe.selfplay && recipe.curriculum.kind !== 'fixed') throw new InvalidConfigError('curriculum.kind', `${recipe.curriculum.kind} plans drawn tasks, but self-play proposes its own; remove the curriculum section`);
 }

@@ -8,7 +8,7 @@ import { totalmem } from 'node:os';
 import { getHeapStatistics } from 'node:v8';
 import { InvalidConfigError } from '../errors.js';
 import { costliestModelField, engineFloats, formatBytes, MAX_TYPED_ARRAY_LENGTH, parameterCountOf, type ModelConfig } from '../engine/config.js';
-import type { Recipe } from './schema.js';
+import { curriculumDifficulties, type Recipe } from './schema.js';
 
 /**
  * Rough JavaScript heap bytes of one task and of one sample per completion
@@ -25,9 +25,7 @@ function evalDifficultyCount(recipe: Recipe): number {
   if (recipe.eval.difficulties) return recipe.eval.difficulties.length;
   if (recipe.selfplay) return 3;
   const set = new Set<number>(recipe.warmup?.difficulties ?? []);
-  const c = recipe.curriculum;
-  if (c.kind === 'fixed') set.add(c.difficulty);
-  else for (let d = c.start; d <= c.max; d++) set.add(d);
+  for (const d of curriculumDifficulties(recipe.curriculum)) set.add(d);
   return set.size;
 }
 

@@ -10,6 +10,9 @@ import { OpenAIPolicyConfigSchema } from '../policies/openai-config.js';
 import { ModelConfigSchema } from '../engine/config.js';
 import { AGGREGATIONS } from '../learn/algorithms/losses.js';
 import { RewardVerifierSchema } from './verifier-schema.js';
+import { SecOptionsSchema } from '../controllers/sec.js';
+import { LearnabilityOptionsSchema } from '../controllers/learnability.js';
+import { BStarOptionsSchema } from '../controllers/b-star.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -41,6 +44,8 @@ const TasksSchema = z
     revealAnswer: z.boolean().default(false),
     /** Tasks per round. */
     perRound: positiveInt.default(256),
+    /** Draw each round's tasks from a fixed pool of this many tasks per difficulty, drawn once, so tasks recur across rounds (per-task controllers such as learnability need it); absent: fresh tasks every round. */
+    pool: positiveInt.optional(),
   })
   .strict();
 
@@ -67,6 +72,16 @@ const CurriculumSchema = z.discriminatedUnion('kind', [
       review: probability.default(0.25),
     })
     .strict(),
+  /** Self-Evolving Curriculum (https://arxiv.org/abs/2505.14970): a bandit over categories (`d<difficulty>`), rewarded by mean |advantage|. */
+  SecOptionsSchema.extend({ kind: z.literal('sec') }).strict(),
+]);
+
+/** Controllers that set more of each round's plan after the curriculum (src/controllers/). */
+const ControllerSchema = z.discriminatedUnion('kind', [
+  /** Per-task weights p(1 − p) of recent solve rates within the curriculum's draws (needs tasks.pool). */
+  LearnabilityOptionsSchema.extend({ kind: z.literal('learnability') }).strict(),
+  /** B-STaR (https://arxiv.org/abs/2412.17256): the temperature and accept threshold with the best balance score on probe samples. */
+  BStarOptionsSchema.extend({ kind: z.literal('b-star') }).strict(),
 ]);
 
 /** Supervised warm-up on labeled tasks before round 1 (the SFT baseline). */
@@ -137,6 +152,8 @@ const ReflectSchema = z
     temperature: z.number().nonnegative().default(0.7),
     /** Failed attempts reflected on per task at most. */
     perTask: positiveInt.default(1),
+    /** Policy gradient only: weight of the supervised term on passing revisions (mean token cross-entropy) added to each step's update; default 0.1. */
+    coef: z.number().nonnegative().optional(),
   })
   .strict();
 
@@ -238,10 +255,34 @@ const updateFields = {
 };
 
 /** Reinforcement learning with verifiable rewards: the update is policy-gradient steps on fresh samples instead of fine-tuning on an accepted set. */
+/**
+ * SCoRe multi-turn self-correction (https://arxiv.org/abs/2409.12917): each
+ * episode is two attempts (the task, then an instruction to correct it);
+ * Stage I trains attempt 2 while a strong KL (β2) keeps attempt 1 near the
+ * reference, Stage II adds the bonus α·(r2 − r1) to attempt 2's reward.
+ */
+const SelfCorrectionSchema = z
+  .object({
+    stage: z.union([z.literal(1), z.literal(2)]).default(2),
+    /** β1: KL coefficient of attempt 2 (Stage I) and of both attempts (Stage II). */
+    beta1: z.number().nonnegative().default(0.01),
+    /** β2: Stage I's strong KL coefficient on attempt 1. */
+    beta2: z.number().nonnegative().default(0.1),
+    /** α: Stage II's self-correction bonus α·(r2 − r1). */
+    alpha: z.number().nonnegative().default(10),
+    /** The second turn's observation; `{prompt}` (and `{feedback}` with showFeedback) are filled in. Default: a short instruction to correct the answer, then the prompt again. */
+    instruction: z.string().optional(),
+    /** Show attempt 1's verifier feedback in the instruction (default: no, as SCoRe: intrinsic self-correction). */
+    showFeedback: z.boolean().default(false),
+  })
+  .strict();
+
 const RlSchema = z
   .object({
     /** Policy-gradient steps per round; each samples fresh groups from the current weights. */
     steps: positiveInt.default(10),
+    /** SCoRe: two-attempt episodes (attempt, self-correction instruction, attempt) trained with its stage's targets; absent: single-turn. */
+    selfCorrection: SelfCorrectionSchema.optional(),
     /** Prompts (groups) per step; each step trains on promptsPerStep × sample.n completions. */
     promptsPerStep: positiveInt.default(16),
     /** Advantage estimator: grpo, dr-grpo, rloo, reinforce++, reinforce++-baseline, bnpo, self-critical, reinforce. */
@@ -331,6 +372,8 @@ const EvalSchema = z
     /** pass@k values reported when n > 0. */
     k: z.array(positiveInt).default([1]),
     temperature: z.number().nonnegative().default(1),
+    /** Also evaluate two greedy attempts per held-out task (the second after the self-correction instruction): `eval/correction/*` (acc_t1, acc_t2, delta, i_to_c, c_to_i). On by default with rl.selfCorrection. */
+    twoAttempt: z.boolean().optional(),
   })
   .strict();
 
@@ -386,6 +429,8 @@ export const RecipeSchema = z
     model: ModelSchema.prefault({}),
     tasks: TasksSchema,
     curriculum: CurriculumSchema.prefault({ kind: 'fixed', difficulty: 1 }),
+    /** More controllers, run in order after the curriculum each round: learnability, b-star. */
+    controllers: z.array(ControllerSchema).default([]),
     warmup: WarmupSchema.optional(),
     sample: SampleSchema.prefault({}),
     accept: AcceptSchema.prefault({}),
@@ -408,3 +453,13 @@ export type UpdateSettings = Pick<z.output<typeof RlSchema>, keyof typeof update
 
 export type RecipeInput = z.input<typeof RecipeSchema>;
 export type Recipe = z.output<typeof RecipeSchema>;
+
+/** The difficulties a curriculum can ask for: a fixed one, easy-to-hard's start..max, or SEC's `d<difficulty>` categories. */
+export function curriculumDifficulties(curriculum: Recipe['curriculum']): number[] {
+  if (curriculum.kind === 'fixed') return [curriculum.difficulty];
+  if (curriculum.kind === 'easy-to-hard') return Array.from({ length: Math.max(0, curriculum.max - curriculum.start + 1) }, (_, i) => curriculum.start + i);
+  return curriculum.categories.flatMap((category) => {
+    const match = /^d(-?\d+)$/.exec(category);
+    return match ? [Number(match[1])] : [];
+  });
+}

@@ -5,7 +5,7 @@
  * methods and the loop import them without importing each other.
  */
 import type { Recipe } from '../recipe/schema.js';
-import type { Curriculum, RoundPlan as CurriculumPlan } from '../spec/curriculum.js';
+import type { Controller, RoundPlan } from '../spec/controller.js';
 import type { Monitor } from '../spec/monitor.js';
 import type { Policy } from '../spec/policy.js';
 import type { Reflector } from '../spec/reflector.js';
@@ -33,7 +33,8 @@ export interface LoopParts {
   rewardVerifier?: Verifier;
   /** Builds `rewardVerifier` from the policy the loop samples from (a judge that is the policy itself); runLoop calls it once, at its start. */
   makeRewardVerifier?: (self: Policy) => Verifier;
-  curriculum: Curriculum;
+  /** The recipe's controllers in planning order: its curriculum, then `controllers:` (src/run/plan.ts). */
+  controllers: Controller[];
   /** Reflects on failures (Re-ReST); required when `recipe.reflect.enabled`. */
   reflector?: Reflector;
   monitors: Monitor[];
@@ -149,8 +150,10 @@ export interface LoopRun {
  */
 export interface Method {
   readonly name: string;
-  /** Whether the round draws tasks from the curriculum's plan first (self-play proposes its own). */
+  /** Whether the round draws tasks from its plan first (self-play proposes its own). */
   readonly drawsTasks: boolean;
-  /** Runs (or resumes) round `round`; `tasks` are the round's drawn tasks (empty when it draws none). */
-  round(run: LoopRun, round: number, tasks: readonly Task[], plan: CurriculumPlan): Promise<void>;
+  /** What counts as a task solved, for curricula: an accepted attempt (methods that curate) or a passing one. */
+  readonly solvedBy: 'accepted' | 'passed';
+  /** Runs (or resumes) round `round`; `tasks` are the round's drawn tasks (empty when it draws none); `plan` the round's stored plan, which every sampling site reads. */
+  round(run: LoopRun, round: number, tasks: readonly Task[], plan: RoundPlan): Promise<void>;
 }

@@ -10,6 +10,9 @@ import { meanPassAtK } from '../monitors/metrics.js';
 import { toAttempt } from '../learn/curate.js';
 import { samplingOptions } from './refine.js';
 import { seedFor } from './seeds.js';
+import { twoAttemptEnvironment } from '../environments/two-attempt.js';
+import { rollout } from '../rollout/rollout.js';
+import { correctionMetrics } from '../monitors/correction.js';
 
 /** The evaluate and monitor phases of a round, and its summary. */
 export async function evaluateRound(run: LoopRun, round: number, frontier: number | undefined): Promise<RoundSummary> {
@@ -23,6 +26,13 @@ export async function evaluateRound(run: LoopRun, round: number, frontier: numbe
     if (heldOut.length) {
       const { accuracy, byDifficulty } = await evaluate(policy, heldOut, parts.verifier, { maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop });
       metrics['eval/accuracy'] = accuracy;
+      // Self-correction on held-out tasks: attempt, the correction instruction, attempt (greedy).
+      const selfCorrection = recipe.rl?.selfCorrection;
+      if (recipe.eval.twoAttempt ?? selfCorrection !== undefined) {
+        const environment = twoAttemptEnvironment(parts.verifier, { instruction: selfCorrection?.instruction, showFeedback: selfCorrection?.showFeedback });
+        const trajectories = (await rollout(policy, environment, heldOut, { sampling: { n: 1, temperature: 0, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 }, tokenizer: parts.tokenizer, provenance: { round }, policyVersion: policy.version })).flat();
+        for (const [key, value] of Object.entries(correctionMetrics(trajectories))) metrics[`eval/${key}`] = value;
+      }
       for (const [d, a] of Object.entries(byDifficulty)) metrics[`eval/accuracy/d${d}`] = a;
       if (recipe.eval.n > 0) {
         const groups = await sampleAndVerify(policy, heldOut, parts.verifier, { ...samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round)) });

@@ -13,17 +13,15 @@
  */
 import { join, resolve } from 'node:path';
 import type { SamplingOptions } from '../spec/policy.js';
-import type { Task } from '../spec/task.js';
 import type { LoopEvents, LoopParts, LoopPolicy, LoopResult, LoopRun, Phase, RemoteSampler, RoundSummary } from './context.js';
 import { RoundStopped } from './context.js';
-import { planCounts } from '../controllers/curricula.js';
 import { fineTune } from '../learn/steps.js';
 import { labeledExamples } from '../learn/curate.js';
 import { formatPriorExamples } from './methods/self-play.js';
 import { methodOf } from './methods/index.js';
 import { evaluateRound } from './evaluate.js';
-import { outcomes } from './outcomes.js';
-import { checkTrainingSupply, drawTasks, heldOutTasks, labeledTasks } from './tasks.js';
+import { defaultPlan, drawPlannedTasks, planFor } from './plan.js';
+import { checkTrainingSupply, heldOutTasks, labeledTasks } from './tasks.js';
 import { seedFor } from './seeds.js';
 import { InternalError, PolicyReplyError, RunStoreError } from '../errors.js';
 
@@ -133,19 +131,17 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
 
     for (let round = 1; round <= recipe.rounds; round++) {
       if (!method.drawsTasks) {
-        await method.round(run, round, [], { frontier: 0, counts: [] });
+        await method.round(run, round, [], defaultPlan(recipe, round));
         rounds.push(await evaluateRound(run, round, undefined));
         continue;
       }
-      // tasks: the curriculum plans the round from the outcomes so far.
-      const plan = parts.curriculum.plan(round, outcomes(store, round));
+      // tasks: the controllers plan the round from the history so far (the plan is stored with the round), then its tasks are drawn as planned.
       await phase(round, 'tasks', 1, async () => {
-        const tasks: Task[] = [];
-        for (const { difficulty, count } of planCounts(plan, recipe.tasks.perRound)) {
-          tasks.push(...drawTasks(parts.source, { count, difficulty, seed: seedFor(recipe.seed, 'tasks', round, difficulty), split: `round${round}` }, excluded).tasks);
-        }
-        store.saveTasks(round, 'train', tasks);
+        const plan = await planFor(run, round, excluded);
+        store.saveTasks(round, 'train', drawPlannedTasks(parts, plan, excluded));
       });
+      // A run directory of store version 1 has the tasks of its rounds but no plans: planned again, from the same history.
+      const plan = store.loadPlan(round)?.plan ?? (await planFor(run, round, excluded));
       await method.round(run, round, store.loadTasks(round, 'train') ?? [], plan);
       rounds.push(await evaluateRound(run, round, plan.frontier));
     }

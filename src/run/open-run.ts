@@ -15,7 +15,7 @@ import type { Recipe } from '../recipe/schema.js';
 import type { TrainingBackend } from '../spec/training-backend.js';
 import { openRunDirectory } from '../store/run-dir.js';
 import type { RunStore } from '../store/run-store.js';
-import { easyToHardCurriculum, fixedCurriculum } from '../controllers/curricula.js';
+import { recipeControllers } from './plan.js';
 import { defaultMonitors } from '../monitors/monitors.js';
 import { policyReflector } from '../rollout/reflect.js';
 import type { LoopParts, RemoteSampler } from './loop.js';
@@ -63,17 +63,13 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     const policy = { name: 'embedded', sample: backend.sample.bind(backend) };
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
-    const needsReference = klSettings !== undefined && (klSettings.coef > 0 || klSettings.track);
+    const selfCorrection = recipe.rl?.selfCorrection; // SCoRe's per-attempt KL terms
+    const needsReference = (klSettings !== undefined && (klSettings.coef > 0 || klSettings.track)) || (selfCorrection !== undefined && selfCorrection.beta1 + selfCorrection.beta2 > 0);
     const reference = needsReference ? (options.reference ?? (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }))) : undefined;
     if (reference && !options.reference) started.push(reference);
     // The recipe's reward verifier (judge or majority vote), if any; the loop builds it with the policy it samples from.
     const reward = await rewardVerifier(recipe, { baseDir: options.baseDir });
     closeReward = reward.close;
-    const c = recipe.curriculum;
-    const curriculum =
-      c.kind === 'fixed'
-        ? fixedCurriculum(c.difficulty)
-        : easyToHardCurriculum({ ...c, floor: Math.min(c.start, ...(recipe.warmup?.difficulties ?? [c.start])) });
     // A remote sampler (the recipe's `sampler:` section): an OpenAI-compatible server that follows training by reloading checkpoints.
     const sampler = recipe.sampler.kind === 'openai' ? remoteSampler(recipe.sampler) : recipe.sampler.kind === 'llamacpp' ? llamaCppSampler(recipe.sampler) : undefined;
     const parts: LoopParts = {
@@ -84,7 +80,7 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
       source,
       verifier,
       makeRewardVerifier: reward.make,
-      curriculum,
+      controllers: recipeControllers(recipe),
       reflector: recipe.reflect.enabled
         ? policyReflector(policy, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop } })
         : undefined,

@@ -10,6 +10,8 @@ import type { Task } from '../spec/task.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { SampleRow, StoredSample } from '../store/run-store.js';
 import type { LoopParts } from './context.js';
+import type { Datum } from '../spec/training-backend.js';
+import { datumFromSequence, meanOverTokens } from '../engine/engine.js';
 import { fillTemplate } from '../rollout/reflect.js';
 import { seedFor } from './seeds.js';
 import { scoreGroups } from '../verifiers/groups.js';
@@ -100,3 +102,67 @@ export async function rationalize(parts: LoopParts, policy: Policy, round: numbe
   }
 }
 
+
+/** What a policy-gradient step's reflection made: revisions stored with their scores, and supervised datums of the passing ones. */
+export interface StepReflection {
+  /** Cross-entropy datums (original prompt → passing revision, EOS appended where the revision did not end with it), weights = coef / trained tokens. */
+  datums: Datum[];
+  metrics: Record<string, number>;
+}
+
+/**
+ * Re-ReST (https://arxiv.org/abs/2406.01495) inside a policy-gradient step:
+ * the reflector revises up to `reflect.perTask` failed attempts per task from
+ * their feedback; revisions are scored by the reward verifier and stored
+ * (kind `reflection`, with the step and the failed sample as parent); the
+ * passing ones train as an auxiliary supervised term on the task's own prompt
+ * — their sampled tokens, weight `reflect.coef` — beside the policy loss
+ * (docs/methods.md says why not as off-policy group members).
+ */
+export async function reflectInStep(parts: LoopParts, round: number, step: number, failed: readonly { task: Task; sampleId: number; text: string; feedback: string }[]): Promise<StepReflection> {
+  const { recipe, store, tokenizer } = parts;
+  if (!parts.reflector) throw new InvalidConfigError('reflect.enabled', 'is true, but no reflector was given (LoopParts.reflector); openRun builds one from the recipe');
+  const perTask = new Map<string, number>();
+  const chosen = failed.filter((f) => {
+    const count = perTask.get(f.task.id) ?? 0;
+    if (count >= recipe.reflect.perTask) return false;
+    perTask.set(f.task.id, count + 1);
+    return true;
+  });
+  const metrics: Record<string, number> = { 'refine/failed': failed.length, 'refine/reflected': chosen.length, 'refine/revisions': 0, 'refine/passed': 0, 'refine/sft_examples': 0 };
+  if (chosen.length === 0) return { datums: [], metrics };
+  const seed = seedFor(recipe.seed, 'rl-reflect', round, step);
+  const reflections = await parts.reflector.reflect(chosen.map((f) => ({ task: f.task, attempt: f.text, feedback: f.feedback })), { n: recipe.reflect.n, seed });
+  const verifier = parts.rewardVerifier ?? parts.verifier;
+  const verdicts = await scoreGroups(verifier, chosen.map((f, i) => ({ task: f.task, completions: reflections[i].revisions.map((r) => r.text) })));
+  const sampler = { ...samplingOptions(recipe, recipe.reflect.n, recipe.reflect.temperature, seed), reflector: parts.reflector.name };
+  const index = new Map<string, number>();
+  const rows = chosen.flatMap((f, i) =>
+    reflections[i].revisions.map((revision) => {
+      const sampleIndex = index.get(f.task.id) ?? 0;
+      index.set(f.task.id, sampleIndex + 1);
+      return { ...sampleRow(round, 'reflection', f.task, sampleIndex, reflections[i].prompt, revision, `round-${round}-step-${step}`, sampler, f.sampleId), step };
+    }),
+  );
+  const ids = store.saveSamples(rows);
+  store.saveScores(verdicts.flat().map((verification, k) => ({ sampleId: ids[k], verifier: { name: verifier.name, version: verifier.version }, verification })));
+  const passing: number[][] = [];
+  chosen.forEach((f, i) =>
+    reflections[i].revisions.forEach((revision, j) => {
+      const verdict = verdicts[i][j];
+      if (verdict.status !== 'scored' || !verdict.pass || revision.tokens.length === 0) return;
+      const promptIds = tokenizer.encode(f.task.prompt, { addBos: true });
+      const tokens = revision.tokens.at(-1) === tokenizer.eosId ? revision.tokens : [...revision.tokens, tokenizer.eosId];
+      passing.push([promptIds.length, ...promptIds, ...tokens]);
+    }),
+  );
+  const revisions = reflections.reduce((n, r) => n + r.revisions.length, 0);
+  const passed = verdicts.flat().filter((v) => v.status === 'scored' && v.pass).length;
+  Object.assign(metrics, { 'refine/revisions': revisions, 'refine/passed': passed, 'refine/pass_rate': revisions ? passed / revisions : 0, 'refine/sft_examples': passing.length });
+  const coef = recipe.reflect.coef ?? DEFAULT_REFLECT_COEF;
+  const datums = meanOverTokens(passing.map(([promptLength, ...sequence]) => datumFromSequence(sequence, promptLength))).map((d) => ({ ...d, weights: Array.from(d.weights!, (w) => w * coef) }));
+  return { datums, metrics };
+}
+
+/** Weight of the revisions' supervised term in a policy-gradient step when `reflect.coef` is not set. */
+export const DEFAULT_REFLECT_COEF = 0.1;

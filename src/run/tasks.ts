@@ -4,7 +4,7 @@
  * out), and the checks that refuse, before any training, a run whose rounds
  * would find no task to train on.
  */
-import type { Recipe } from '../recipe/schema.js';
+import { curriculumDifficulties, type Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
 import type { TaskSource } from '../spec/task-source.js';
 import type { LoopParts } from './context.js';
@@ -26,9 +26,7 @@ export function evalDifficulties(recipe: Recipe): number[] {
   if (recipe.eval.difficulties) return recipe.eval.difficulties;
   if (recipe.selfplay) return [1, 2, 3]; // the held-out programs' deduction, abduction and induction tasks
   const set = new Set<number>(recipe.warmup?.difficulties ?? []);
-  const c = recipe.curriculum;
-  if (c.kind === 'fixed') set.add(c.difficulty);
-  else for (let d = c.start; d <= c.max; d++) set.add(d);
+  for (const d of curriculumDifficulties(recipe.curriculum)) set.add(d);
   return [...set].sort((a, b) => a - b);
 }
 
@@ -50,9 +48,7 @@ export function labeledTasks(parts: LoopParts, excluded: Set<string>): Task[] {
 export function checkTrainingSupply(parts: LoopParts, excluded: Set<string>): void {
   const { recipe } = parts;
   if (recipe.selfplay || recipe.rounds === 0) return; // self-play proposes its own tasks
-  const c = recipe.curriculum;
-  const difficulties = c.kind === 'fixed' ? [c.difficulty] : Array.from({ length: c.max - c.start + 1 }, (_, i) => c.start + i);
-  for (const difficulty of difficulties) {
+  for (const difficulty of curriculumDifficulties(recipe.curriculum)) {
     const { tasks, offered } = drawTasks(parts.source, { count: 1, difficulty, seed: seedFor(recipe.seed, 'tasks', 1, difficulty), split: 'round1' }, excluded);
     if (tasks.length === 0) throw noTasksError(parts, difficulty, difficultyField(recipe, difficulty), offered);
   }
@@ -62,6 +58,7 @@ export function checkTrainingSupply(parts: LoopParts, excluded: Set<string>): vo
 export function difficultyField(recipe: Recipe, difficulty: number): string {
   const c = recipe.curriculum;
   if (c.kind === 'fixed') return c.difficulty === difficulty ? 'curriculum.difficulty' : 'warmup.difficulties';
+  if (c.kind === 'sec') return c.categories.includes(`d${difficulty}`) ? 'curriculum.categories' : 'warmup.difficulties';
   return difficulty === c.start ? 'curriculum.start' : difficulty >= c.start && difficulty <= c.max ? 'curriculum.max' : 'warmup.difficulties';
 }
 

@@ -49,7 +49,7 @@ export async function finishRoundWeights(parts: LoopParts, round: number, contex
 
 /** A round's metrics from its steps': counts and timings summed, everything else averaged. */
 export function roundMetrics(steps: readonly Record<string, number>[]): Record<string, number> {
-  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'train/forward_completions', 'policy/optimizer_steps'].includes(key);
+  const summed = (key: string) => key.startsWith('timing_ms/') || ['sampling/completions', 'sampling/prompts', 'sampling/calls', 'sampling/verify_errors', 'train/completions', 'train/forward_completions', 'policy/optimizer_steps', 'refine/failed', 'refine/reflected', 'refine/revisions', 'refine/passed', 'refine/sft_examples'].includes(key);
   const totals = new Map<string, { sum: number; count: number }>();
   for (const metrics of steps) {
     for (const [key, value] of Object.entries(metrics)) {

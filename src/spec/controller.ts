@@ -32,8 +32,8 @@ export interface RoundPlan {
   defaultTaskWeight?: number;
   /** The settings every sampling site of the round reads. */
   sampling: { n: number; temperature: number; topP: number };
-  /** Reward at or above which an attempt is accepted into training data (B-STaR's threshold); 1 accepts only full marks. */
-  acceptThreshold: number;
+  /** Reward at or above which an attempt is accepted into training data (B-STaR's threshold); null: the verifier's pass decides. */
+  acceptThreshold: number | null;
   /** Which controller last set each field, e.g. `{ draws: 'sec', 'sampling.temperature': 'b-star' }`. */
   setBy: Record<string, string>;
 }
@@ -47,6 +47,8 @@ export interface TaskRecord {
   attempts: number;
   /** Attempts that passed. */
   passes: number;
+  /** Whether the round solved the task: an accepted attempt (self-training) or a passing one (policy gradient). */
+  solved: boolean;
   /** Mean reward of its attempts (null rewards left out). */
   meanReward: number;
   /** Mean |advantage| of its attempts, when a policy-gradient update computed advantages (SEC's learning-gain proxy). */

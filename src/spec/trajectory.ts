@@ -27,8 +27,8 @@ export interface Turn {
   verification?: Verification;
 }
 
-/** How a trajectory came to be. */
-export type TrajectoryKind = 'sample' | 'reflection' | 'rationalization';
+/** How a trajectory (or a stored turn) came to be; `correction` is a later turn of a multi-turn episode (SCoRe's second attempt). */
+export type TrajectoryKind = 'sample' | 'reflection' | 'rationalization' | 'correction';
 
 /** Where a trajectory comes from: enough to find it again and to refuse it for other weights. */
 export interface Provenance {

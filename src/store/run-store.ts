@@ -20,6 +20,7 @@ import { RunStoreError } from '../errors.js';
 import type { Task } from '../spec/task.js';
 import type { Verification } from '../spec/verifier.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
+import type { ProbeRecord, RoundPlan } from '../spec/controller.js';
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS accepted (
   PRIMARY KEY (round, sample_id));
 CREATE TABLE IF NOT EXISTS metrics (round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, key));
 CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT NULL, policy_version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS plans (round INTEGER PRIMARY KEY, plan TEXT NOT NULL, states TEXT NOT NULL, probes TEXT NOT NULL);
 `;
 
 /** A sample to store: one completion of a task (or a revision of one) and how it was made. */
@@ -85,7 +87,15 @@ interface SampleRecord {
 }
 
 const STORE_FORMAT = 'autodidact-run-store';
-const STORE_VERSION = 1;
+/** 2: round plans and controller states (the plans table); a version-1 store gains the table when opened for writing. */
+const STORE_VERSION = 2;
+
+/** A round's plan as stored: the plan, each controller's state by name, and the probe samples each read. */
+export interface StoredPlan {
+  plan: RoundPlan;
+  states: Record<string, unknown>;
+  probes: Record<string, ProbeRecord[]>;
+}
 
 export interface RunStoreOptions {
   /** Read only (export): the file must exist and be a store of ours; nothing is created or migrated. */
@@ -126,6 +136,17 @@ export class RunStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /** Saves a round's plan with every controller's state after planning it and the probe samples they read (one transaction). */
+  savePlan(round: number, record: StoredPlan): void {
+    this.db.prepare('INSERT OR REPLACE INTO plans (round, plan, states, probes) VALUES (?, ?, ?, ?)').run(round, JSON.stringify(record.plan), JSON.stringify(record.states), JSON.stringify(record.probes));
+  }
+
+  /** A round's stored plan, or undefined when it was not planned yet (or by a store of version 1). */
+  loadPlan(round: number): StoredPlan | undefined {
+    const row = this.db.prepare('SELECT plan, states, probes FROM plans WHERE round = ?').get(round) as { plan: string; states: string; probes: string } | undefined;
+    return row ? { plan: JSON.parse(row.plan) as RoundPlan, states: JSON.parse(row.states) as Record<string, unknown>, probes: JSON.parse(row.probes) as Record<string, ProbeRecord[]> } : undefined;
   }
 
   getMeta(key: string): string | undefined {

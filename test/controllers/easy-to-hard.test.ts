@@ -34,7 +34,7 @@ function assertSamePlans(options: Required<EasyToHardOptions>, total: number, ro
     assert.equal(plan.frontier, expected.frontier, `round ${round}: frontier`);
     assert.deepEqual(plan.draws.map((d) => ({ difficulty: d.difficulty, count: d.count })), planCounts(expected, total), `round ${round}: counts`);
     const tasks: TaskRecord[] = plan.draws.flatMap((draw) =>
-      Array.from({ length: draw.count }, (_, i) => ({ taskId: `${round}-${draw.category}-${i}`, category: draw.category, difficulty: draw.difficulty, attempts: 4, passes: solved(round, draw.difficulty as number, i) ? 1 : 0, meanReward: 0 })),
+      Array.from({ length: draw.count }, (_, i) => ({ taskId: `${round}-${draw.category}-${i}`, category: draw.category, difficulty: draw.difficulty, attempts: 4, passes: solved(round, draw.difficulty as number, i) ? 1 : 0, solved: solved(round, draw.difficulty as number, i), meanReward: 0 })),
     );
     history.push(finishedRound(round, tasks, plan));
   }
@@ -47,7 +47,7 @@ describe('easy-to-hard controller', () => {
     assert.deepEqual(first.plan.draws, [{ difficulty: 1, category: 'd1', count: 8 }]);
     assert.deepEqual(first.metrics, { 'curriculum/frontier': 1 });
     // 5 of 8 solved at d1 = 0.625 ≥ 0.6: up to d2, ⌊8 · 0.25⌋ = 2 review tasks at d1.
-    const tasks = Array.from({ length: 8 }, (_, i) => ({ taskId: `t${i}`, category: 'd1', difficulty: 1, attempts: 4, passes: i < 5 ? 2 : 0, meanReward: 0 }));
+    const tasks = Array.from({ length: 8 }, (_, i) => ({ taskId: `t${i}`, category: 'd1', difficulty: 1, attempts: 4, passes: i < 5 ? 2 : 0, solved: i < 5, meanReward: 0 }));
     const second = controller.plan(controllerInput(2, [finishedRound(1, tasks, first.plan)], { plan: defaultPlan(2, 8) }));
     assert.equal(second.plan.frontier, 2);
     assert.deepEqual(second.plan.draws, [{ difficulty: 2, category: 'd2', count: 6 }, { difficulty: 1, category: 'd1', count: 2 }]);
@@ -89,7 +89,7 @@ describe('easy-to-hard controller', () => {
     const controller = easyToHardController({ start: 2, max: 3, promoteAt: 0.5, review: 0.5 });
     const input = deepFreeze(controllerInput<never>(1, [], { plan: defaultPlan(1, 10) }));
     assert.deepEqual(controller.plan(input).plan.draws, [{ difficulty: 2, category: 'd2', count: 10 }], 'nothing to review below the start');
-    const solved = finishedRound(1, [{ taskId: 'a', category: 'd2', difficulty: 2, attempts: 1, passes: 1, meanReward: 1 }], { frontier: 2 });
+    const solved = finishedRound(1, [{ taskId: 'a', category: 'd2', difficulty: 2, attempts: 1, passes: 1, solved: true, meanReward: 1 }], { frontier: 2 });
     assert.deepEqual(controller.plan(controllerInput(2, [solved], { plan: defaultPlan(2, 10) })).plan.draws, [{ difficulty: 3, category: 'd3', count: 5 }, { difficulty: 2, category: 'd2', count: 5 }]);
   });
 

@@ -6,9 +6,9 @@ export function defaultPlan(round: number, tasks = 10): RoundPlan {
   return { round, draws: [{ category: 'all', count: tasks }], sampling: { n: 4, temperature: 1, topP: 1 }, acceptThreshold: 1, setBy: {} };
 }
 
-/** A task's record: `passes` of `attempts`, mean reward = pass rate unless given. */
+/** A task's record: `passes` of `attempts` (solved when one passed), mean reward = pass rate unless given. */
 export function taskRecord(taskId: string, category: string, attempts: number, passes: number, extra: Partial<TaskRecord> = {}): TaskRecord {
-  return { taskId, category, attempts, passes, meanReward: attempts ? passes / attempts : 0, ...extra };
+  return { taskId, category, attempts, passes, solved: passes > 0, meanReward: attempts ? passes / attempts : 0, ...extra };
 }
 
 /** A finished round with `tasks`, its plan the default one changed by `plan`. */

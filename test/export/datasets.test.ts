@@ -17,7 +17,7 @@ import { EngineCore } from '../../src/engine/engine.js';
 import Database from 'better-sqlite3';
 import { InvalidArgumentError, RunStoreError } from '../../src/errors.js';
 import { exportDataset, sidecarPath, type DpoRow, type Provenance, type SftRow } from '../../src/export/datasets.js';
-import { fixedCurriculum } from '../../src/controllers/curricula.js';
+import { recipeControllers } from '../../src/run/plan.js';
 import { sftDatum } from '../../src/learn/steps.js';
 import { defaultMonitors } from '../../src/monitors/monitors.js';
 import { policyReflector } from '../../src/rollout/reflect.js';
@@ -77,7 +77,7 @@ async function mockRun(dir: string): Promise<void> {
       tokenizer,
       source: familySource(family),
       verifier: family.verifier,
-      curriculum: fixedCurriculum(2),
+      controllers: recipeControllers(recipe),
       reflector: policyReflector(policy, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: 1, maxTokens: 8, stop: [';'] } }),
       monitors: defaultMonitors,
       store,

@@ -89,9 +89,9 @@ export function digestRun(store: RunStore, rounds: number): Digest {
   const tasks: DigestRecord[] = [];
   for (const r of roundList) {
     (store.loadTasks(r, 'train') ?? []).forEach((task, position) => tasks.push([`r${r}/${position}`, task]));
-    // What the curriculum read of the round, and self-play's task buffers (its proposed tasks) after it.
-    const outcome = store.getMeta(`outcome/${r}`);
-    if (outcome !== undefined) tasks.push([`r${r}/outcome`, JSON.parse(outcome)]);
+    // The round's stored plan (with the controllers' states and probes), and self-play's task buffers (its proposed tasks) after it.
+    const plan = store.loadPlan(r);
+    if (plan !== undefined) tasks.push([`r${r}/plan`, plan]);
     const selfplay = store.getMeta(`selfplay/${r}`);
     if (selfplay !== undefined) tasks.push([`r${r}/buffers`, (JSON.parse(selfplay) as { buffers: unknown }).buffers]);
   }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import Database from 'better-sqlite3';
-import { easyToHardCurriculum, fixedCurriculum } from '../../src/controllers/curricula.js';
+import { recipeControllers } from '../../src/run/plan.js';
 import { defaultMonitors } from '../../src/monitors/monitors.js';
 import { policyReflector } from '../../src/rollout/reflect.js';
 import { PHASES, runLoop, type LoopEvents, type LoopParts } from '../../src/run/loop.js';
@@ -56,14 +56,13 @@ function makeRun(over: Record<string, unknown> = {}, options: { answer?: Answere
   const store = new RunStore(join(dir, 'run.sqlite'));
   stores.push(store);
   const backend = options.backend ?? new MockBackend(options.answer);
-  const c = recipe.curriculum;
   const parts: LoopParts = {
     recipe,
     backend,
     tokenizer,
     source: options.source ?? familySource(family),
     verifier: options.verifier ?? family.verifier,
-    curriculum: c.kind === 'fixed' ? fixedCurriculum(c.difficulty) : easyToHardCurriculum({ ...c, floor: 1 }),
+    controllers: recipeControllers(recipe),
     reflector: policyReflector({ name: 'mock', sample: (prompts, o) => backend.sample(prompts, o) }, { template: recipe.reflect.template, sampling: { temperature: recipe.reflect.temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop } }),
     monitors: defaultMonitors,
     store,

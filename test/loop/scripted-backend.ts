@@ -175,6 +175,8 @@ export class ScriptedBackend implements TrainingBackend {
           text: tokenizer.decode(textTokens),
           tokens: seq.tokens,
           logprobs: seq.logprobs,
+          // The behaviour distribution's logprobs, as the engine reports them: the policy's at temperature 1, a tempered stand-in otherwise (0 when greedy).
+          behaviourLogprobs: seq.logprobs.map((lp) => (temperature === 1 ? lp : temperature === 0 ? 0 : lp / temperature)),
           ...(options.entropy ? { entropy: entropy.slice(0, seq.tokens.length) } : {}),
           finishReason: end?.reason ?? 'length',
         };

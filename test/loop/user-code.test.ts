@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { AutodidactError, InvalidConfigError, TaskFileError, UserCodeError } from '../../src/errors.js';
-import { fixedCurriculum } from '../../src/controllers/curricula.js';
+import { recipeControllers } from '../../src/run/plan.js';
 import { defaultMonitors } from '../../src/monitors/monitors.js';
 import { runLoop, type LoopParts } from '../../src/run/loop.js';
 import { resolveTasks } from '../../src/tasks/sources.js';
@@ -69,7 +69,7 @@ async function runWith(tasks: Record<string, unknown>, over: Record<string, unkn
   const store = new RunStore(join(runDir, 'run.sqlite'));
   stores.push(store);
   const backend = new MockBackend();
-  const parts: LoopParts = { recipe, backend, tokenizer, source, verifier, curriculum: fixedCurriculum(2), monitors: defaultMonitors, store, runDir };
+  const parts: LoopParts = { recipe, backend, tokenizer, source, verifier, controllers: recipeControllers(recipe), monitors: defaultMonitors, store, runDir };
   await runLoop(parts);
   return backend;
 }

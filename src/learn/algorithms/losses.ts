@@ -271,6 +271,8 @@ export interface RlExample {
   advantage: number;
   pass: boolean;
   passRate: number;
+  /** This example's KL coefficient, instead of the settings' (SCoRe's per-attempt β). */
+  klCoef?: number;
 }
 
 export interface PolicyLossSettings {
@@ -314,9 +316,10 @@ export function policyLossFunction(examples: readonly RlExample[], weights: read
           const kl = penalty.compute(current[t], example.refLogprobs[t]);
           klSum += k3.compute(current[t], example.refLogprobs[t]).value;
           klTokens++;
-          if (settings.kl.coef !== 0) {
-            value += settings.kl.coef * kl.value;
-            d += settings.kl.coef * kl.grad;
+          const coef = example.klCoef ?? settings.kl.coef;
+          if (coef !== 0) {
+            value += coef * kl.value;
+            d += coef * kl.grad;
           }
         }
         oldKlSum += example.oldLogprobs[t] - current[t];

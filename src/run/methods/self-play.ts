@@ -142,6 +142,7 @@ export async function formatPriorExamples(executor: Executor, count: number, see
 export const selfPlay: Method = {
   name: 'self-play',
   drawsTasks: false,
+  solvedBy: 'passed',
   async round(run, round) {
     await run.phase(round, 'selfplay', run.parts.recipe.selfplay!.steps, (progress) => runSelfPlayRound(run.parts, round, run.roundContext(progress)));
   },

@@ -19,20 +19,20 @@ import { fineTune } from '../../learn/steps.js';
 import { completionOf, curate, trainingExample } from '../../learn/curate.js';
 import { rationalize, reflect, scoreUnscored } from '../refine.js';
 import { sampleAndScore } from '../phases.js';
-import { saveOutcome } from '../outcomes.js';
 import { seedFor } from '../seeds.js';
 import { RunStoreError } from '../../errors.js';
 
 export const selfTraining: Method = {
   name: 'self-training',
   drawsTasks: true,
+  solvedBy: 'accepted',
   async round(run, round, tasks, plan) {
     const { parts, policy, phase, useWeights, saveWeights, labeled } = run;
     const { recipe, store, backend } = parts;
     const byId = new Map(tasks.map((t) => [t.id, t]));
 
     // sample and score: n attempts per task from the current policy, and the verifier's verdict and feedback on each.
-    await sampleAndScore(run, round, tasks, { n: recipe.sample.n, temperature: recipe.sample.temperature });
+    await sampleAndScore(run, round, tasks, plan.sampling);
 
     // refine: Re-ReST reflection on failures, STaR rationalization with the answer as a hint.
     await phase(round, 'refine', 0, async () => {
@@ -47,10 +47,8 @@ export const selfTraining: Method = {
     // curate: the accepted set (verifier or majority vote; capped per task, distinct first).
     await phase(round, 'curate', 0, async () => {
       const samples = store.loadSamples(round);
-      const accepted = curate(recipe, tasks, samples);
+      const accepted = curate(recipe, tasks, samples, plan.acceptThreshold);
       store.saveAccepted(round, accepted);
-      const taskOfSample = new Map(samples.map((s) => [s.id, s.taskId]));
-      saveOutcome(store, round, plan.frontier, tasks, new Set(accepted.map((a) => taskOfSample.get(a.sampleId)!)));
     });
 
     // update: fine-tune on the accepted set (this round's or all so far), from the base or the last weights.

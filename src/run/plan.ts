@@ -1,0 +1,160 @@
+/**
+ * Round plans: before a round draws its tasks, its controllers (the recipe's
+ * curriculum, then `controllers:`) read the history of the finished rounds
+ * and set the plan — which tasks, the sampling temperature and n, the accept
+ * threshold. The plan is stored with the round (with every controller's state
+ * and the probe samples they read), so a resumed run replays it exactly, and
+ * the round's sampling, curation and learning read the plan, not the recipe.
+ */
+import type { Recipe } from '../recipe/schema.js';
+import type { Controller, ProbeRecord, RoundHistory, RoundPlan, TaskRecord } from '../spec/controller.js';
+import type { Task } from '../spec/task.js';
+import type { StoredPlan } from '../store/run-store.js';
+import type { LoopParts, LoopRun } from './context.js';
+import { buildController, planRound } from '../controllers/index.js';
+import { easyToHardController } from '../controllers/easy-to-hard.js';
+import { fixedController } from '../controllers/fixed.js';
+import { secController } from '../controllers/sec.js';
+import { Rng } from '../engine/random.js';
+import { scoreGroups } from '../verifiers/groups.js';
+import { drawTasks } from './tasks.js';
+import { methodOf } from './methods/index.js';
+import { seedFor } from './seeds.js';
+import { InvalidConfigError } from '../errors.js';
+
+/** The recipe's defaults for a round: one draw of `tasks.perRound`, its sampling settings, acceptance by the verifier's pass. */
+export function defaultPlan(recipe: Recipe, round: number): RoundPlan {
+  return { round, draws: [{ category: 'all', count: recipe.tasks.perRound }], sampling: { n: recipe.sample.n, temperature: recipe.sample.temperature, topP: recipe.sample.topP }, acceptThreshold: null, setBy: {} };
+}
+
+/** The controllers of a recipe, in the order they plan: its curriculum, then `controllers:`. */
+export function recipeControllers(recipe: Recipe): Controller[] {
+  const c = recipe.curriculum;
+  const curriculum =
+    c.kind === 'fixed'
+      ? fixedController({ difficulty: c.difficulty }, 'curriculum')
+      : c.kind === 'easy-to-hard'
+        ? easyToHardController({ start: c.start, max: c.max, promoteAt: c.promoteAt, review: c.review, floor: Math.min(c.start, ...(recipe.warmup?.difficulties ?? [c.start])) }, 'curriculum')
+        : secController({ categories: c.categories, learningRate: c.learningRate, temperature: c.temperature, initialQ: c.initialQ }, 'curriculum');
+  return [curriculum, ...recipe.controllers.map(({ kind, ...options }, i) => buildController(kind, options, `controllers.${i}`))];
+}
+
+/**
+ * The plan of round `round`: the stored one when the round was planned
+ * before (a resumed run), else the controllers' over the history, with the
+ * probes they ask for drawn first; stored, with the controllers' metrics.
+ */
+export async function planFor(run: LoopRun, round: number, excluded: ReadonlySet<string>): Promise<RoundPlan> {
+  const { parts } = run;
+  const { store, recipe } = parts;
+  const saved = store.loadPlan(round);
+  if (saved) return saved.plan;
+  const previous = round > 1 ? store.loadPlan(round - 1) : undefined;
+  const probes: Record<string, ProbeRecord[]> = {};
+  for (const controller of parts.controllers) {
+    if (controller.probe) probes[controller.name] = await drawProbes(run, round, controller.probe, previous?.plan, excluded);
+  }
+  const planned = planRound(parts.controllers, { round, history: roundHistories(parts, round), plan: defaultPlan(recipe, round), states: previous?.states ?? {}, seed: seedFor(recipe.seed, 'plan', round), probes });
+  const record: StoredPlan = { plan: planned.plan, states: planned.states, probes };
+  store.savePlan(round, record);
+  store.saveMetrics(round, planned.metrics);
+  return planned.plan;
+}
+
+/** What controllers read of the rounds before `before`: each one's plan, its tasks' records, its probes and metrics. */
+export function roundHistories(parts: LoopParts, before: number): RoundHistory[] {
+  const { store, recipe } = parts;
+  const histories: RoundHistory[] = [];
+  for (let round = 1; round < before; round++) {
+    const stored = store.loadPlan(round);
+    const tasks = store.loadTasks(round, 'train');
+    if (!tasks) continue;
+    const samples = store.loadSamples(round, 'sample');
+    const solvedBy = methodOf(recipe).solvedBy;
+    const acceptedTasks = new Set(solvedBy === 'accepted' ? store.samplesById(store.acceptedIds(round, round)).map((s) => s.taskId) : []);
+    const rl = parts.store.getMeta(`rl/${round}`);
+    const absAdvantages = rl ? ((JSON.parse(rl) as { absAdvantages?: Record<string, { sum: number; count: number }> }).absAdvantages ?? {}) : {};
+    const records = tasks.map((task): TaskRecord => {
+      const own = samples.filter((s) => s.taskId === task.id);
+      const scored = own.filter((s) => s.verification?.status === 'scored');
+      const passes = scored.filter((s) => s.verification?.status === 'scored' && s.verification.pass).length;
+      const rewards = scored.map((s) => (s.verification?.status === 'scored' ? s.verification.reward : 0));
+      // Solved: an accepted attempt where the method curates (self-training), a passing one where it does not (policy gradient).
+      const solved = solvedBy === 'accepted' ? acceptedTasks.has(task.id) : passes > 0;
+      const advantage = absAdvantages[task.id];
+      return {
+        taskId: task.id,
+        category: task.difficulty !== undefined ? `d${task.difficulty}` : task.family,
+        ...(task.difficulty !== undefined ? { difficulty: task.difficulty } : {}),
+        attempts: own.length,
+        passes,
+        solved,
+        meanReward: rewards.length ? rewards.reduce((a, b) => a + b, 0) / rewards.length : 0,
+        ...(advantage && advantage.count ? { meanAbsAdvantage: advantage.sum / advantage.count } : {}),
+      };
+    });
+    const plan = stored?.plan ?? { ...defaultPlan(recipe, round), draws: [] };
+    histories.push({ round, plan, tasks: records, probes: Object.values(stored?.probes ?? {}).flat(), metrics: store.metrics(round) });
+  }
+  return histories;
+}
+
+/**
+ * A controller's probe before round `round`: `tasks` tasks (at the difficulty
+ * the last round focused on, else the curriculum's first) sampled `n` times at
+ * each candidate temperature by the weights round `round − 1` ended with,
+ * each sample's reward from the reward verifier and correctness from the
+ * tasks' labels.
+ */
+async function drawProbes(run: LoopRun, round: number, probe: NonNullable<Controller['probe']>, previous: RoundPlan | undefined, excluded: ReadonlySet<string>): Promise<ProbeRecord[]> {
+  const { parts, policy } = run;
+  const { recipe } = parts;
+  const difficulty = previous?.frontier ?? previous?.draws.find((d) => d.difficulty !== undefined)?.difficulty ?? parts.source.difficulty.min;
+  const { tasks } = drawTasks(parts.source, { count: probe.tasks, difficulty, seed: seedFor(recipe.seed, 'probe', round), split: `probe${round}` }, new Set(excluded));
+  await run.useWeights(round - 1);
+  const records: ProbeRecord[] = [];
+  for (const temperature of probe.temperatures) {
+    const groups = await policy.sample(tasks.map((t) => t.prompt), { n: probe.n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'probe', round, temperature) });
+    const completions = tasks.map((task, i) => ({ task, completions: groups[i].map((c) => c.text) }));
+    const rewards = await scoreGroups(parts.rewardVerifier ?? parts.verifier, completions);
+    const labels = parts.rewardVerifier ? await scoreGroups(parts.verifier, completions) : rewards;
+    tasks.forEach((task, i) =>
+      groups[i].forEach((completion, j) => {
+        const reward = rewards[i][j];
+        const label = labels[i][j];
+        records.push({ taskId: task.id, temperature, reward: reward.status === 'scored' ? reward.reward : 0, correct: label.status === 'scored' && label.pass, completion: completion.text });
+      }),
+    );
+  }
+  return records;
+}
+
+/**
+ * The round's tasks as the plan draws them: per draw, fresh tasks of its
+ * difficulty (seeded by round and difficulty), or, with `tasks.pool`, tasks of
+ * the fixed pool of that difficulty chosen by the plan's task weights (seeded,
+ * without replacement). None of them has a held-out prompt.
+ */
+export function drawPlannedTasks(parts: LoopParts, plan: RoundPlan, excluded: ReadonlySet<string>): Task[] {
+  const { recipe, source } = parts;
+  const tasks: Task[] = [];
+  for (const draw of plan.draws) {
+    if (draw.count === 0) continue;
+    if (draw.difficulty === undefined) throw new InvalidConfigError('curriculum', `drew ${draw.count} tasks of category "${draw.category}", but task sources draw by difficulty; name categories d<difficulty> (e.g. d2)`);
+    const seed = seedFor(recipe.seed, 'tasks', plan.round, draw.difficulty);
+    if (recipe.tasks.pool === undefined) {
+      tasks.push(...drawTasks(source, { count: draw.count, difficulty: draw.difficulty, seed, split: `round${plan.round}` }, new Set(excluded)).tasks);
+      continue;
+    }
+    const pool = drawTasks(source, { count: recipe.tasks.pool, difficulty: draw.difficulty, seed: seedFor(recipe.seed, 'pool', draw.difficulty), split: 'pool' }, new Set(excluded)).tasks;
+    tasks.push(...weightedSample(pool, draw.count, (task) => plan.taskWeights?.[task.id] ?? plan.defaultTaskWeight ?? 1, new Rng(seed, 0x7001)));
+  }
+  return tasks;
+}
+
+/** `count` items drawn without replacement, each with probability proportional to its weight among those left (Efraimidis–Spirakis keys). */
+function weightedSample<T>(items: readonly T[], count: number, weight: (item: T) => number, rng: Rng): T[] {
+  const keyed = items.map((item) => ({ item, key: Math.log(Math.max(rng.next(), Number.MIN_VALUE)) / Math.max(weight(item), 1e-12) }));
+  keyed.sort((a, b) => b.key - a.key);
+  return keyed.slice(0, count).map((k) => k.item);
+}

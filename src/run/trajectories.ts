@@ -1,0 +1,86 @@
+/**
+ * Trajectories in the run store and as policy-gradient examples. A stored
+ * trajectory is one sample row per turn: turn 0 as `sample` (its prompt, its
+ * action), every later turn as `correction` whose prompt is the whole episode
+ * so far and whose parent is the turn before; each row has its turn's verdict.
+ * Examples are built from the trajectories' tokens: a single-turn trajectory
+ * trains its action; a two-attempt one (SCoRe) trains each attempt on the
+ * context before it, with its stage's reward and KL coefficient.
+ */
+import type { Trajectory } from '../spec/trajectory.js';
+import type { Verifier } from '../spec/verifier.js';
+import type { RunStore } from '../store/run-store.js';
+import type { RlExample } from '../learn/algorithms/losses.js';
+import { computeAdvantages, type AdvantageInput } from '../learn/algorithms/advantages.js';
+import { scoreTargets, type ScoreSettings } from '../learn/score.js';
+import { trajectoryDatum } from '../rollout/datums.js';
+import { trajectoryRow } from '../rollout/rows.js';
+
+/**
+ * Saves a call's trajectories with their verdicts; `indexOf` numbers each task's
+ * trajectories across the step's calls. Returns each trajectory's turn-0 row id.
+ */
+export function storeTrajectories(store: RunStore, trajectories: readonly Trajectory[], indexOf: Map<string, number>, sampler: Record<string, unknown>, verifier: Pick<Verifier, 'name' | 'version'>): Map<Trajectory, number> {
+  const indices = trajectories.map((trajectory) => {
+    const index = indexOf.get(trajectory.task.id) ?? 0;
+    indexOf.set(trajectory.task.id, index + 1);
+    return index;
+  });
+  const firstTurn = (t: Trajectory): Trajectory => ({ ...t, turns: t.turns.slice(0, 1) });
+  let parents = store.saveSamples(trajectories.map((t, k) => ({ ...trajectoryRow(firstTurn(t), indices[k]), sampler })));
+  const ids = new Map(trajectories.map((t, k) => [t, parents[k]]));
+  const scores = trajectories.flatMap((t, k) => (t.turns[0].verification ? [{ sampleId: parents[k], verification: t.turns[0].verification }] : []));
+  for (let turn = 1; trajectories.some((t) => t.turns.length > turn); turn++) {
+    const later = trajectories.map((t, k) => ({ t, k })).filter(({ t }) => t.turns.length > turn);
+    const rows = later.map(({ t, k }) => {
+      const current = t.turns[turn];
+      const context = t.turns.slice(0, turn).map((u) => u.observation + u.action).join('') + current.observation;
+      return { ...trajectoryRow({ ...t, turns: [{ ...current, observation: context }], provenance: { ...t.provenance, kind: 'correction', parentId: parents[k] } }, indices[k]), sampler };
+    });
+    const saved = store.saveSamples(rows);
+    const next = [...parents];
+    later.forEach(({ t, k }, i) => {
+      next[k] = saved[i];
+      if (t.turns[turn].verification) scores.push({ sampleId: saved[i], verification: t.turns[turn].verification! });
+    });
+    parents = next;
+  }
+  store.saveScores(scores.map((s) => ({ ...s, verifier: { name: verifier.name, version: verifier.version } })));
+  return ids;
+}
+
+/** A group member as the update sees it. */
+export interface Member {
+  trajectory: Trajectory;
+  group: number;
+  pass: boolean;
+  passRate: number;
+}
+
+/**
+ * SCoRe's examples (https://arxiv.org/abs/2409.12917): per attempt, the
+ * stage's target reward (src/learn/score.ts; Stage II credits attempt 1 with
+ * the episode's shaped return r1 + r̂2 and attempt 2 with r̂2) normalised
+ * within each group by the recipe's advantage estimator, attempt by attempt,
+ * and the stage's KL coefficient for that attempt. Members with a missing
+ * reward are left out; an attempt with no tokens trains nothing.
+ */
+export function selfCorrectionExamples(members: readonly Member[], settings: ScoreSettings, estimator: string, options: Record<string, unknown>): { examples: RlExample[]; absAdvantages: number[] } {
+  const targets = members.map((m) => scoreTargets(m.trajectory, settings));
+  const kept = members.map((m, i) => ({ m, target: targets[i] })).filter((entry): entry is { m: Member; target: NonNullable<(typeof targets)[number]> } => entry.target !== null);
+  const examples: RlExample[] = [];
+  const absAdvantages = new Array<number>(members.length).fill(0);
+  for (const turn of [0, 1]) {
+    const credit = kept.map(({ target }) => (turn === 0 && settings.stage === 2 ? target.total : target.turns[turn].reward));
+    const input: AdvantageInput = { rewards: credit, groups: kept.map(({ m }) => m.group), lengths: kept.map(({ m }) => m.trajectory.turns[turn].actionTokens.length) };
+    // Stage I trains attempt 1 by its KL term alone (reward 0 everywhere: zero advantage).
+    const { advantages } = computeAdvantages(estimator, input, options);
+    kept.forEach(({ m, target }, i) => {
+      absAdvantages[members.indexOf(m)] += Math.abs(advantages[i]) / 2;
+      if (m.trajectory.turns[turn].actionTokens.length === 0) return;
+      const { datum, behaviourLogprobs } = trajectoryDatum({ ...m.trajectory, turns: m.trajectory.turns.slice(0, turn + 1) }, [turn]);
+      examples.push({ datum, oldLogprobs: behaviourLogprobs, advantage: advantages[i], pass: m.pass, passRate: m.passRate, klCoef: target.turns[turn].klCoefficient });
+    });
+  }
+  return { examples, absAdvantages };
+}
