@@ -1,4 +1,4 @@
-import type { Kernels } from './kernels.js';
+import type { Kernels } from './kernel-types.js';
 
 /**
  * The TypeScript reference of every kernel in src/native/kernels.cc: plain

@@ -13,7 +13,7 @@
  *                        accepted_sample_ids: list<int64>, …Provenance (sampler as a struct)>
  */
 import { parquetWriteBuffer, type SchemaElement } from 'hyparquet-writer';
-import type { Provenance } from './datasets.js';
+import type { Provenance } from './provenance.js';
 import { writeAtomically } from './output.js';
 import { InternalError } from '../errors.js';
 

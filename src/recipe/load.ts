@@ -7,7 +7,7 @@ import { parse, YAMLParseError } from 'yaml';
 import { InvalidConfigError, RecipeFileError } from '../errors.js';
 import { parseConfig } from '../config/validate.js';
 import { RecipeSchema, type Recipe } from './schema.js';
-import { checkRewardVerifier } from './verifier-schema.js';
+import { rubricProblem } from '../verifiers/judge.js';
 import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
 import { advantageEstimators } from '../learn/algorithms/advantages.js';
 import { klPenalties, policyLosses } from '../learn/algorithms/losses.js';
@@ -177,4 +177,26 @@ function checkControllers(recipe: Recipe): void {
   const twice = kinds.find((kind, i) => kinds.indexOf(kind) !== i);
   if (twice !== undefined) throw new InvalidConfigError('controllers', `lists ${twice} twice; each controller keeps one state per run, so list it once`);
   if (recipe.selfplay && recipe.curriculum.kind !== 'fixed') throw new InvalidConfigError('curriculum.kind', `${recipe.curriculum.kind} plans drawn tasks, but self-play proposes its own; remove the curriculum section`);
+}
+
+/** Checks between `verifier` and the rest of the recipe; each error names the field and the fix. */
+export function checkRewardVerifier(recipe: Recipe): void {
+  const v = recipe.verifier;
+  if (v.kind === 'tasks') return;
+  if (recipe.selfplay) throw new InvalidConfigError('verifier', `self-play scores with its executor; remove \`verifier\` (kind ${v.kind}) from a self-play recipe`);
+  if (recipe.accept.by === 'majority') throw new InvalidConfigError('accept.by', `majority votes on its own and ignores \`verifier\` (kind ${v.kind}); use accept.by: verifier, or remove \`verifier\``);
+  if (v.kind === 'judge') {
+    const problem = v.rubric !== undefined ? rubricProblem(v.rubric) : null;
+    if (problem) throw new InvalidConfigError('verifier.rubric', problem);
+    if (v.samples > 1 && v.temperature === 0) throw new InvalidConfigError('verifier.temperature', `is 0, so the ${v.samples} judge samples would be identical; set verifier.temperature > 0 or verifier.samples: 1`);
+    return;
+  }
+  // majority-vote
+  if (recipe.sample.n < 2) throw new InvalidConfigError('sample.n', 'is 1, and a lone sample always agrees with itself; majority vote needs several samples per task (e.g. sample.n: 8)');
+  if (recipe.reflect.enabled) throw new InvalidConfigError('reflect.enabled', 'needs feedback on what is wrong, but majority-vote only says whether an answer agrees with the others; disable reflect or use another verifier');
+  if (recipe.rationalize.enabled) throw new InvalidConfigError('rationalize.enabled', 'hints the task\'s answer (a label) to the policy, but majority-vote is label-free; disable rationalize or use another verifier');
+  // Reinforce-Ada votes per sampling round (vote.ts): a round of one sample always agrees with itself and pays 1.
+  const sampling = recipe.rl?.sampling;
+  if (sampling?.kind === 'reinforce-ada' && sampling.perRound < 2) throw new InvalidConfigError('rl.sampling.perRound', `is ${sampling.perRound}, and each Reinforce-Ada round votes on its own: a lone sample always agrees with itself, so majority vote would pay 1 to every sample; set rl.sampling.perRound ≥ 2 (e.g. 8)`);
+  if (recipe.rl?.advantage === 'self-critical') throw new InvalidConfigError('rl.advantage', 'self-critical scores one greedy completion per task as the baseline, and a lone completion has no group to vote with; use grpo, rloo or dr-grpo with majority-vote');
 }

@@ -10,9 +10,6 @@
  * read in one place.)
  */
 import { z } from 'zod';
-import { InvalidConfigError } from '../errors.js';
-import { rubricProblem } from '../verifiers/judge.js';
-import type { Recipe } from './schema.js';
 
 const probability = z.number().min(0).max(1);
 const positiveInt = z.number().int().positive();
@@ -75,25 +72,3 @@ export const RewardVerifierSchema = z.discriminatedUnion('kind', [
 ]);
 
 export type RewardVerifierConfig = z.output<typeof RewardVerifierSchema>;
-
-/** Checks between `verifier` and the rest of the recipe; each error names the field and the fix. */
-export function checkRewardVerifier(recipe: Recipe): void {
-  const v = recipe.verifier;
-  if (v.kind === 'tasks') return;
-  if (recipe.selfplay) throw new InvalidConfigError('verifier', `self-play scores with its executor; remove \`verifier\` (kind ${v.kind}) from a self-play recipe`);
-  if (recipe.accept.by === 'majority') throw new InvalidConfigError('accept.by', `majority votes on its own and ignores \`verifier\` (kind ${v.kind}); use accept.by: verifier, or remove \`verifier\``);
-  if (v.kind === 'judge') {
-    const problem = v.rubric !== undefined ? rubricProblem(v.rubric) : null;
-    if (problem) throw new InvalidConfigError('verifier.rubric', problem);
-    if (v.samples > 1 && v.temperature === 0) throw new InvalidConfigError('verifier.temperature', `is 0, so the ${v.samples} judge samples would be identical; set verifier.temperature > 0 or verifier.samples: 1`);
-    return;
-  }
-  // majority-vote
-  if (recipe.sample.n < 2) throw new InvalidConfigError('sample.n', 'is 1, and a lone sample always agrees with itself; majority vote needs several samples per task (e.g. sample.n: 8)');
-  if (recipe.reflect.enabled) throw new InvalidConfigError('reflect.enabled', 'needs feedback on what is wrong, but majority-vote only says whether an answer agrees with the others; disable reflect or use another verifier');
-  if (recipe.rationalize.enabled) throw new InvalidConfigError('rationalize.enabled', 'hints the task\'s answer (a label) to the policy, but majority-vote is label-free; disable rationalize or use another verifier');
-  // Reinforce-Ada votes per sampling round (vote.ts): a round of one sample always agrees with itself and pays 1.
-  const sampling = recipe.rl?.sampling;
-  if (sampling?.kind === 'reinforce-ada' && sampling.perRound < 2) throw new InvalidConfigError('rl.sampling.perRound', `is ${sampling.perRound}, and each Reinforce-Ada round votes on its own: a lone sample always agrees with itself, so majority vote would pay 1 to every sample; set rl.sampling.perRound ≥ 2 (e.g. 8)`);
-  if (recipe.rl?.advantage === 'self-critical') throw new InvalidConfigError('rl.advantage', 'self-critical scores one greedy completion per task as the baseline, and a lone completion has no group to vote with; use grpo, rloo or dr-grpo with majority-vote');
-}

@@ -1,4 +1,5 @@
 import type { Task } from './task.js';
+import type { Verifier } from './verifier.js';
 
 /** What a loop round asks a task source for. */
 export interface TaskRequest {
@@ -25,4 +26,32 @@ export interface TaskSource {
   readonly difficulty: { min: number; max: number };
   /** The tasks of one request. */
   tasks(request: TaskRequest): Task[];
+}
+
+/** Options of a procedural generator. */
+export interface GenerateOptions {
+  /** How many tasks. */
+  count: number;
+  /** Difficulty on the family's scale. */
+  difficulty: number;
+  /** Seed: the same options give the same tasks. */
+  seed: number;
+  /** Task ids are prefixed with this (e.g. `train`, `heldout`), so splits never collide. */
+  split?: string;
+}
+
+/**
+ * A task family: a seeded generator with a difficulty knob and the verifier
+ * that scores its answers. This is the public task API: a user writes one in
+ * their own module and names it in a recipe by module path.
+ */
+export interface TaskFamily {
+  /** Family name, also the `family` field of its tasks. */
+  readonly name: string;
+  /** Valid difficulties, inclusive. */
+  readonly difficulty: { min: number; max: number };
+  /** Generates `count` tasks of a difficulty. */
+  generate(options: GenerateOptions): Task[];
+  /** The verifier for this family's answers. */
+  readonly verifier: Verifier;
 }

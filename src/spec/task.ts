@@ -18,31 +18,3 @@ export interface Task {
   /** Anything else the family's verifier or a curriculum needs. */
   meta?: Record<string, unknown>;
 }
-
-/** Options of a procedural generator. */
-export interface GenerateOptions {
-  /** How many tasks. */
-  count: number;
-  /** Difficulty on the family's scale. */
-  difficulty: number;
-  /** Seed: the same options give the same tasks. */
-  seed: number;
-  /** Task ids are prefixed with this (e.g. `train`, `heldout`), so splits never collide. */
-  split?: string;
-}
-
-/**
- * A task family: a seeded generator with a difficulty knob and the verifier
- * that scores its answers. This is the public task API: a user writes one in
- * their own module and names it in a recipe by module path.
- */
-export interface TaskFamily {
-  /** Family name, also the `family` field of its tasks. */
-  readonly name: string;
-  /** Valid difficulties, inclusive. */
-  readonly difficulty: { min: number; max: number };
-  /** Generates `count` tasks of a difficulty. */
-  generate(options: GenerateOptions): Task[];
-  /** The verifier for this family's answers. */
-  readonly verifier: import('./verifier.js').Verifier;
-}

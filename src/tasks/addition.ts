@@ -1,4 +1,5 @@
-import type { GenerateOptions, Task, TaskFamily } from '../spec/task.js';
+import type { Task } from '../spec/task.js';
+import type { GenerateOptions, TaskFamily } from '../spec/task-source.js';
 import type { SyncVerifier, Verification } from '../spec/verifier.js';
 import { extractAnswer, matchVerifier, numericVerifier } from '../verifiers/match.js';
 import { checkGenerateOptions, familyRng, randomDigits, randomInt } from './random.js';

@@ -1,4 +1,5 @@
-import type { GenerateOptions, Task, TaskFamily } from '../spec/task.js';
+import type { Task } from '../spec/task.js';
+import type { GenerateOptions, TaskFamily } from '../spec/task-source.js';
 import { matchVerifier } from '../verifiers/match.js';
 import { checkGenerateOptions, familyRng, randomInt } from './random.js';
 

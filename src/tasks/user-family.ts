@@ -9,7 +9,8 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { InvalidConfigError, UserCodeError } from '../errors.js';
 import { checkConfig } from '../config/validate.js';
-import type { GenerateOptions, Task, TaskFamily } from '../spec/task.js';
+import type { Task } from '../spec/task.js';
+import type { GenerateOptions, TaskFamily } from '../spec/task-source.js';
 import type { Verification, VerificationGroup, Verifier } from '../spec/verifier.js';
 
 const fn = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === 'function', 'expected a function');

@@ -9,7 +9,7 @@ import { countdownFamily, countdownVerifier, parseExpression } from '../../src/t
 import { loadTaskFile } from '../../src/tasks/jsonl.js';
 import { stringFamily } from '../../src/tasks/strings.js';
 import { TaskFileError } from '../../src/errors.js';
-import type { TaskFamily } from '../../src/spec/task.js';
+import type { TaskFamily } from '../../src/spec/task-source.js';
 
 const families: TaskFamily[] = [
   additionFamily({ format: 'plain' }),
