@@ -83,9 +83,10 @@ describe('combined recipe: policy gradient + Reinforce-Ada + SEC + B-STaR + Re-R
 
   test('every part acts: curriculum, B-STaR, reflection and adaptive-sampling metrics, stored plans', { timeout: 600_000 }, async () => {
     const output = await runToEnd(reference);
-    const summary = JSON.parse(output.trim().split('\n').at(-1)!) as { stopped: boolean; rounds: { metrics: Record<string, number> }[] };
+    const summary = JSON.parse(output.trim().split('\n').at(-1)!) as { stopped: boolean };
     assert.equal(summary.stopped, false);
-    const metrics = summary.rounds[1].metrics;
+    const rows = read(join(reference, 'run.sqlite'), (db) => db.prepare('SELECT key, value FROM metrics WHERE round = 1').all() as { key: string; value: number }[])!;
+    const metrics = Object.fromEntries(rows.map((r) => [r.key, r.value]));
     for (const key of ['curriculum/q/d1', 'curriculum/p/d2', 'bstar/temperature', 'bstar/threshold', 'bstar/balance', 'refine/failed', 'refine/reflected', 'refine/revisions', 'sampling/calls', 'sampling/completions', 'policy/grad_norm', 'eval/accuracy']) {
       assert.ok(Number.isFinite(metrics[key]), `round 1 reports ${key}: ${JSON.stringify(Object.keys(metrics).filter((k) => k.startsWith(key.split('/')[0])))}`);
     }
@@ -99,7 +100,16 @@ describe('combined recipe: policy gradient + Reinforce-Ada + SEC + B-STaR + Re-R
     assert.equal(first.plan.setBy.draws, 'sec');
     const temperatures = read(join(reference, 'run.sqlite'), (db) => (db.prepare("SELECT DISTINCT json_extract(sampler, '$.temperature') AS t FROM samples WHERE round = 1 AND kind = 'sample'").all() as { t: number }[]).map((r) => r.t))!;
     assert.deepEqual(temperatures, [first.plan.sampling.temperature]);
-    assert.ok(Object.values(second.states.sec.q).some((q) => q !== 0), 'SEC values moved after round 1');
+    // SEC folded round 1 into its values: Q(c) ← α·r(c) + (1 − α)·Q(c), r(c) the mean |advantage| of round 1's tasks of difficulty c (α = 0.5, Q₀ = 0).
+    assert.equal(second.states.sec.through, 1);
+    const rl = read(join(reference, 'run.sqlite'), (db) => JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'rl/1'").get() as { value: string }).value) as { absAdvantages: Record<string, { sum: number; count: number }> })!;
+    const tasks = read(join(reference, 'run.sqlite'), (db) => (db.prepare("SELECT id, difficulty FROM tasks WHERE round = 1 AND split = 'train'").all() as { id: string; difficulty: number }[]))!;
+    for (const category of ['d1', 'd2', 'd3']) {
+      const gains = tasks.filter((t) => `d${t.difficulty}` === category && rl.absAdvantages[t.id]?.count).map((t) => rl.absAdvantages[t.id].sum / rl.absAdvantages[t.id].count);
+      if (gains.length === 0) continue; // an arm not drawn keeps its value
+      const expected = 0.5 * (gains.reduce((a, b) => a + b, 0) / gains.length);
+      assert.ok(Math.abs(second.states.sec.q[category] - expected) < 1e-9, `Q(${category}) = ${second.states.sec.q[category]}, expected ${expected}`);
+    }
   });
 
   test('killed with SIGKILL at a random moment, it resumes with no finished sample lost, changed or duplicated, and ends as the uninterrupted run', { timeout: 900_000 }, async () => {

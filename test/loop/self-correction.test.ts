@@ -6,7 +6,7 @@
  * end to end at a tiny scale with its correction metrics.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -71,6 +71,7 @@ describe('SCoRe examples', () => {
 
 describe('two-attempt trajectories in the run store', () => {
   test('one sample row and one correction row (its parent the first attempt), each with its verdict', () => {
+    mkdirSync(join(dir, 'store'));
     const store = new RunStore(join(dir, 'store', 'run.sqlite'));
     try {
       const trajectories = [episode(0, 1, 0), episode(1, 1, 1)];

@@ -75,8 +75,8 @@ describe('recipe validation messages', () => {
   });
 
   test('an unknown or missing curriculum kind lists the kinds', () => {
-    invalid({ ...base, curriculum: { kind: 'hard-to-easy' } }, 'Invalid config field `curriculum.kind`: expected one of: fixed, easy-to-hard; got string "hard-to-easy"');
-    invalid({ ...base, curriculum: { difficulty: 2 } }, 'Invalid config field `curriculum.kind`: is required (one of: fixed, easy-to-hard)');
+    invalid({ ...base, curriculum: { kind: 'hard-to-easy' } }, 'Invalid config field `curriculum.kind`: expected one of: fixed, easy-to-hard, sec; got string "hard-to-easy"');
+    invalid({ ...base, curriculum: { difficulty: 2 } }, 'Invalid config field `curriculum.kind`: is required (one of: fixed, easy-to-hard, sec)');
   });
 
   test('checks between fields: majority with refinement, pass@k beyond n, curriculum max below start', () => {
@@ -89,6 +89,19 @@ describe('recipe validation messages', () => {
     assert.equal(validateRecipe({ ...base, accept: { by: 'majority' } }).accept.by, 'majority');
     assert.deepEqual(validateRecipe({ ...base, eval: { n: 8, k: [1, 8] } }).eval.k, [1, 8]);
     assert.equal(validateRecipe({ ...base, eval: { n: 0, k: [1, 8] } }).eval.n, 0, 'k is not checked without sampling');
+  });
+
+  test('the loop v2 sections: each refusal names the field, the method and the fix, word for word', () => {
+    const rl = { steps: 2, promptsPerStep: 2 };
+    invalid({ ...base, curriculum: { kind: 'sec', categories: ['d1', 'algebra'] } }, 'Invalid config field `curriculum.categories`: names "algebra", but task sources draw by difficulty; name each category d<difficulty> (e.g. [d1, d2, d3])');
+    invalid({ ...base, controllers: [{ kind: 'learnability' }] }, 'Invalid config field `controllers.0.kind`: learnability weights tasks by their solve rates in earlier rounds, which needs tasks that recur: set tasks.pool (tasks per difficulty, drawn once)');
+    invalid({ ...base, controllers: [{ kind: 'b-star' }, { kind: 'b-star' }] }, 'Invalid config field `controllers`: lists b-star twice; each controller keeps one state per run, so list it once');
+    invalid({ ...base, reflect: { enabled: true, coef: 0.2 } }, "Invalid config field `reflect.coef`: weights the revisions' supervised term in policy-gradient steps; a self-training recipe trains revisions as accepted data instead. Remove it");
+    invalid({ ...base, rl: { ...rl, selfCorrection: {} }, reflect: { enabled: true } }, "Invalid config field `reflect.enabled`: and rl.selfCorrection both revise failed attempts; SCoRe's second attempt is the revision. Remove one");
+    invalid({ ...base, rl: { ...rl, selfCorrection: {} }, sample: { n: 4 }, verifier: { kind: 'majority-vote' } }, 'Invalid config field `rl.selfCorrection`: scores each attempt on its own, but verifier.kind majority-vote scores whole groups or asks a judge; use verifier.kind: tasks');
+    // Reflection now composes with policy gradient; rationalization still does not.
+    assert.equal(validateRecipe({ ...base, rl, reflect: { enabled: true, coef: 0.2 } }).reflect.coef, 0.2);
+    invalid({ ...base, rl, rationalize: { enabled: true } }, 'Invalid config field `rationalize.enabled`: is a self-training step (it trains hinted answers as they are); an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
   });
 
   test('defaults fill a minimal recipe', () => {
