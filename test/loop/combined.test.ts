@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { runToEnd as runCli } from './cli-process.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const recipe = fileURLToPath(new URL('../../../recipes/combined.yaml', import.meta.url));
@@ -38,20 +39,7 @@ const overrides = [
 const env = { ...process.env, AUTODIDACT_THREADS: '1' };
 const args = (out: string) => [cli, 'run', recipe, '--out', out, '--json', ...overrides.flatMap((o) => ['--set', o])];
 
-function runToEnd(out: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args(out), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(output);
-      else reject(new Error(`autodidact run ${out} ended with ${code ?? signal}:\n${output}`));
-    });
-  });
-}
+const runToEnd = (out: string) => runCli(args(out), env, out, 300_000);
 
 type Row = { id: number; round: number; step: number; kind: string; task_id: string; sample_index: number; completion: string; tokens: Buffer; policy_version: string };
 const ROWS = 'SELECT id, round, step, kind, task_id, sample_index, completion, tokens, policy_version FROM samples ORDER BY round, step, kind, task_id, sample_index';

@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { runToEnd as runCli } from './cli-process.js';
 import { PHASES } from '../../src/run/loop.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -42,20 +43,7 @@ const env = { ...process.env, AUTODIDACT_THREADS: '1' };
 const args = (out: string) => [cli, 'run', recipe, '--out', out, '--json'];
 
 /** Runs the CLI to its end; rejects with its output when it fails or takes over 120 s. */
-function runToEnd(out: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args(out), { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(output);
-      else reject(new Error(`autodidact run ${out} ended with ${code ?? signal}:\n${output}`));
-    });
-  });
-}
+const runToEnd = (out: string) => runCli(args(out), env, out, 120_000);
 
 type SampleRecord = { id: number; round: number; kind: string; task_id: string; sample_index: number; completion: string; tokens: Buffer };
 type State = { samples: Map<number, number>; done: Set<string> };
