@@ -67,6 +67,7 @@ export { exportDataset, samplerProvenance, sidecarPath, DATASET_FORMATS, type Da
 export { writeVerlParquet, type VerlRow } from './export/verl-parquet.js';
 export { huggingFaceTokenizerFiles, byteLevelAlphabet, CHAT_TEMPLATE } from './engine/hf-tokenizer.js';
 export { OpenAIPolicy, OpenAIPolicyConfigSchema, type OpenAIPolicyConfig, type Usage, type CallOptions } from './policies/openai.js';
-export { ModelServer, type ServeOptions, type ServeStats } from './serve/server.js';
+export { ModelServer } from './serve/server.js';
+export type { ServeOptions, ServeStats } from './serve/options.js';
 export { sampleRequests, type SampleRequest, type TokenListener } from './engine/sampler.js';
 export type { RemoteSampler } from './run/loop.js';
