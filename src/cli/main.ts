@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
-import { probeIsolation } from '../sandbox/sandbox.js';
+import { probeIsolation } from '../sandbox/isolation.js';
 import { AutodidactError } from '../errors.js';
 import { getKernels, defaultThreads } from '../engine/kernels.js';
 import { runEngineDemo } from './train-demo.js';

@@ -4,7 +4,7 @@
  * and AdamW settings.
  */
 import { Rng } from '../engine/random.js';
-import type { UpdateSettings } from '../recipe/schema.js';
+import type { UpdateSettings } from '../recipe/sections-rl.js';
 import type { Datum, TrainingBackend } from '../spec/training-backend.js';
 import { aggregationWeights, DEFAULT_LOSS_OPTIONS, klPenalties, policyLosses, policyLossFunction, type RlExample } from './algorithms/losses.js';
 

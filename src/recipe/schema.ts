@@ -6,16 +6,15 @@
  * nearest valid key; wrong types name the field and the expected type.
  */
 import { z } from 'zod';
-import { OpenAIPolicyConfigSchema } from '../policies/openai-config.js';
 import { ModelConfigSchema } from '../engine/config.js';
-import { AGGREGATIONS } from '../learn/algorithms/losses.js';
 import { RewardVerifierSchema } from './verifier-schema.js';
 import { SecOptionsSchema } from '../controllers/sec.js';
 import { LearnabilityOptionsSchema } from '../controllers/learnability.js';
 import { BStarOptionsSchema } from '../controllers/b-star.js';
-
-const probability = z.number().min(0).max(1);
-const positiveInt = z.number().int().positive();
+import { probability, positiveInt } from './numbers.js';
+import { RlSchema } from './sections-rl.js';
+import { SelfPlaySchema } from './sections-self-play.js';
+import { SamplerSchema } from './sections-sampler.js';
 
 /** Where the policy starts: a fresh embedded model of a config, or a checkpoint directory. */
 const ModelSchema = z
@@ -172,193 +171,6 @@ const TrainSchema = z
   })
   .strict();
 
-/** How each policy-gradient step collects its groups of completions. */
-const RlSamplingSchema = z.discriminatedUnion('kind', [
-  z
-    .object({
-      /** `sample.n` completions for each of `rl.promptsPerStep` prompts. */
-      kind: z.literal('fixed'),
-    })
-    .strict(),
-  z
-    .object({
-      /** DAPO dynamic sampling: groups whose completions all got the same reward are dropped and more prompts are sampled until the step has `rl.promptsPerStep` groups. */
-      kind: z.literal('dapo'),
-      /** Sampling calls per step at most (each of `rl.promptsPerStep` prompts); a step that still lacks groups trains on those it has. */
-      maxBatches: positiveInt.default(4),
-    })
-    .strict(),
-  z
-    .object({
-      /** Reinforce-Ada: each prompt is sampled in rounds until its exit condition holds or its rounds are spent; a group of `sample.n` is then drawn balanced from everything sampled, with baselines from all of it. */
-      kind: z.literal('reinforce-ada'),
-      /** `balance`: stop once a prompt has ⌊n/2⌋ passes and n − ⌊n/2⌋ fails (the paper's best). `mixed`: once it has a pass and a fail. `positive`: at the first pass. */
-      exit: z.enum(['balance', 'mixed', 'positive']).default('balance'),
-      /** Completions per active prompt per sampling round. */
-      perRound: positiveInt.default(8),
-      /** Sampling rounds per step at most (budget: maxRounds × perRound per prompt). */
-      maxRounds: positiveInt.default(4),
-    })
-    .strict(),
-]);
-
-/** The policy-gradient update, shared by RL rounds and self-play: loss, aggregation, optimizer. */
-const updateFields = {
-    /** Policy loss: pg, ppo-clip, topr, psr, nsr, w-reinforce, nft. */
-    loss: z.string().default('ppo-clip'),
-    lossOptions: z
-      .object({
-        /** ppo-clip: ρ ≥ 1 − clipLow. */
-        clipLow: z.number().nonnegative().optional(),
-        /** ppo-clip: ρ ≤ 1 + clipHigh (DAPO raises it to 0.28). */
-        clipHigh: z.number().nonnegative().optional(),
-        /** ppo-clip: dual-clip bound c > 1 for negative advantages (0: off). */
-        dualClip: z
-          .number()
-          .refine((c) => c === 0 || c > 1, 'must be 0 (off) or greater than 1 (a bound below the unclipped ratio would zero every negative-advantage gradient)')
-          .optional(),
-        /** w-reinforce: weight of positive samples. */
-        lambda: z.number().nonnegative().optional(),
-        /** nft: floor of the implicit negative ratio inside the log (default 1). */
-        nftClamp: z.number().positive().optional(),
-      })
-      .strict()
-      .default({}),
-    /** How per-token losses become the batch loss: token-mean (DAPO), seq-mean-token-mean (GRPO), seq-mean-token-sum, seq-mean-token-sum-norm (Dr. GRPO). */
-    aggregation: z.enum(AGGREGATIONS).default('token-mean'),
-    /** seq-mean-token-sum-norm's constant length (default sample.maxTokens). */
-    normLength: positiveInt.optional(),
-    /** Passes over each step's batch (PPO epochs; > 1 makes later passes off-policy, which the clipped ratio handles). */
-    epochs: positiveInt.default(1),
-    /** Optimizer steps per epoch: the batch is cut into this many minibatches. */
-    minibatches: positiveInt.default(1),
-    learningRate: z.number().positive().default(1e-3),
-    /** AdamW moments (the defaults of PyTorch, TRL and verl). */
-    adam: z
-      .object({ beta1: z.number().min(0).lt(1).default(0.9), beta2: z.number().min(0).lt(1).default(0.999) })
-      .strict()
-      .prefault({}),
-    weightDecay: z.number().nonnegative().default(0),
-    gradClipNorm: z.number().positive().default(1),
-    /** KL to a frozen reference (the round-0 weights). */
-    kl: z
-      .object({
-        /** Estimator of the penalty: k1, k2 or k3. */
-        penalty: z.string().default('k3'),
-        /** Weight of the penalty in the loss (0: none). */
-        coef: z.number().nonnegative().default(0),
-        /** Report policy/kl (a forward pass of the reference per step) even when coef is 0. */
-        track: z.boolean().default(true),
-      })
-      .strict()
-      .prefault({}),
-};
-
-/** Reinforcement learning with verifiable rewards: the update is policy-gradient steps on fresh samples instead of fine-tuning on an accepted set. */
-/**
- * SCoRe multi-turn self-correction (https://arxiv.org/abs/2409.12917): each
- * episode is two attempts (the task, then an instruction to correct it);
- * Stage I trains attempt 2 while a strong KL (β2) keeps attempt 1 near the
- * reference, Stage II adds the bonus α·(r2 − r1) to attempt 2's reward.
- */
-const SelfCorrectionSchema = z
-  .object({
-    stage: z.union([z.literal(1), z.literal(2)]).default(2),
-    /** β1: KL coefficient of attempt 2 (Stage I) and of both attempts (Stage II). */
-    beta1: z.number().nonnegative().default(0.01),
-    /** β2: Stage I's strong KL coefficient on attempt 1. */
-    beta2: z.number().nonnegative().default(0.1),
-    /** α: Stage II's self-correction bonus α·(r2 − r1). */
-    alpha: z.number().nonnegative().default(10),
-    /** The second turn's observation; `{prompt}` (and `{feedback}` with showFeedback) are filled in. Default: a short instruction to correct the answer, then the prompt again. */
-    instruction: z.string().optional(),
-    /** Show attempt 1's verifier feedback in the instruction (default: no, as SCoRe: intrinsic self-correction). */
-    showFeedback: z.boolean().default(false),
-  })
-  .strict();
-
-const RlSchema = z
-  .object({
-    /** Policy-gradient steps per round; each samples fresh groups from the current weights. */
-    steps: positiveInt.default(10),
-    /** SCoRe: two-attempt episodes (attempt, self-correction instruction, attempt) trained with its stage's targets; absent: single-turn. */
-    selfCorrection: SelfCorrectionSchema.optional(),
-    /** Prompts (groups) per step; each step trains on promptsPerStep × sample.n completions. */
-    promptsPerStep: positiveInt.default(16),
-    /** Advantage estimator: grpo, dr-grpo, rloo, reinforce++, reinforce++-baseline, bnpo, self-critical, reinforce. */
-    advantage: z.string().default('grpo'),
-    advantageOptions: z
-      .object({
-        /** Added to a standard deviation before dividing by it. */
-        epsilon: z.number().positive().optional(),
-        /** `reinforce`: constant baseline subtracted from rewards. */
-        baseline: z.number().optional(),
-        /** `reinforce`: factor applied after the baseline (TOPR's ±1 rewards: baseline 0.5, scale 2). */
-        scale: z.number().optional(),
-      })
-      .strict()
-      .default({}),
-    ...updateFields,
-    sampling: RlSamplingSchema.prefault({ kind: 'fixed' }),
-  })
-  .strict();
-
-/**
- * Absolute Zero self-play (Zhao et al. 2025): one policy proposes (program,
- * input) tasks of three types, an executor validates them, and the same policy
- * solves them; no task data. The update is a policy-gradient step with TRR++
- * advantages (rewards normalized per role × task type).
- */
-const SelfPlaySchema = z
-  .object({
-    /** Self-play steps per round; each proposes, validates, solves and updates once. */
-    steps: positiveInt.default(20),
-    /** Tasks per role and task type in a step (the paper's B): B proposals and B solves of each of the three types. */
-    batch: positiveInt.default(16),
-    /** Solver rollouts per valid proposal, whose solve rate gives the proposer its learnability reward. */
-    rollouts: positiveInt.default(4),
-    /** Buffer examples shown to the proposer of a deduction or abduction task (the paper's K). */
-    references: z.number().int().nonnegative().default(3),
-    /** How tasks are written: `expr` (integer expressions in x taken mod 10, compact prompts, for the embedded model) or `js` (JavaScript and instructions, for real models). */
-    format: z.enum(['expr', 'js']).default('expr'),
-    /** Limits of the format: maxProgramLength, inductionInputs; modulus, maxInput, maxOutput (expr); maxValueLength (js). */
-    formatOptions: z.record(z.string(), z.number()).default({}),
-    /** Rewards of failures (the reference code's): a proposal or answer that does not parse, a proposal the executor rejects, a valid task the solver always or never solves, a well-formed wrong answer. A right answer scores 1; a learnable task 1 − solve rate. */
-    rewards: z
-      .object({ formatError: z.number().default(-1), invalid: z.number().default(-1), unlearnable: z.number().default(-0.5), wrong: z.number().default(-0.5) })
-      .strict()
-      .prefault({}),
-    /** A valid proposal already in its buffer: `keep` appends it again (the reference code), `skip` does not, `penalize` also scores it as unlearnable (a repeat teaches nothing new; keeps a small proposer from collapsing onto one task). */
-    duplicates: z.enum(['keep', 'skip', 'penalize']).default('keep'),
-    /** How many of a buffer's latest entries count when looking for repeats (default: all of it). With `inputs: random`, a repeat is a repeated program. */
-    duplicateWindow: positiveInt.optional(),
-    /** Tasks a buffer keeps at most (the oldest go first; the seed stays), as the reference code's max_programs. */
-    maxBuffer: positiveInt.default(16384),
-    /** Also train the solver on the learnability rollouts (the reference code only scores them). */
-    trainRollouts: z.boolean().default(false),
-    /** Who picks a deduction or abduction task's input: `proposer` (the paper) or `random` (the executor draws it uniformly and the proposer writes the program alone; a toy-scale stabilizer, `expr` only). */
-    inputs: z.enum(['proposer', 'random']).default('proposer'),
-    /** Sampling temperature of the proposer and of the solver. */
-    temperature: z
-      .object({ propose: z.number().nonnegative().default(1), solve: z.number().nonnegative().default(1) })
-      .strict()
-      .prefault({}),
-    /** Added to each (role, type) standard deviation before dividing by it (TRR++). */
-    epsilon: z.number().positive().default(1e-6),
-    /** Before round 1, a fresh model learns the surface of the format's prompts from completions drawn at random (never a right answer except by chance). Only formats with a prior (`expr`); with `inputs: random` its proposals are programs alone. */
-    formatPrior: z
-      .object({
-        steps: positiveInt,
-        batchSize: positiveInt.default(64),
-        learningRate: z.number().positive().default(3e-3),
-        /** `format`: every completion at random. `executions`: a stand-in for a code-pretrained base — random programs, and deduction prompts answered with the executor's output for random programs (machine-made, no abduction or induction examples). */
-        corpus: z.enum(['format', 'executions']).default('format'),
-      })
-      .strict()
-      .optional(),
-    ...updateFields,
-  })
-  .strict();
 
 /** Held-out evaluation after the warm-up and after every round. */
 const EvalSchema = z
@@ -377,38 +189,6 @@ const EvalSchema = z
   })
   .strict();
 
-/**
- * Where the loop's samples come from. `embedded` (default): the training
- * engine's own KV-cached sampler. `llamacpp`: llama.cpp through node-llama-cpp,
- * loading each checkpoint the loop writes as GGUF. `openai`: an OpenAI-compatible server
- * (`autodidact serve`, or another server with SGLang's `/update_weights_from_disk`; only
- * `autodidact serve` is tested) while
- * training stays embedded: with `reload`, the loop writes each new weights'
- * checkpoint and asks the server to load it (`POST /update_weights_from_disk`)
- * before sampling again, and checks every reply's version.
- */
-const SamplerSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('embedded') }).strict(),
-  OpenAIPolicyConfigSchema.omit({ version: true })
-    .extend({
-      kind: z.literal('openai'),
-      /** Reload the server's weights whenever the loop's change (the server must serve this run's model and read its checkpoints). */
-      reload: z.boolean().default(true),
-    })
-    .strict(),
-  z
-    .object({
-      /** llama.cpp in-process (node-llama-cpp): each checkpoint the loop writes is exported to GGUF and loaded. */
-      kind: z.literal('llamacpp'),
-      /** CPU threads of llama.cpp (1 on 2 cores: more fight Node's main thread). */
-      threads: z.number().int().positive().default(1),
-      /** Sequences decoded together; 1 is bit-for-bit reproducible. */
-      parallel: z.number().int().positive().default(1),
-      /** KV cache precision (F32 matches the engine's numerics). */
-      kvCache: z.enum(['F32', 'F16']).default('F32'),
-    })
-    .strict(),
-]);
 
 export const RecipeSchema = z
   .object({
@@ -448,8 +228,6 @@ export const RecipeSchema = z
   })
   .strict();
 
-/** The update settings of an RL round or a self-play round. */
-export type UpdateSettings = Pick<z.output<typeof RlSchema>, keyof typeof updateFields>;
 
 export type RecipeInput = z.input<typeof RecipeSchema>;
 export type Recipe = z.output<typeof RecipeSchema>;

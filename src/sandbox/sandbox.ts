@@ -23,15 +23,16 @@
  *   await sandbox.run({ code: 'function add(a, b) { return a + b }', entry: 'add', args: [2, 3] }); // { status: 'ok', value: 5, … }
  *   await sandbox.close();
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { AutodidactError, InvalidArgumentError } from '../errors.js';
 import { canonical, decodeCanonical } from './canonical.js';
-import type { CallResult, ChildConfig, ChildRequest, ChildResult } from './messages.js';
+import type { ChildConfig, ChildRequest, ChildResult } from './messages.js';
 import { encodeFrame, FrameReader } from './frames.js';
+import { probeIsolation, procUsage } from './isolation.js';
+import type { RunRequest, RunResult, RunStatus, Sandbox } from './run-types.js';
 
 export interface SandboxOptions {
   /** CPU-time limit of one run (default 1000 ms); see the wall-clock backstop above. */
@@ -46,64 +47,6 @@ export interface SandboxOptions {
   now?: number;
   /** Characters of stdout kept per run (default 10,000, at most 100,000); the rest is dropped and marked. */
   maxStdout?: number;
-}
-
-export interface RunRequest {
-  /** A script. Without `entry` its completion value is the result. */
-  code: string;
-  /** The name of a function the script defines, called with `args`. */
-  entry?: string;
-  /** Arguments of `entry`, copied in through the canonical encoding (JSON data, plus undefined, NaN, ±Infinity, −0, BigInt, Date, Map, Set). */
-  args?: unknown[];
-  /**
-   * Instead of `args`: call `entry` once per argument list, in order, in the
-   * same context and timed call (a verifier's unit tests); each call's result
-   * or exception comes back in `RunResult.calls`.
-   */
-  calls?: unknown[][];
-  /** This run's CPU-time limit (default the sandbox's). */
-  timeoutMs?: number;
-}
-
-/**
- * `crash`: the child died another way (a fatal V8 error such as an invalid
- * array length); `closed`: the sandbox was closed before the run started.
- */
-export type RunStatus = 'ok' | 'error' | 'timeout' | 'memory' | 'crash' | 'closed';
-
-export type { CallResult } from './messages.js';
-
-export interface RunResult {
-  status: RunStatus;
-  /** The result, decoded from `encoded` on first read (`ok` without `calls`). */
-  value?: unknown;
-  /** The result's canonical text (src/sandbox/canonical.ts), made inside the sandbox: compare results as this. */
-  encoded?: string;
-  /** Each call's outcome (`ok` with `calls`), in the order of `calls`. */
-  calls?: CallResult[];
-  /** What went wrong (every status but `ok`). */
-  error?: string;
-  /** What the code printed with console.log / console.error (capped). */
-  stdout: string;
-  /** Wall-clock time from the run's start in a child to its result. */
-  durationMs: number;
-}
-
-export interface Sandbox {
-  run(request: RunRequest): Promise<RunResult>;
-  /** Runs in flight finish; queued and later runs get `closed`; resolves once every child process has exited. */
-  close(): Promise<void>;
-  /** Process ids of the live children (diagnostics: their limits and namespaces can be read from /proc). */
-  processes?(): number[];
-}
-
-export interface Isolation {
-  /** rlimits set on each child (`ulimit` names). */
-  rlimits: string[];
-  /** `namespace`: children have their own empty network namespace; `none`: only the isolate's lack of network APIs. */
-  network: 'namespace' | 'none';
-  /** `proc`: the host reads CPU time and memory of each child from /proc; `none`: only the child's own isolate limits and the wall clock. */
-  monitor: 'proc' | 'none';
 }
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
@@ -121,34 +64,6 @@ const MAX_ERROR = 2000;
 const PIPELINE = 2;
 /** USER_HZ, the unit of CPU times in /proc/<pid>/stat: 100 on every Linux ABI. */
 const TICK_MS = 10;
-
-/** A process's CPU time (in USER_HZ ticks, user + system) and resident memory, from /proc; undefined once it is gone. */
-export function procUsage(pid: number): { cpuTicks: number; rssKb: number } | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which may hold spaces but ends at the last ')': utime and stime are the 12th and 13th.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const rss = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssKb: rss ? Number(rss[1]) : 0 };
-  } catch {
-    return undefined;
-  }
-}
-
-let probed: Isolation | undefined;
-
-/** Which isolation mechanisms this machine gives sandbox children (docs/sandbox.md), probed once per process. */
-export function probeIsolation(): Isolation {
-  if (probed) return probed;
-  const posix = process.platform !== 'win32' && existsSync('/bin/sh');
-  const namespaces = process.platform === 'linux' && spawnSync('unshare', ['-rn', 'true'], { stdio: 'ignore', timeout: 5000 }).status === 0;
-  probed = {
-    rlimits: posix ? ['data', 'file-size 0', 'core 0'] : [],
-    network: namespaces ? 'namespace' : 'none',
-    monitor: process.platform === 'linux' && existsSync(`/proc/${process.pid}/stat`) ? 'proc' : 'none',
-  };
-  return probed;
-}
 
 interface Job {
   request: ChildRequest;

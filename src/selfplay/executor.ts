@@ -23,7 +23,7 @@
  * solver's repeated answers cost one run each.
  */
 import { AutodidactError } from '../errors.js';
-import type { Sandbox } from '../sandbox/sandbox.js';
+import type { Sandbox } from '../sandbox/run-types.js';
 import { canonical } from '../sandbox/canonical.js';
 import { jsFormat, type InductionTask, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
 

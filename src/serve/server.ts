@@ -1,16 +1,19 @@
 import type { Completion, TokenLogprob } from '../spec/policy.js';
 import { randomBytes, randomInt } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { EmbeddedBackend } from '../engine/backend.js';
-import { fromLlamaConfig, readJson as readCheckpointJson } from '../engine/checkpoint.js';
-import type { ModelConfig } from '../engine/config.js';
 import type { SampleRequest, TokenListener } from '../engine/sampler.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { AutodidactError, CheckpointFormatError, InvalidArgumentError, InvalidConfigError } from '../errors.js';
-import { chatLogprobs, chatRequestSchema, completionLogprobs, completionRequestSchema, limits, parseRequest, refuseUnsupported, type CompletionRequest, renderChat, RequestError, stopList } from './protocol.js';
+import { chatLogprobs, chatRequestSchema, completionLogprobs, completionRequestSchema, parseRequest, refuseUnsupported, renderChat, RequestError, stopList } from './protocol.js';
+import { ChoiceStream } from './choice-stream.js';
+import { json, readJson } from './http-body.js';
+import { now, promptList, usageOf } from './openai-fields.js';
+import type { ServeOptions, ServeStats } from './options.js';
+import { checkServable } from './servable.js';
+import { countSequences, type Job } from './jobs.js';
 
 /**
  * `autodidact serve`: an OpenAI-compatible HTTP server for an embedded
@@ -26,43 +29,6 @@ import { chatLogprobs, chatRequestSchema, completionLogprobs, completionRequestS
  * version as `system_fingerprint`, so a client can tag each sample with the
  * policy that wrote it.
  */
-export interface ServeOptions {
-  /** Checkpoint directory to serve. */
-  checkpoint: string;
-  /** Model id in /v1/models and replies (default: the directory's name). */
-  modelName?: string;
-  /** Version label of the loaded weights (default: the directory's name). */
-  version?: string;
-  /** Sequences (prompts × n) decoded together at most (default 256). */
-  maxBatchSequences?: number;
-  /** Receives one line per batch and per reload. */
-  log?: (line: string) => void;
-  /** 'native' | 'ts' | 'auto' kernels for the engine. */
-  kernels?: string;
-}
-
-/** Counters for tests and logs. */
-export interface ServeStats {
-  requests: number;
-  batches: number;
-  /** Most HTTP requests decoded in one batch so far. */
-  largestBatch: number;
-  sequences: number;
-  /** Requests dropped unheard because their client had gone before their batch started. */
-  dropped: number;
-}
-
-interface Job {
-  requests: SampleRequest[];
-  onStep?: TokenListener;
-  /** Learns the weights' version when the job's batch starts. */
-  onStart?: (version: string) => void;
-  /** True once the client has closed the connection. */
-  gone: () => boolean;
-  resolve: (value: { results: Completion[][]; version: string }) => void;
-  reject: (error: unknown) => void;
-}
-
 export class ModelServer {
   readonly modelName: string;
   readonly stats: ServeStats = { requests: 0, batches: 0, largestBatch: 0, sequences: 0, dropped: 0 };
@@ -424,101 +390,4 @@ export class ModelServer {
   private checkModel(model: string | undefined): void {
     if (model !== undefined && model !== this.modelName) throw new RequestError(404, `The model \`${model}\` does not exist; this server has \`${this.modelName}\``, 'model', 'not_found_error');
   }
-}
-
-/** Tokens of one streamed choice, and how many have been sent. */
-class ChoiceStream {
-  private readonly tokens: number[] = [];
-  private readonly logprobs: number[] = [];
-  private readonly top: TokenLogprob[][] = [];
-  private readonly ends: number[] = []; // byte length after each token
-  private sent = 0;
-  private sentChars = 0;
-  private readonly decoder = new TextDecoder('utf-8', { fatal: false });
-
-  constructor(private readonly tokenizer: ByteTokenizer) {}
-
-  push(token: number, logprob: number, top: TokenLogprob[] | undefined): void {
-    this.tokens.push(token);
-    this.logprobs.push(logprob);
-    if (top) this.top.push(top);
-    this.ends.push((this.ends[this.ends.length - 1] ?? 0) + this.tokenizer.tokenBytes(token).length);
-  }
-
-  /** The unsent tokens up to `upTo` (the final length), or, while decoding, those ending at least `hold` bytes before the newest byte. */
-  take(upTo: number | null, hold: number) {
-    let end = upTo ?? this.tokens.length;
-    if (upTo === null) {
-      const safe = (this.ends[this.ends.length - 1] ?? 0) - hold;
-      while (end > this.sent && this.ends[end - 1] > safe) end--;
-    }
-    if (end <= this.sent) {
-      // At the end, bytes of an unfinished UTF-8 character still held by the decoder come out (as U+FFFD, like the whole text).
-      const rest = upTo === null ? '' : this.decoder.decode();
-      if (!rest) return null;
-      this.sentChars += rest.length;
-      return { text: rest, tokens: [], logprobs: [], top: undefined, offset: this.sentChars - rest.length };
-    }
-    const from = this.sent;
-    const tokens = this.tokens.slice(from, end);
-    const bytes = tokens.flatMap((id) => Array.from(this.tokenizer.tokenBytes(id)));
-    const text = this.decoder.decode(Uint8Array.from(bytes), { stream: upTo === null });
-    const offset = this.sentChars;
-    this.sent = end;
-    this.sentChars += text.length;
-    return { text, tokens, logprobs: this.logprobs.slice(from, end), top: this.top.length ? this.top.slice(from, end) : undefined, offset };
-  }
-}
-
-function countSequences(requests: readonly SampleRequest[]): number {
-  return requests.reduce((sum, r) => sum + (r.options?.n ?? 1), 0);
-}
-
-/** A request's prompts: one prompt (text or token ids) as a list of one, a list as it is. */
-function promptList(prompt: CompletionRequest['prompt']): (string | number[])[] {
-  if (typeof prompt === 'string') return [prompt];
-  if (typeof prompt[0] === 'number') return [prompt as number[]];
-  return prompt as (string | number[])[];
-}
-
-function usageOf(prompts: number[][], results: Completion[][]) {
-  const promptTokens = prompts.reduce((sum, p) => sum + p.length, 0);
-  const completionTokens = results.reduce((sum, group) => sum + group.reduce((s, seq) => s + seq.tokens.length, 0), 0);
-  return { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens };
-}
-
-function now(): number {
-  return Math.floor(Date.now() / 1000);
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const part of req as AsyncIterable<Buffer>) {
-    size += part.length;
-    if (size > limits.bodyBytes) throw new RequestError(413, `request body over ${limits.bodyBytes} bytes`);
-    parts.push(part);
-  }
-  try {
-    return JSON.parse(Buffer.concat(parts).toString('utf8'));
-  } catch (error) {
-    throw new RequestError(400, `the body is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
-/** A checkpoint the server can serve: a directory with our files and the byte tokenizer. Returns its model config (config.json, read as the engine reads it). */
-function checkServable(dir: string): ModelConfig {
-  if (!existsSync(join(dir, 'config.json')) || !existsSync(join(dir, 'model.safetensors'))) throw new CheckpointFormatError(dir, 'no config.json and model.safetensors here; pass a checkpoint directory (e.g. runs/<run>/checkpoints/round-3)');
-  const metaPath = join(dir, 'autodidact.json');
-  if (existsSync(metaPath)) {
-    const kind = (readCheckpointJson(metaPath) as { tokenizer?: { kind?: string } }).tokenizer?.kind ?? 'byte';
-    if (kind !== 'byte') throw new CheckpointFormatError(dir, `tokenizer kind "${kind}": the server speaks the byte tokenizer only`);
-  }
-  return fromLlamaConfig(dir, readCheckpointJson(join(dir, 'config.json')));
 }

@@ -9,7 +9,8 @@
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { RunDirectoryError } from '../errors.js';
-import { probeRunStore, RunStore } from './run-store.js';
+import { RunStore } from './run-store.js';
+import { probeRunStore } from './store-file.js';
 
 export const STORE_FILE = 'run.sqlite';
 export const IDENTITY_FILE = 'autodidact-run.json';

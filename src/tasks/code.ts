@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { readJsonLines } from './jsonl.js';
 import { canonical } from '../sandbox/canonical.js';
-import type { RunResult, Sandbox } from '../sandbox/sandbox.js';
+import type { RunResult, Sandbox } from '../sandbox/run-types.js';
 import type { Task } from '../spec/task.js';
 import type { Verification, Verifier } from '../spec/verifier.js';
 

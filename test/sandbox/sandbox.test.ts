@@ -1,7 +1,8 @@
 /** The sandbox against hostile code: every case gets a status, and the host is unaffected. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox.js';
+import { createSandbox } from '../../src/sandbox/sandbox.js';
+import type { Sandbox } from '../../src/sandbox/run-types.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 
 let sandbox: Sandbox;

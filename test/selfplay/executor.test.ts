@@ -1,7 +1,8 @@
 /** Absolute Zero's executor: proposal validation with reasons, solution checks per task type, the learnability reward. */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { createSandbox, type Sandbox } from '../../src/sandbox/sandbox.js';
+import { createSandbox } from '../../src/sandbox/sandbox.js';
+import type { Sandbox } from '../../src/sandbox/run-types.js';
 import { checkSolution, learnabilityReward, validateProposal } from '../../src/selfplay/executor.js';
 
 let sandbox: Sandbox;

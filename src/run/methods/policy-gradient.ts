@@ -12,8 +12,7 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../../engine/random.js';
-import type { Policy, SamplingOptions } from '../../spec/policy.js';
+import type { SamplingOptions } from '../../spec/policy.js';
 import type { Task } from '../../spec/task.js';
 import type { RoundPlan } from '../../spec/controller.js';
 import type { Trajectory } from '../../spec/trajectory.js';
@@ -22,12 +21,11 @@ import type { TrainingBackend } from '../../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../../learn/algorithms/advantages.js';
 import { policyLosses, type RlExample } from '../../learn/algorithms/losses.js';
 import { definedOnly, policyUpdate, referenceKl } from '../../learn/policy-gradient.js';
-import { collectGroups, type CollectedGroup, type ScoredCompletion } from '../../learn/algorithms/collection.js';
+import { collectGroups, type ScoredCompletion } from '../../learn/algorithms/collection.js';
 import type { LoopParts, Method, RoundContext } from '../context.js';
 import { RoundStopped } from '../context.js';
 import { finishRoundWeights, referenceBackend, roundMetrics, saveStepWeights, startRoundWeights } from '../weights.js';
 import { seedFor } from '../seeds.js';
-import { scoreGroups } from '../../verifiers/groups.js';
 import { singleTurnEnvironment } from '../../environments/single-turn.js';
 import { rollout } from '../../rollout/rollout.js';
 import { trajectoryDatum } from '../../rollout/datums.js';
@@ -35,18 +33,7 @@ import { twoAttemptEnvironment } from '../../environments/two-attempt.js';
 import { correctionMetrics } from '../../monitors/correction.js';
 import { selfCorrectionExamples, storeTrajectories } from '../trajectories.js';
 import { InvalidConfigError, RunStoreError } from '../../errors.js';
-
-/** Saved after each finished step. */
-interface RoundState {
-  /** Steps finished. */
-  steps: number;
-  /** Next position in the round's task order. */
-  cursor: number;
-  /** Metrics of each finished step. */
-  metrics: Record<string, number>[];
-  /** Per task, the sum and count of its trained completions' |advantage| over the finished steps (SEC's learning-gain signal). */
-  absAdvantages?: Record<string, { sum: number; count: number }>;
-}
+import { greedyBaselines, taskOrder, type RoundState } from '../policy-gradient-steps.js';
 
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
 export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RoundContext, plan: Pick<RoundPlan, 'sampling'> = { sampling: { n: parts.recipe.sample.n, temperature: parts.recipe.sample.temperature, topP: parts.recipe.sample.topP } }): Promise<void> {
@@ -188,36 +175,6 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   store.saveMetrics(round, roundMetrics(state.metrics));
   await finishRoundWeights(parts, round, context);
 }
-
-/** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */
-function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task } {
-  const passes = new Map<number, number[]>();
-  return {
-    at(i) {
-      const pass = Math.floor(i / pool.length);
-      let order = passes.get(pass);
-      if (!order) {
-        order = new Rng(seed, pass).shuffle(pool.map((_, k) => k));
-        passes.set(pass, order);
-      }
-      return pool[order[i % pool.length]];
-    },
-  };
-}
-
-/** Self-critical baselines: the reward of each group's greedy completion. */
-async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[]): Promise<Map<number, number>> {
-  const { recipe } = parts;
-  const completions = await policy.sample(groups.map((g) => g.task.prompt), { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 });
-  const verdicts = await scoreGroups(parts.rewardVerifier ?? parts.verifier, groups.map((g, gi) => ({ task: g.task, completions: [completions[gi][0].text] })));
-  const baselines = new Map<number, number>();
-  for (let gi = 0; gi < groups.length; gi++) {
-    const v = verdicts[gi][0];
-    baselines.set(gi, v.status === 'scored' ? v.reward : 0);
-  }
-  return baselines;
-}
-
 
 /** Policy gradient (GRPO and kin): `rl.steps` steps on fresh groups replace sample → … → update. */
 export const policyGradient: Method = {

@@ -1,0 +1,48 @@
+// Helpers of a policy-gradient round (src/run/methods/policy-gradient.ts): its saved state, its task order, and self-critical baselines.
+import { Rng } from '../engine/random.js';
+import type { Policy } from '../spec/policy.js';
+import type { Task } from '../spec/task.js';
+import type { CollectedGroup } from '../learn/algorithms/collection.js';
+import { scoreGroups } from '../verifiers/groups.js';
+import type { LoopParts } from './context.js';
+
+/** Saved after each finished step. */
+export interface RoundState {
+  /** Steps finished. */
+  steps: number;
+  /** Next position in the round's task order. */
+  cursor: number;
+  /** Metrics of each finished step. */
+  metrics: Record<string, number>[];
+  /** Per task, the sum and count of its trained completions' |advantage| over the finished steps (SEC's learning-gain signal). */
+  absAdvantages?: Record<string, { sum: number; count: number }>;
+}
+
+/** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */
+export function taskOrder(pool: readonly Task[], seed: number): { at(i: number): Task } {
+  const passes = new Map<number, number[]>();
+  return {
+    at(i) {
+      const pass = Math.floor(i / pool.length);
+      let order = passes.get(pass);
+      if (!order) {
+        order = new Rng(seed, pass).shuffle(pool.map((_, k) => k));
+        passes.set(pass, order);
+      }
+      return pool[order[i % pool.length]];
+    },
+  };
+}
+
+/** Self-critical baselines: the reward of each group's greedy completion. */
+export async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[]): Promise<Map<number, number>> {
+  const { recipe } = parts;
+  const completions = await policy.sample(groups.map((g) => g.task.prompt), { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 });
+  const verdicts = await scoreGroups(parts.rewardVerifier ?? parts.verifier, groups.map((g, gi) => ({ task: g.task, completions: [completions[gi][0].text] })));
+  const baselines = new Map<number, number>();
+  for (let gi = 0; gi < groups.length; gi++) {
+    const v = verdicts[gi][0];
+    baselines.set(gi, v.status === 'scored' ? v.reward : 0);
+  }
+  return baselines;
+}
