@@ -10,14 +10,11 @@
  * step) and its metrics; a killed round resumes at the first unfinished step,
  * redoing that step whole from the same seeds.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
 import type { SamplingOptions } from '../../spec/policy.js';
 import type { Task } from '../../spec/task.js';
 import type { RoundPlan } from '../../spec/controller.js';
 import type { Trajectory } from '../../spec/trajectory.js';
 import { reflectInStep } from '../refine.js';
-import type { TrainingBackend } from '../../spec/training-backend.js';
 import { advantageEstimators, computeAdvantages, meanStd, type GroupStatistics } from '../../learn/algorithms/advantages.js';
 import { policyLosses, type RlExample } from '../../learn/algorithms/losses.js';
 import { definedOnly, policyUpdate, referenceKl } from '../../learn/policy-gradient.js';
@@ -32,7 +29,7 @@ import { trajectoryDatum } from '../../rollout/datums.js';
 import { twoAttemptEnvironment } from '../../environments/two-attempt.js';
 import { correctionMetrics } from '../../monitors/correction.js';
 import { selfCorrectionExamples, storeTrajectories } from '../trajectories.js';
-import { InvalidConfigError, RunStoreError } from '../../errors.js';
+import { InvalidConfigError } from '../../errors.js';
 import { greedyBaselines, taskOrder, type RoundState } from '../policy-gradient-steps.js';
 
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
