@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS accepted (
   PRIMARY KEY (round, sample_id));
 CREATE TABLE IF NOT EXISTS metrics (round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, key));
 CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT NULL, policy_version TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pairs (
+  round INTEGER NOT NULL, position INTEGER NOT NULL, task_id TEXT NOT NULL,
+  chosen_id INTEGER NOT NULL REFERENCES samples(id), rejected_id INTEGER NOT NULL REFERENCES samples(id),
+  PRIMARY KEY (round, position));
 `;
 
 /** A sample to store: one completion of a task (or a revision of one) and how it was made. */
@@ -75,6 +79,13 @@ export interface StoredSample extends SampleRow {
   id: number;
   verification: Verification | null;
   verifier: { name: string; version: string } | null;
+}
+
+/** A preference pair of a round: two samples of one task, the chosen (preferred) and the rejected one. */
+export interface PreferencePair {
+  taskId: string;
+  chosenId: number;
+  rejectedId: number;
 }
 
 interface SampleRecord {
@@ -338,6 +349,22 @@ export class RunStore {
       const local = this.localPath(row.round, row.path);
       if (local !== row.path) update.run(local, row.round);
     }
+  }
+
+  /** Saves a round's preference pairs, in order, replacing any it had. */
+  savePairs(round: number, pairs: readonly PreferencePair[]): void {
+    const insert = this.db.prepare('INSERT INTO pairs (round, position, task_id, chosen_id, rejected_id) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM pairs WHERE round = ?').run(round);
+      pairs.forEach((pair, i) => insert.run(round, i, pair.taskId, pair.chosenId, pair.rejectedId));
+    })();
+  }
+
+  /** A round's preference pairs, in the order they were saved (empty when it has none, or when a store written before pairs existed is read read-only). */
+  pairs(round: number): PreferencePair[] {
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pairs'").get()) return [];
+    const rows = this.db.prepare('SELECT task_id, chosen_id, rejected_id FROM pairs WHERE round = ? ORDER BY position').all(round) as { task_id: string; chosen_id: number; rejected_id: number }[];
+    return rows.map((row) => ({ taskId: row.task_id, chosenId: row.chosen_id, rejectedId: row.rejected_id }));
   }
 }
 
