@@ -37,7 +37,7 @@ const base: RecipeInput = {
   warmup: { count: 100, difficulties: [1, 2], steps: 300, batchSize: 32, learningRate: 3e-3 },
   curriculum: { kind: 'fixed', difficulty: 1 },
   sample: { n: 4, temperature: 1, maxTokens: 6, chunk: 8 },
-  preference: { loss: 'dpo', beta: 0.1, pairsPerTask: 2, steps: 4, batchSize: 8, learningRate: 1e-3 },
+  preference: { loss: 'dpo', beta: 1, pairsPerTask: 2, steps: 4, batchSize: 8, learningRate: 1e-4 },
   eval: { count: 10 },
 };
 

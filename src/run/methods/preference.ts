@@ -20,9 +20,10 @@
  * before with a fresh optimizer, as each iteration of Iterative RPO trains
  * M_t+1 from M_t. `nllCoef` adds Iterative RPO's NLL term on the chosen
  * completion, normalised by its length: loss = L_pref + nllCoef · (−log π(y_w|x)/|y_w|).
- * (The paper writes NLL + α·DPO with α = 1 and divides by the length of prompt
- * and completion; TRL's `rpo_alpha` weights the NLL instead, over the chosen
- * completion's tokens, as here.)
+ * (The paper writes L_NLL + α·L_DPO with α = 1, so `nllCoef: 1` with dpo is its
+ * loss up to the NLL's normaliser, which the paper takes over the whole
+ * sequence; TRL's `rpo_alpha` weights the NLL, a token mean over the chosen
+ * completion, as here.)
  *
  * Phases save what they make before they are marked done (pairs with the
  * round), so a killed run resumes exactly; a killed update is redone whole
