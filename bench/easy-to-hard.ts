@@ -39,8 +39,9 @@ import { join } from 'node:path';
 import { EmbeddedBackend } from '../src/engine/backend.js';
 import { ByteTokenizer } from '../src/engine/tokenizer.js';
 import { additionFamily, type AdditionFormat } from '../src/tasks/addition.js';
-import { acceptPassing, evaluate, fineTune, passed, sampleAndVerify, type Attempt } from '../src/loop/steps.js';
-import type { Task, TaskFamily } from '../src/spec/task.js';
+import { acceptPassing, evaluate, fineTune, passed, sampleAndVerify, type Attempt } from '../src/learn/steps.js';
+import type { Task } from '../src/spec/task.js';
+import type { TaskFamily } from '../src/spec/task-source.js';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {

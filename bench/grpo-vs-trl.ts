@@ -24,7 +24,7 @@ import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { EmbeddedBackend } from '../src/engine/backend.js';
 import { ByteTokenizer } from '../src/engine/tokenizer.js';
-import { evaluate } from '../src/loop/steps.js';
+import { evaluate } from '../src/learn/steps.js';
 import { validateRecipe } from '../src/recipe/load.js';
 import { runRecipe } from '../src/cli/run.js';
 import { additionFamily } from '../src/tasks/addition.js';

@@ -34,7 +34,7 @@ export type { Reflection, ReflectionInput, Reflector } from './spec/reflector.js
 export type { Curriculum, RoundOutcome, RoundPlan as CurriculumPlan } from './spec/curriculum.js';
 export type { Controller, ControllerInput, ControllerOutput, ProbeRecord, RoundHistory, RoundPlan, TaskDraw, TaskRecord } from './spec/controller.js';
 export type { Monitor, RoundRecord } from './spec/monitor.js';
-export { RunStore, type SampleRow, type StoredSample } from './store/run-store.js';
+export { RunStore, type PreferencePair, type SampleRow, type StoredSample } from './store/run-store.js';
 export { RecipeSchema, type Recipe, type RecipeInput } from './recipe/schema.js';
 export { loadRecipe, validateRecipe, applyOverrides } from './recipe/load.js';
 export { runLoop, PHASES, type LoopParts, type LoopEvents, type LoopResult, type RoundSummary, type Evaluation } from './run/loop.js';
@@ -54,6 +54,7 @@ export { collectGroups, balancedGroup, type Collection, type CollectedGroup, typ
 export { runRlRound, policyGradient } from './run/methods/policy-gradient.js';
 export { selfTraining } from './run/methods/self-training.js';
 export { selfPlay } from './run/methods/self-play.js';
+export { preference, preferencePairs, withChosenNll } from './run/methods/preference.js';
 export { methods, methodOf, type MethodName } from './run/methods/index.js';
 export type { LoopRun, Method, RoundContext } from './run/context.js';
 export { createSandbox, SandboxStartError, type SandboxOptions } from './sandbox/sandbox.js';

@@ -11,6 +11,7 @@ import { rubricProblem } from '../verifiers/judge.js';
 import { checkOpenAIPolicyConfig } from '../policies/openai-config.js';
 import { advantageEstimators } from '../learn/algorithms/advantages.js';
 import { klPenalties, policyLosses } from '../learn/algorithms/losses.js';
+import { preferenceLosses, preferenceLossFunction } from '../learn/algorithms/preference.js';
 import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../engine/config.js';
 import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
@@ -113,6 +114,7 @@ export function validateRecipe(raw: unknown): Recipe {
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
   }
+  checkPreference(recipe, raw as Record<string, unknown>);
   const sampler = recipe.sampler;
   if (sampler.kind === 'openai') checkOpenAIPolicyConfig(sampler);
   if (sampler.kind === 'openai' && (recipe.rl || recipe.selfplay)) {
@@ -128,6 +130,31 @@ export function validateRecipe(raw: unknown): Recipe {
   }
   checkRecipeMemory(recipe, recipe.model.checkpoint ? undefined : model);
   return recipe;
+}
+
+/**
+ * The checks of a `preference:` recipe (src/run/methods/preference.ts): it
+ * runs one method, so no other method's section; pairs need several samples
+ * per task; the loss's own settings (the registry's checks); and the sampled
+ * token ids, which pairs train on. `raw` tells the sections the recipe wrote
+ * from those it got by default.
+ */
+function checkPreference(recipe: Recipe, raw: Record<string, unknown>): void {
+  const preference = recipe.preference;
+  if (!preference) return;
+  for (const [section, method] of [['rl', 'policy-gradient'], ['selfplay', 'self-play']] as const) {
+    if (recipe[section]) throw new InvalidConfigError('preference', `makes this a preference recipe, but \`${section}\` makes it a ${method} one; a recipe runs one method: remove \`preference\` or \`${section}\``);
+  }
+  for (const [section, what] of [['train', 'update (fine-tuning)'], ['accept', 'acceptance filter']] as const) {
+    if (raw[section] !== undefined) throw new InvalidConfigError(section, `is the self-training method's ${what}, which a preference recipe does not use (it trains preference.steps steps on pairs of a passing and a failing attempt); remove \`${section}\`, or remove \`preference\` to self-train`);
+  }
+  if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; a preference recipe pairs the policy\'s own attempts instead. Remove it');
+  if (recipe.sample.n < 2) throw new InvalidConfigError('sample.n', `is ${recipe.sample.n}, and a preference pair is a passing and a failing attempt at one task; set sample.n ≥ 2 (e.g. 4)`);
+  const loss = preferenceLosses.get(preference.loss);
+  // The registry's own checks of β, ε and γ (and which losses read them), on an empty batch of pairs.
+  preferenceLossFunction({ loss: preference.loss, beta: preference.beta, labelSmoothing: preference.labelSmoothing, gamma: preference.gamma }, loss.needsReference ? [] : undefined);
+  if (!loss.needsReference && (raw.preference as Record<string, unknown>).reference !== undefined) throw new InvalidConfigError('preference.reference', `the ${preference.loss} loss is reference-free and reads no reference; remove preference.reference`);
+  if (recipe.sampler.kind === 'openai' && !recipe.sampler.tokenIds) throw new InvalidConfigError('sampler.tokenIds', 'must be true with `preference`: pairs train on the sampled token ids');
 }
 
 /**

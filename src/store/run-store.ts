@@ -21,6 +21,9 @@ import type { Verification } from '../spec/verifier.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { ProbeRecord, RoundPlan } from '../spec/controller.js';
 import { openDatabase, probeRunStore, STORE_FORMAT, STORE_VERSION } from './store-file.js';
+import type { PreferencePair, SampleRow, StoredPlan, StoredSample } from './records.js';
+
+export type { PreferencePair, SampleRow, StoredPlan, StoredSample };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,35 +52,12 @@ CREATE TABLE IF NOT EXISTS accepted (
 CREATE TABLE IF NOT EXISTS metrics (round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, key));
 CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT NULL, policy_version TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS plans (round INTEGER PRIMARY KEY, plan TEXT NOT NULL, states TEXT NOT NULL, probes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS pairs (
+  round INTEGER NOT NULL, position INTEGER NOT NULL, task_id TEXT NOT NULL,
+  chosen_id INTEGER NOT NULL REFERENCES samples(id), rejected_id INTEGER NOT NULL REFERENCES samples(id),
+  PRIMARY KEY (round, position));
 `;
 
-/** A sample to store: one completion of a task (or a revision of one) and how it was made. */
-export interface SampleRow {
-  round: number;
-  kind: TrajectoryKind;
-  taskId: string;
-  sampleIndex: number;
-  /** The sample a refinement revises. */
-  parentId?: number | null;
-  /** What the policy read (the task prompt, or a reflection / hint prompt). */
-  prompt: string;
-  completion: string;
-  tokens: readonly number[];
-  logprobs: readonly number[];
-  finishReason: 'stop' | 'length';
-  policyVersion: string;
-  /** Sampler settings, as JSON-able data. */
-  sampler: Record<string, unknown>;
-  /** The policy-gradient step of the round that sampled it (0 outside RL rounds). */
-  step?: number;
-}
-
-/** A stored sample, with its id and score (null until scored). */
-export interface StoredSample extends SampleRow {
-  id: number;
-  verification: Verification | null;
-  verifier: { name: string; version: string } | null;
-}
 
 interface SampleRecord {
   id: number; round: number; kind: string; task_id: string; sample_index: number; parent_id: number | null;
@@ -86,12 +66,6 @@ interface SampleRecord {
   feedback: string | null; extracted: string | null; reason: string | null;
 }
 
-/** A round's plan as stored: the plan, each controller's state by name, and the probe samples each read. */
-export interface StoredPlan {
-  plan: RoundPlan;
-  states: Record<string, unknown>;
-  probes: Record<string, ProbeRecord[]>;
-}
 
 export interface RunStoreOptions {
   /** Read only (export): the file must exist and be a store of ours; nothing is created or migrated. */
@@ -355,6 +329,22 @@ export class RunStore {
       const local = this.localPath(row.round, row.path);
       if (local !== row.path) update.run(local, row.round);
     }
+  }
+
+  /** Saves a round's preference pairs, in order, replacing any it had. */
+  savePairs(round: number, pairs: readonly PreferencePair[]): void {
+    const insert = this.db.prepare('INSERT INTO pairs (round, position, task_id, chosen_id, rejected_id) VALUES (?, ?, ?, ?, ?)');
+    this.db.transaction(() => {
+      this.db.prepare('DELETE FROM pairs WHERE round = ?').run(round);
+      pairs.forEach((pair, i) => insert.run(round, i, pair.taskId, pair.chosenId, pair.rejectedId));
+    })();
+  }
+
+  /** A round's preference pairs, in the order they were saved (empty when it has none, or when a store written before pairs existed is read read-only). */
+  pairs(round: number): PreferencePair[] {
+    if (!this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pairs'").get()) return [];
+    const rows = this.db.prepare('SELECT task_id, chosen_id, rejected_id FROM pairs WHERE round = ? ORDER BY position').all(round) as { task_id: string; chosen_id: number; rejected_id: number }[];
+    return rows.map((row) => ({ taskId: row.task_id, chosenId: row.chosen_id, rejectedId: row.rejected_id }));
   }
 }
 

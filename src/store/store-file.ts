@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { RunStoreError } from '../errors.js';
 
 export const STORE_FORMAT = 'autodidact-run-store';
-/** 2: round plans and controller states (the plans table); a version-1 store gains the table when opened for writing. */
+/** 2: round plans and controller states (the plans table) and preference pairs (the pairs table); a version-1 store gains both when opened for writing. */
 export const STORE_VERSION = 2;
 
 /** What a store file says about itself, once checked to be a store of ours. */

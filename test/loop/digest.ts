@@ -1,7 +1,7 @@
 /**
  * A digest of what a run stored, for tests that prove a change to the loop
  * loses nothing: the run store read back into six sections of keyed records —
- * tasks, samples, scores, accepted, checkpoints, metrics — from which a
+ * tasks, samples, scores, accepted (and preference pairs), checkpoints, metrics — from which a
  * sha256 per section, small counts, and (on a mismatch) the first differing
  * record are computed.
  *
@@ -128,6 +128,8 @@ export function digestRun(store: RunStore, rounds: number): Digest {
   for (const r of roundList) {
     const set = store.acceptedSet(r).map(({ sampleId, reason }): DigestRecord => [`r${r} accepts ${keyOfId.get(sampleId) ?? `missing sample ${sampleId}`}`, { reason }]);
     accepted.push(...set.sort(([a], [b]) => byCodeUnit(a, b)));
+    // A preference round's pairs, in order (other methods store none, so their records are unchanged).
+    store.pairs(r).forEach((pair, i) => accepted.push([`r${r} pair ${i}`, { chosen: keyOfId.get(pair.chosenId) ?? `missing sample ${pair.chosenId}`, rejected: keyOfId.get(pair.rejectedId) ?? `missing sample ${pair.rejectedId}` }]));
   }
 
   const checkpoints: DigestRecord[] = [];

@@ -28,6 +28,7 @@ import { runLoop, type RemoteSampler } from '../../src/run/loop.js';
 import { applyOverrides, validateRecipe } from '../../src/recipe/load.js';
 import type { Recipe } from '../../src/recipe/schema.js';
 import { RunStore } from '../../src/store/run-store.js';
+import { preferenceLosses } from '../../src/learn/algorithms/preference.js';
 import { byCodeUnit, canonicalJson, compareDigests, digestRun, firstDifference, recordSummary, sectionHash, SECTIONS, type Digest, type DigestCounts, type Section } from './digest.js';
 import { ScriptedBackend, TaskOracle } from './scripted-backend.js';
 
@@ -70,6 +71,7 @@ function scaleDown(raw: Record<string, unknown>): string[] {
   } else {
     overrides.push('tasks.perRound=4', 'sample.chunk=3');
     if (has('rl')) overrides.push('rl.steps=2', 'rl.promptsPerStep=2');
+    else if (has('preference')) overrides.push('preference.steps=3', 'preference.batchSize=2');
     else overrides.push('train.steps=3', 'train.batchSize=4');
   }
   const evaluation = (raw.eval ?? {}) as { n?: number; k?: number[] };
@@ -103,10 +105,10 @@ function scriptedServer(oracle: TaskOracle, seed: number): RemoteSampler {
   };
 }
 
-/** Whether a recipe's RL or self-play update measures or penalizes the KL to a frozen reference. */
+/** Whether a recipe's RL or self-play update measures or penalizes the KL to a frozen reference, or its preference loss compares to one. */
 function needsReference(recipe: Recipe): boolean {
   const kl = recipe.rl?.kl ?? recipe.selfplay?.kl;
-  return kl !== undefined && (kl.coef > 0 || kl.track);
+  return (kl !== undefined && (kl.coef > 0 || kl.track)) || (recipe.preference !== undefined && preferenceLosses.get(recipe.preference.loss).needsReference);
 }
 
 const root = mkdtempSync(join(tmpdir(), 'autodidact-digests-'));

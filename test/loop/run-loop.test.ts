@@ -314,7 +314,10 @@ describe('runLoop', () => {
     assert.deepEqual(result.rounds.map((r) => r.frontier), [undefined, 1, 2, 2]);
     const byDifficulty = (round: number) => t.store.loadTasks(round, 'train')!.reduce<Record<number, number>>((acc, task) => ({ ...acc, [task.difficulty!]: (acc[task.difficulty!] ?? 0) + 1 }), {});
     assert.deepEqual([1, 2, 3].map(byDifficulty), [{ 1: 8 }, { 1: 2, 2: 6 }, { 1: 2, 2: 6 }]);
-    assert.deepEqual(JSON.parse(t.store.getMeta('outcome/2')!), { round: 2, frontier: 2, byDifficulty: { 1: { tasks: 2, solved: 2 }, 2: { tasks: 6, solved: 0 } } });
+    // The stored plans: round 2 promoted after 8 of 8 d1 tasks were solved, round 3 stayed after 0 of 6 at d2.
+    assert.deepEqual([1, 2, 3].map((r) => t.store.loadPlan(r)!.states['easy-to-hard']), [{ frontier: 1 }, { frontier: 2 }, { frontier: 2 }]);
+    assert.deepEqual([2, 3].map((r) => t.store.metrics(r)['curriculum/frontier_solved']), [1, 0]);
+    assert.equal(t.store.loadPlan(3)!.plan.setBy.draws, 'easy-to-hard');
     assert.deepEqual(result.rounds.map((r) => r.acceptedAtFrontier), [0, 8, 0, 0]);
   });
 });

@@ -54,11 +54,11 @@ describe('SCoRe examples', () => {
     assert.ok(examples.slice(3).every((e) => e.klCoef === 0.01));
   });
 
-  test('Stage II: attempt 1 is credited with r1 + r̂2, attempt 2 with r̂2 = r2 + α(r2 − r1); the datums are the tokens before each attempt', () => {
+  test('Stage II: attempt 1 is credited with r1, attempt 2 with r̂2 = r2 + α(r2 − r1); the datums are the tokens before each attempt', () => {
     const { examples } = selfCorrectionExamples(members([[0, 1], [1, 0]]), { stage: 2, alpha: 2, beta1: 0.01, beta2: 0.1 }, 'grpo', {});
-    // r̂2 = [1 + 2·1, 0 + 2·(−1)] = [3, −2]; totals r1 + r̂2 = [3, −1]. Two members: (x − mean)/std with std = |a − b|/√2.
+    // r1 = [0, 1]; r̂2 = [1 + 2·1, 0 + 2·(−1)] = [3, −2]. Two members: (x − mean)/std with std = |a − b|/√2.
     const [a1, b1, a2, b2] = examples.map((e) => e.advantage);
-    assert.ok(Math.abs(a1 - Math.SQRT1_2) < 1e-6 && Math.abs(b1 + Math.SQRT1_2) < 1e-6, `attempt 1: ${a1}, ${b1}`);
+    assert.ok(Math.abs(a1 + Math.SQRT1_2) < 1e-6 && Math.abs(b1 - Math.SQRT1_2) < 1e-6, `attempt 1: ${a1}, ${b1}`);
     assert.ok(Math.abs(a2 - Math.SQRT1_2) < 1e-6 && Math.abs(b2 + Math.SQRT1_2) < 1e-6, `attempt 2: ${a2}, ${b2}`);
     assert.ok(examples.every((e) => e.klCoef === 0.01));
     // Attempt 1's datum ends at its action; attempt 2's holds prompt, attempt 1, the instruction, attempt 2; each trains only its own action.
