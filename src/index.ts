@@ -31,7 +31,6 @@ export { singleTurnEnvironment, stepOfVerdict } from './environments/single-turn
 export { twoAttemptEnvironment, DEFAULT_CORRECTION_INSTRUCTION, DEFAULT_FEEDBACK_INSTRUCTION, type TwoAttemptOptions } from './environments/two-attempt.js';
 export type { Attempt, Provenance as TrajectoryProvenance, Trajectory, TrajectoryKind, Turn } from './spec/trajectory.js';
 export type { Reflection, ReflectionInput, Reflector } from './spec/reflector.js';
-export type { Curriculum, RoundOutcome, RoundPlan as CurriculumPlan } from './spec/curriculum.js';
 export type { Controller, ControllerInput, ControllerOutput, ProbeRecord, RoundHistory, RoundPlan, TaskDraw, TaskRecord } from './spec/controller.js';
 export type { Monitor, RoundRecord } from './spec/monitor.js';
 export { RunStore, type PreferencePair, type SampleRow, type StoredSample } from './store/run-store.js';
@@ -39,7 +38,8 @@ export { RecipeSchema, type Recipe, type RecipeInput } from './recipe/schema.js'
 export { loadRecipe, validateRecipe, applyOverrides } from './recipe/load.js';
 export { runLoop, PHASES, type LoopParts, type LoopEvents, type LoopResult, type RoundSummary, type Evaluation } from './run/loop.js';
 export { openRun, RunMismatchError, type OpenRunOptions } from './run/open-run.js';
-export { fixedCurriculum, easyToHardCurriculum, planCounts } from './controllers/curricula.js';
+export { controllers, buildController, planRound, fixedController, easyToHardController, secController, learnabilityController, bStarController, balanceScore } from './controllers/index.js';
+export { defaultPlan, recipeControllers } from './run/plan.js';
 export { samplingMonitor, bstarMonitor, defaultMonitors } from './monitors/monitors.js';
 export { policyReflector, fillTemplate } from './rollout/reflect.js';
 export { curate, labeledExamples, corrupt } from './learn/curate.js';

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { easyToHardController, type EasyToHardOptions } from '../../src/controllers/easy-to-hard.js';
-import { easyToHardCurriculum, planCounts } from '../../src/controllers/curricula.js';
+import { easyToHardCurriculum, planCounts } from './reference-curricula.js';
 import type { RoundHistory, TaskRecord } from '../../src/spec/controller.js';
-import type { RoundOutcome } from '../../src/spec/curriculum.js';
+import type { RoundOutcome } from './reference-curricula.js';
 import { controllerInput, deepFreeze, defaultPlan, finishedRound } from './fixtures.js';
 
 /** What today's loop saves of a round for the curriculum (run-loop.ts saveOutcome): tasks and solved tasks per difficulty. */

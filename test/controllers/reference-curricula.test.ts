@@ -1,8 +1,8 @@
-/** Curricula as pure functions of the earlier rounds' outcomes, and how a plan becomes task counts. */
+/** The reference curricula (how the loop planned rounds before controllers): pure functions of the earlier rounds' outcomes, and how a plan becomes task counts. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { easyToHardCurriculum, fixedCurriculum, planCounts } from '../../src/controllers/curricula.js';
-import type { RoundOutcome } from '../../src/spec/curriculum.js';
+import { easyToHardCurriculum, fixedCurriculum, planCounts } from './reference-curricula.js';
+import type { RoundOutcome } from './reference-curricula.js';
 
 const outcome = (round: number, frontier: number, solved: number, tasks = 10): RoundOutcome => ({ round, frontier, byDifficulty: { [frontier]: { tasks, solved } } });
 
