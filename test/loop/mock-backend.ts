@@ -82,7 +82,11 @@ export class MockBackend implements TrainingBackend {
         const answer = this.answer({ prompt, kind, a, b, sum: a + b, seed: options.seed ?? 0, index, weights: this.weights, ...extra });
         const text = typeof answer === 'string' ? answer : answer.text;
         const tokens = typeof answer === 'string' ? tokenizer.encode(text) : [...tokenizer.encode(text), tokenizer.eosId];
-        return { text, tokens, logprobs: mockLogprobs(tokens, index), finishReason: 'stop' as const };
+        const logprobs = mockLogprobs(tokens, index);
+        // As the engine does: the behaviour distribution's logprobs beside the temperature-1 ones (a tempered stand-in off temperature 1; 0 when greedy).
+        const temperature = options.temperature ?? 1;
+        const behaviourLogprobs = logprobs.map((lp) => (temperature === 1 ? lp : temperature === 0 ? 0 : lp / temperature));
+        return { text, tokens, logprobs, behaviourLogprobs, finishReason: 'stop' as const };
       });
     });
   }
