@@ -9,7 +9,7 @@
 import { curriculumDifficulties, type Recipe } from '../recipe/schema.js';
 import type { Controller, ProbeRecord, RoundHistory, RoundPlan, TaskRecord } from '../spec/controller.js';
 import type { Task } from '../spec/task.js';
-import type { StoredPlan } from '../store/run-store.js';
+import type { StoredPlan, StoredSample } from '../store/run-store.js';
 import type { LoopParts, LoopRun } from './context.js';
 import { buildController, planRound } from '../controllers/index.js';
 import { easyToHardController } from '../controllers/easy-to-hard.js';
@@ -69,13 +69,14 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
     const stored = store.loadPlan(round);
     const tasks = store.loadTasks(round, 'train');
     if (!tasks) continue;
-    const samples = store.loadSamples(round, 'sample');
+    const samplesOf = new Map<string, StoredSample[]>();
+    for (const sample of store.loadSamples(round, 'sample')) (samplesOf.get(sample.taskId) ?? samplesOf.set(sample.taskId, []).get(sample.taskId)!).push(sample);
     const solvedBy = methodOf(recipe).solvedBy;
     const acceptedTasks = new Set(solvedBy === 'accepted' ? store.samplesById(store.acceptedIds(round, round)).map((s) => s.taskId) : []);
     const rl = parts.store.getMeta(`rl/${round}`);
     const absAdvantages = rl ? ((JSON.parse(rl) as { absAdvantages?: Record<string, { sum: number; count: number }> }).absAdvantages ?? {}) : {};
     const records = tasks.map((task): TaskRecord => {
-      const own = samples.filter((s) => s.taskId === task.id);
+      const own = samplesOf.get(task.id) ?? [];
       const scored = own.filter((s) => s.verification?.status === 'scored');
       const passes = scored.filter((s) => s.verification?.status === 'scored' && s.verification.pass).length;
       const rewards = scored.map((s) => (s.verification?.status === 'scored' ? s.verification.reward : 0));

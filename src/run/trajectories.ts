@@ -71,7 +71,7 @@ export interface Member {
  */
 export function selfCorrectionExamples(members: readonly Member[], settings: ScoreSettings, estimator: string, options: Record<string, unknown>): { examples: RlExample[]; absAdvantages: number[] } {
   const targets = members.map((m) => scoreTargets(m.trajectory, settings));
-  const kept = members.map((m, i) => ({ m, target: targets[i] })).filter((entry): entry is { m: Member; target: NonNullable<(typeof targets)[number]> } => entry.target !== null);
+  const kept = members.map((m, index) => ({ m, index, target: targets[index] })).filter((entry): entry is { m: Member; index: number; target: NonNullable<(typeof targets)[number]> } => entry.target !== null);
   const examples: RlExample[] = [];
   const absAdvantages = new Array<number>(members.length).fill(0);
   for (const turn of [0, 1]) {
@@ -79,8 +79,8 @@ export function selfCorrectionExamples(members: readonly Member[], settings: Sco
     const input: AdvantageInput = { rewards: credit, groups: kept.map(({ m }) => m.group), lengths: kept.map(({ m }) => m.trajectory.turns[turn].actionTokens.length) };
     // Stage I trains attempt 1 by its KL term alone (reward 0 everywhere: zero advantage).
     const { advantages } = computeAdvantages(estimator, input, options);
-    kept.forEach(({ m, target }, i) => {
-      absAdvantages[members.indexOf(m)] += Math.abs(advantages[i]) / 2;
+    kept.forEach(({ m, index, target }, i) => {
+      absAdvantages[index] += Math.abs(advantages[i]) / 2;
       if (m.trajectory.turns[turn].actionTokens.length === 0) return;
       const { datum, behaviourLogprobs } = trajectoryDatum({ ...m.trajectory, turns: m.trajectory.turns.slice(0, turn + 1) }, [turn]);
       examples.push({ datum, oldLogprobs: behaviourLogprobs, advantage: advantages[i], pass: m.pass, passRate: m.passRate, klCoef: target.turns[turn].klCoefficient });
