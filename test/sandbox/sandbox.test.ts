@@ -62,7 +62,8 @@ describe('sandbox', () => {
 
   test('a memory bomb hits the memory limit; the host heap is untouched', async () => {
     const heapBefore = process.memoryUsage().heapUsed;
-    const result = await sandbox.run({ code: 'const hoard = []; while (true) hoard.push(new Array(1e6).fill(7))' });
+    // Its own time limit, out of reach: on a loaded machine 200 ms can pass before 32 MB fill.
+    const result = await sandbox.run({ code: 'const hoard = []; while (true) hoard.push(new Array(1e6).fill(7))', timeoutMs: 10_000 });
     assert.equal(result.status, 'memory');
     assert.match(result.error!, /out of memory \(limit 32 MB\)/);
     assert.ok(process.memoryUsage().heapUsed - heapBefore < 16e6, 'the host heap did not take the allocation');
