@@ -73,7 +73,7 @@ export function singleTurnEnvironment(verifier: Verifier, options: SingleTurnOpt
  * A one-step environment that takes the action and scores nothing (reward
  * null, no verdict): for a phase whose verifier scores later, in batches of
  * its own (self-training's score phase batches a judge's calls over the
- * round's samples; see src/run/refine.ts, scoreLater).
+ * round's samples; see samplingEnvironment in src/run/refine.ts).
  */
 export function unscoredEnvironment(options: SingleTurnOptions = {}): Environment {
   return {

@@ -18,6 +18,7 @@ import { singleTurnEnvironment } from '../environments/single-turn.js';
 import { twoAttemptEnvironment } from '../environments/two-attempt.js';
 import { rollout } from '../rollout/rollout.js';
 import { correctionMetrics } from '../monitors/correction.js';
+import { InternalError } from '../errors.js';
 
 /** The evaluate and monitor phases of a round, and its summary. */
 export async function evaluateRound(run: LoopRun, round: number, frontier: number | undefined): Promise<RoundSummary> {
@@ -109,8 +110,12 @@ function attemptOf(trajectory: Trajectory, policyVersion: string): Attempt {
     tokens: turn.actionTokens,
     logprobs: turn.logprobs,
     finishReason: turn.finishReason,
-    verification: turn.verification ?? { status: 'not-applicable', reason: 'no verifier scored this attempt' },
+    verification: turn.verification ?? failUnscored(trajectory),
   };
+}
+
+function failUnscored(trajectory: Trajectory): never {
+  throw new InternalError(`evaluation: the held-out attempt at task "${trajectory.task.id}" came back without a verdict; the single-turn environment scores every action`);
 }
 
 /** The monitors' view of a round, read back from the store. */
