@@ -57,6 +57,27 @@ function placeholdersOf(template: string): Set<string> {
   return used;
 }
 
+/** The instruction and options resolved: the template the second turn's observation is filled from, checked once. */
+function resolveInstruction(options: TwoAttemptOptions): { instruction: string; showFeedback: boolean } {
+  const showFeedback = options.showFeedback ?? false;
+  const instruction = options.instruction ?? (showFeedback ? DEFAULT_FEEDBACK_INSTRUCTION : DEFAULT_CORRECTION_INSTRUCTION);
+  const used = placeholdersOf(instruction);
+  if (used.has('feedback') && !showFeedback) throw new InvalidArgumentError('instruction', 'uses {feedback} but showFeedback is false; set showFeedback: true to show attempt 1\'s feedback, or remove {feedback} for intrinsic self-correction');
+  if (showFeedback && !used.has('feedback')) throw new InvalidArgumentError('instruction', 'showFeedback is true but the instruction has no {feedback} placeholder to show it in');
+  return { instruction, showFeedback };
+}
+
+/**
+ * The text the policy reads before its second attempt: the task's prompt,
+ * attempt 1 (without its stop string, as the sampler returns it) and the
+ * filled instruction — what a two-attempt episode's context decodes to. The
+ * warm-up teaches the format from it (`warmup.correctionShare`).
+ */
+export function secondAttemptContext(task: Task, attempt: string, feedback: string, options: TwoAttemptOptions = {}): string {
+  const { instruction } = resolveInstruction(options);
+  return task.prompt + attempt + fillTemplate(instruction, { prompt: task.prompt, attempt, feedback });
+}
+
 /**
  * A two-step environment around a verifier: step 1 scores attempt 1 and
  * returns the correction instruction (not done); step 2 scores attempt 2 and
@@ -65,11 +86,7 @@ function placeholdersOf(template: string): Set<string> {
  * applicable) gives that step a null reward, with the reason as feedback.
  */
 export function twoAttemptEnvironment(verifier: Verifier, options: TwoAttemptOptions = {}): Environment {
-  const showFeedback = options.showFeedback ?? false;
-  const instruction = options.instruction ?? (showFeedback ? DEFAULT_FEEDBACK_INSTRUCTION : DEFAULT_CORRECTION_INSTRUCTION);
-  const used = placeholdersOf(instruction);
-  if (used.has('feedback') && !showFeedback) throw new InvalidArgumentError('instruction', 'uses {feedback} but showFeedback is false; set showFeedback: true to show attempt 1\'s feedback, or remove {feedback} for intrinsic self-correction');
-  if (showFeedback && !used.has('feedback')) throw new InvalidArgumentError('instruction', 'showFeedback is true but the instruction has no {feedback} placeholder to show it in');
+  const { instruction, showFeedback } = resolveInstruction(options);
   return {
     name: `two-attempt(${verifier.name}${showFeedback ? ', feedback' : ''})`,
     version: verifier.version,

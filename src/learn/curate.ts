@@ -12,6 +12,7 @@ import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
 import { answerEnds, extractAnswer } from '../verifiers/match.js';
 import { fillTemplate } from '../rollout/reflect.js';
+import { secondAttemptContext } from '../environments/two-attempt.js';
 import { firstDistinct, type Attempt, type SftExample } from './steps.js';
 import { InvalidConfigError } from '../errors.js';
 
@@ -91,6 +92,14 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
     if (warmup.hintShare > 0 && task.answer !== undefined && rng.next() < warmup.hintShare) {
       examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution, group: 'hint' });
     }
+    if (warmup.correctionShare > 0 && rng.next() < warmup.correctionShare) {
+      // SCoRe's format: attempt 1 wrong (corrupted) or right (kept), the instruction, the right answer.
+      const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
+      const attempt = rng.next() < 0.5 ? corrupt(body, rng) : body;
+      const selfCorrection = recipe.rl?.selfCorrection;
+      const feedback = selfCorrection?.showFeedback ? feedbackOf(verifier, task, attempt, 'warmup.correctionShare') : '';
+      examples.push({ prompt: secondAttemptContext(task, attempt, feedback, { instruction: selfCorrection?.instruction, showFeedback: selfCorrection?.showFeedback }), completion: solution, group: 'correction' });
+    }
     if (warmup.reflectionShare > 0 && rng.next() < warmup.reflectionShare) {
       const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
       const attempt = corrupt(body, rng);
@@ -102,6 +111,13 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
     }
   }
   return examples;
+}
+
+/** The verifier's feedback on an attempt, read synchronously (the warm-up builds its examples in one pass). */
+function feedbackOf(verifier: Verifier, task: Task, attempt: string, field: string): string {
+  const verdict = verifier.verify(task, attempt);
+  if (verdict instanceof Promise) throw new InvalidConfigError(field, `${field} with feedback needs a synchronous verifier; ${verifier.name} is asynchronous: set ${field}: 0`);
+  return verdict.status === 'scored' ? verdict.feedback : '';
 }
 
 /** A plausible wrong attempt: one character changed, dropped or repeated (digits stay digits). */

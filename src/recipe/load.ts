@@ -93,6 +93,9 @@ export function validateRecipe(raw: unknown): Recipe {
   if (recipe.warmup && Array.isArray(recipe.warmup.count) && recipe.warmup.count.length !== recipe.warmup.difficulties.length) {
     throw new InvalidConfigError('warmup.count', `lists ${recipe.warmup.count.length} counts for ${recipe.warmup.difficulties.length} difficulties; give one count per difficulty, or a single number`);
   }
+  if (recipe.warmup?.correctionShare && !recipe.rl?.selfCorrection && !recipe.eval.twoAttempt) {
+    throw new InvalidConfigError('warmup.correctionShare', 'teaches the two-attempt format, which only SCoRe (rl.selfCorrection) and eval.twoAttempt use; set one of them, or remove warmup.correctionShare');
+  }
   if (recipe.accept.by === 'majority' && (recipe.reflect.enabled || recipe.rationalize.enabled)) {
     throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'needs verifier feedback or answers, but accept.by is majority (no labels); set accept.by: verifier or disable it');
   }

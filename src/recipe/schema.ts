@@ -101,6 +101,14 @@ const WarmupSchema = z
     reflectionShare: probability.default(0),
     /** Share of labeled tasks also taught with the answer as a hint, so STaR rationalization has a format to use. */
     hintShare: probability.default(0),
+    /**
+     * Share of labeled tasks also taught as two-attempt episodes (SCoRe's
+     * format): the prompt, a first attempt, the self-correction instruction
+     * (rl.selfCorrection's, else the default), then the right answer. Half
+     * the first attempts are wrong (one character changed), half right and
+     * kept, so a small policy starts with a second attempt that is an answer.
+     */
+    correctionShare: probability.default(0),
   })
   .strict();
 

@@ -1,7 +1,10 @@
 /** The two-attempt environment (SCoRe) on scripted actions: observations, per-step rewards and verdicts, done flags, the instruction template, and the end of the episode. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { DEFAULT_CORRECTION_INSTRUCTION, twoAttemptEnvironment } from '../../src/environments/two-attempt.js';
+import { DEFAULT_CORRECTION_INSTRUCTION, secondAttemptContext, twoAttemptEnvironment } from '../../src/environments/two-attempt.js';
+import { labeledExamples } from '../../src/learn/curate.js';
+import { validateRecipe } from '../../src/recipe/load.js';
+import { InvalidConfigError } from '../../src/errors.js';
 import { InvalidArgumentError } from '../../src/errors.js';
 import type { Task } from '../../src/spec/task.js';
 import type { Verifier } from '../../src/spec/verifier.js';
@@ -73,5 +76,35 @@ describe('twoAttemptEnvironment', () => {
     const results = await Promise.allSettled([episode.step('45;'), episode.step('46;'), episode.step('46;')]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
     assert.equal(results[1].status === 'fulfilled' && results[1].value.done, true);
+  });
+});
+
+describe('warmup.correctionShare: the two-attempt format taught in the warm-up', () => {
+  const base = { name: 'c', rounds: 1, tasks: { family: 'addition' }, sample: { stop: [';'] }, warmup: { count: 40, difficulties: [2], steps: 1, correctionShare: 1 } };
+  const tasks: Task[] = Array.from({ length: 40 }, (_, i) => ({ id: `t${i}`, family: 'addition', prompt: `${10 + i}+${20 + i}=`, answer: String(30 + 2 * i) }));
+
+  test('each example reads exactly what a two-attempt episode shows before attempt 2 and trains the right answer; half the first attempts are wrong', async () => {
+    const recipe = validateRecipe({ ...base, rl: { steps: 1, selfCorrection: {} } });
+    const examples = labeledExamples(recipe, tasks, verifier, 7);
+    const corrections = examples.filter((e) => e.group === 'correction');
+    assert.equal(corrections.length, tasks.length, 'correctionShare 1: one per labeled task');
+    let wrong = 0;
+    for (const [i, example] of corrections.entries()) {
+      const task = tasks[i];
+      assert.equal(example.completion, `${task.answer};`);
+      const attempt = example.prompt.slice(task.prompt.length, example.prompt.indexOf('\nThere might'));
+      // The environment's own context: prompt, attempt 1 as sampled (no stop string), the observation after it.
+      const episode = await twoAttemptEnvironment(verifier).reset(task);
+      const first = await episode.step(attempt);
+      assert.equal(example.prompt, task.prompt + attempt + first.observation);
+      assert.equal(example.prompt, secondAttemptContext(task, attempt, ''));
+      if (first.reward === 0) wrong++;
+    }
+    assert.ok(wrong > 10 && wrong < 30, `about half wrong, got ${wrong}/40`);
+  });
+
+  test('without a two-attempt episode to serve, it is refused naming the field', () => {
+    assert.throws(() => validateRecipe(base), (e: Error) => e instanceof InvalidConfigError && e.message === 'Invalid config field `warmup.correctionShare`: teaches the two-attempt format, which only SCoRe (rl.selfCorrection) and eval.twoAttempt use; set one of them, or remove warmup.correctionShare');
+    assert.equal(validateRecipe({ ...base, eval: { twoAttempt: true } }).warmup?.correctionShare, 1);
   });
 });
