@@ -39,9 +39,12 @@ const run = (recipe: RecipeInput, out: string, shouldStop?: () => boolean) =>
 const rlMeta = (out: string, round: number) => {
   const db = new Database(join(dir, out, 'run.sqlite'), { readonly: true });
   try {
-    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(`rl/${round}`) as { value: string } | undefined;
+    // The round's finished steps and their metrics (src/store/steps.ts).
+    const steps = db.prepare("SELECT step FROM steps WHERE round = ? AND phase = 'rl' ORDER BY step").all(round) as { step: number }[];
+    const rows = db.prepare("SELECT step, key, value FROM step_metrics WHERE round = ? AND phase = 'rl' ORDER BY step, key").all(round) as { step: number; key: string; value: number }[];
+    const metrics = steps.map(({ step }) => Object.fromEntries(rows.filter((r) => r.step === step).map((r) => [r.key, r.value])));
     const samples = db.prepare('SELECT round, step, task_id, sample_index, completion, policy_version FROM samples ORDER BY round, step, task_id, sample_index').all();
-    return { state: row ? (JSON.parse(row.value) as { steps: number; metrics: Record<string, number>[] }) : null, samples };
+    return { state: steps.length ? { steps: steps.length, metrics } : null, samples };
   } finally {
     db.close();
   }
