@@ -56,7 +56,7 @@ export class RunStore {
       this.db.pragma('foreign_keys = ON');
       // Tables created or migrated, and the version bumped, in one transaction: a kill mid-migration leaves the old store as it was.
       this.db.transaction(() => {
-        createOrMigrate(this.db, existing?.version);
+        createOrMigrate(this.db, this.path, existing?.version);
         if (!existing?.format) this.setMeta('store_format', STORE_FORMAT);
         this.setMeta('store_version', String(STORE_VERSION));
         if (!existing?.runId) this.setMeta('run_id', randomUUID());
@@ -272,7 +272,7 @@ export class RunStore {
 
   /** The finished steps of a round's phase, in order, each with its state and metrics. */
   loadSteps<State = unknown>(round: number, phase: string): StoredStep<State>[] {
-    return loadSteps<State>(this.db, round, phase);
+    return loadSteps<State>(this.db, this.path, round, phase);
   }
 
   /** What a round's phase resumes from: the count of finished steps, the last one's state, every step's metrics. */

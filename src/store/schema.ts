@@ -56,14 +56,14 @@ const ADDED_SAMPLE_COLUMNS: [string, string][] = [
 ];
 
 /** Creates the tables a store lacks and migrates one of version `from` (inside the caller's transaction). */
-export function createOrMigrate(db: Database.Database, from: number | undefined): void {
+export function createOrMigrate(db: Database.Database, path: string, from: number | undefined): void {
   const columns = new Set((db.prepare("SELECT name FROM pragma_table_info('samples')").all() as { name: string }[]).map((c) => c.name));
   // An old samples table gets its new columns before the schema (its index) reads them.
   if (columns.size > 0) for (const [name, definition] of ADDED_SAMPLE_COLUMNS) if (!columns.has(name)) db.exec(`ALTER TABLE samples ADD COLUMN ${name} ${definition}`);
   db.exec(SCHEMA);
   if (from !== undefined && from < 3) {
     numberTurns(db);
-    migrateStepMeta(db);
+    migrateStepMeta(db, path);
   }
 }
 

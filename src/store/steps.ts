@@ -53,10 +53,11 @@ export function saveStep(db: Database.Database, path: string, round: number, pha
 }
 
 /** The finished steps of a round's phase, in order; read from the version-2 meta value when the store (opened read-only) has no steps table. */
-export function loadSteps<State>(db: Database.Database, round: number, phase: string): StoredStep<State>[] {
+export function loadSteps<State>(db: Database.Database, path: string, round: number, phase: string): StoredStep<State>[] {
   if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'steps'").get()) {
-    const value = (db.prepare('SELECT value FROM meta WHERE key = ?').get(`${phase}/${round}`) as { value: string } | undefined)?.value;
-    return value === undefined ? [] : (stepsOfMeta(value) as StoredStep<State>[]);
+    const key = `${phase}/${round}`;
+    const value = (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined)?.value;
+    return value === undefined ? [] : (stepsOfMeta(path, key, value) as StoredStep<State>[]);
   }
   const rows = db.prepare('SELECT step, state, finished_at FROM steps WHERE round = ? AND phase = ? ORDER BY step').all(round, phase) as { step: number; state: string | null; finished_at: string | null }[];
   const metrics = db.prepare('SELECT step, key, value FROM step_metrics WHERE round = ? AND phase = ? ORDER BY step, key').all(round, phase) as { step: number; key: string; value: number }[];
@@ -67,7 +68,7 @@ export function loadSteps<State>(db: Database.Database, round: number, phase: st
 
 /** What a round's phase resumes from; a last step without a state (a damaged store) is an error saying what to do. */
 export function finishedSteps<State>(db: Database.Database, path: string, round: number, phase: string): FinishedSteps<State> {
-  const steps = loadSteps<State>(db, round, phase);
+  const steps = loadSteps<State>(db, path, round, phase);
   const last = steps.at(-1);
   if (last && last.state === null) throw new RunStoreError(path, `round ${round}'s ${phase} phase has no state stored for its last finished step (${last.step}), so it cannot resume; rerun with --fresh to start the run over`);
   return { steps: steps.length, state: last?.state ?? undefined, metrics: steps.map((s) => s.metrics) };
@@ -79,25 +80,33 @@ export function finishedSteps<State>(db: Database.Database, path: string, round:
  * finished step with its metrics (a `null`, which JSON made of NaN, left out),
  * the state on the last one only (the only one version 2 kept).
  */
-export function stepsOfMeta(value: string): StoredStep[] {
-  const { steps, metrics, ...state } = JSON.parse(value) as { steps: number; metrics?: (Record<string, number | null> | undefined)[] } & Record<string, unknown>;
-  return Array.from({ length: steps }, (_, step) => ({
+export function stepsOfMeta(path: string, key: string, value: string): StoredStep[] {
+  let parsed: { steps?: unknown; metrics?: (Record<string, number | null> | undefined)[] } & Record<string, unknown>;
+  try {
+    parsed = JSON.parse(value) as typeof parsed;
+  } catch (error) {
+    throw new RunStoreError(path, `meta ${key} (a round's state, as stores of version 2 kept it) is not valid JSON (${error instanceof Error ? error.message : String(error)}): the store is damaged; rerun with --fresh to start the run over`);
+  }
+  const { steps, metrics, ...state } = parsed;
+  if (!Number.isInteger(steps) || (steps as number) < 0) throw new RunStoreError(path, `meta ${key} (a round's state, as stores of version 2 kept it) has no whole number of steps (${JSON.stringify(steps)}): the store is damaged; rerun with --fresh to start the run over`);
+  const count = steps as number;
+  return Array.from({ length: count }, (_, step) => ({
     step,
-    state: step === steps - 1 ? state : null,
+    state: step === count - 1 ? state : null,
     metrics: Object.fromEntries(Object.entries(metrics?.[step] ?? {}).filter((entry): entry is [string, number] => Number.isFinite(entry[1]))),
     finishedAt: null,
   }));
 }
 
 /** Moves every version-2 round state in meta into step rows and deletes its meta key (inside the caller's migration transaction). */
-export function migrateStepMeta(db: Database.Database): void {
+export function migrateStepMeta(db: Database.Database, path: string): void {
   const insertStep = db.prepare('INSERT OR REPLACE INTO steps (round, phase, step, state, finished_at) VALUES (?, ?, ?, ?, NULL)');
   const insertMetric = db.prepare('INSERT OR REPLACE INTO step_metrics (round, phase, step, key, value) VALUES (?, ?, ?, ?, ?)');
   for (const { key, value } of db.prepare("SELECT key, value FROM meta WHERE key LIKE 'rl/%' OR key LIKE 'selfplay/%'").all() as { key: string; value: string }[]) {
     const match = VERSION_2_STEP_KEY.exec(key);
     if (!match) continue;
     const [, phase, round] = match;
-    for (const step of stepsOfMeta(value)) {
+    for (const step of stepsOfMeta(path, key, value)) {
       insertStep.run(Number(round), phase, step.step, step.state === null ? null : JSON.stringify(step.state));
       for (const [name, metric] of Object.entries(step.metrics)) insertMetric.run(Number(round), phase, step.step, name, metric);
     }
