@@ -37,8 +37,8 @@ export const VERSION_2_STEP_KEY = /^(rl|selfplay)\/(\d+)$/;
 /**
  * Saves finished step `step` of a round's phase: its state (clearing the
  * previous step's) and its metrics (non-finite values left out, as the round's
- * metrics leave them out) in one transaction. Steps are saved in order: a step whose previous step has no row
- * is refused.
+ * metrics leave them out) in one transaction. Steps are saved in order: a step
+ * whose previous step has no row is refused.
  */
 export function saveStep(db: Database.Database, path: string, round: number, phase: string, step: number, record: { state: unknown; metrics: Record<string, number> }): void {
   db.transaction(() => {

@@ -131,6 +131,16 @@ test('recipes/score.yaml runs end to end (tiny model): two attempts per episode,
     assert.equal(second.length, first.length, 'each episode has its second attempt');
     const byId = new Map(first.map((r) => [r.id, r]));
     for (const row of second) assert.ok(row.prompt.startsWith(byId.get(row.parentId!)!.prompt + byId.get(row.parentId!)!.completion), 'the correction reads its first attempt');
+    // Each turn's row holds its behaviour logprobs and its own observation's tokens, so the episode is rebuilt from the store.
+    for (const row of rows) assert.equal(row.behaviourLogprobs?.length, row.tokens.length, `sample ${row.id}'s behaviour logprobs`);
+    for (const row of second) {
+      assert.equal(row.turn, 1);
+      const { sampleIds, turns } = loadTrajectoryTurns(store, row.id);
+      assert.deepEqual(sampleIds, [row.parentId, row.id]);
+      assert.deepEqual(turns.map((t) => t.actionTokens), [byId.get(row.parentId!)!.tokens, row.tokens]);
+      assert.equal(turns[0].observation + turns[0].action + turns[1].observation, row.prompt);
+      assert.ok(turns.every((t) => t.observationTokens.length > 0), 'observation tokens stored');
+    }
   } finally {
     store.close();
   }
