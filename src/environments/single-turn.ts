@@ -1,6 +1,7 @@
 /**
- * The single-turn environment: the observation is the task's prompt and the
- * one action is scored by a verifier. Every single-turn task runs as one.
+ * The single-turn environment: the observation is the task's prompt (or a
+ * prompt built from the task: STaR's hint) and the one action is scored by a
+ * verifier. Every single-turn task runs as one.
  *
  * Steps taken together are scored together: a rollout steps every live
  * episode at once, and the steps issued in one tick are handed to the
@@ -27,8 +28,13 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+export interface SingleTurnOptions {
+  /** What the policy reads (default: the task's prompt), e.g. STaR's rationalization prompt with the answer as a hint. */
+  observation?: (task: Task) => string;
+}
+
 /** A one-step environment around a verifier. */
-export function singleTurnEnvironment(verifier: Verifier): Environment {
+export function singleTurnEnvironment(verifier: Verifier, options: SingleTurnOptions = {}): Environment {
   let pending: Pending[] = [];
   const flush = async () => {
     const batch = pending;
@@ -49,18 +55,47 @@ export function singleTurnEnvironment(verifier: Verifier): Environment {
     version: verifier.version,
     maxTurns: 1,
     async reset(task: Task) {
-      let stepped = false;
+      const once = oneStep(task);
       return {
-        observation: task.prompt,
+        observation: options.observation?.(task) ?? task.prompt,
         step(action: string) {
-          if (stepped) return Promise.reject(new InvalidArgumentError('action', `the single-turn episode of task "${task.id}" has ended; start another with reset()`));
-          stepped = true;
-          return new Promise<EnvironmentStep>((resolve, reject) => {
+          return once(() => new Promise<EnvironmentStep>((resolve, reject) => {
             if (pending.length === 0) setImmediate(() => void flush());
             pending.push({ task, action, resolve, reject });
-          });
+          }));
         },
       };
     },
+  };
+}
+
+/**
+ * A one-step environment that takes the action and scores nothing (reward
+ * null, no verdict): for a phase whose verifier scores later, in batches of
+ * its own (self-training's score phase batches a judge's calls over the
+ * round's samples; see samplingEnvironment in src/run/refine.ts).
+ */
+export function unscoredEnvironment(options: SingleTurnOptions = {}): Environment {
+  return {
+    name: 'single-turn(unscored)',
+    version: '1',
+    maxTurns: 1,
+    async reset(task: Task) {
+      const once = oneStep(task);
+      return {
+        observation: options.observation?.(task) ?? task.prompt,
+        step: () => once(async (): Promise<EnvironmentStep> => ({ observation: '', reward: null, done: true, feedback: '' })),
+      };
+    },
+  };
+}
+
+/** Runs an episode's one step; a second step is refused. */
+function oneStep(task: Task): (step: () => Promise<EnvironmentStep>) => Promise<EnvironmentStep> {
+  let stepped = false;
+  return (step) => {
+    if (stepped) return Promise.reject(new InvalidArgumentError('action', `the single-turn episode of task "${task.id}" has ended; start another with reset()`));
+    stepped = true;
+    return step();
   };
 }

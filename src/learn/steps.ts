@@ -155,7 +155,11 @@ function epochBatches(groups: readonly number[][], batchSize: number, rng: Rng):
 
 /** Greedy accuracy (pass@1 at temperature 0) per difficulty, and overall. */
 export async function evaluate(policy: Pick<Policy, 'sample'>, tasks: readonly Task[], verifier: Verifier, settings: { maxTokens: number; stop?: string[] }): Promise<{ accuracy: number; byDifficulty: Record<string, number> }> {
-  const groups = await sampleAndVerify(policy, tasks, verifier, { n: 1, temperature: 0, maxTokens: settings.maxTokens, stop: settings.stop, seed: 0 });
+  return greedyAccuracy(await sampleAndVerify(policy, tasks, verifier, { n: 1, temperature: 0, maxTokens: settings.maxTokens, stop: settings.stop, seed: 0 }));
+}
+
+/** The accuracy of each group's first attempt per difficulty (`all` for tasks without one), and overall. */
+export function greedyAccuracy(groups: readonly (readonly Attempt[])[]): { accuracy: number; byDifficulty: Record<string, number> } {
   const totals = new Map<string, { pass: number; count: number }>();
   let pass = 0;
   for (const [attempt] of groups) {

@@ -16,6 +16,7 @@ import { resolveModelConfig, type ModelConfig, type ModelConfigInput } from '../
 import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { unknownPlaceholder } from '../config/template.js';
+import { checkMethod } from './method.js';
 
 /** Keys that reach an object's prototype instead of a field of its own; no recipe has them. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
@@ -76,6 +77,7 @@ export function validateRecipe(raw: unknown): Recipe {
   const recipe = parseConfig(RecipeSchema, raw);
   const model = checkModelConfig(recipe.model.config ?? {});
   checkTemplates(recipe);
+  recipe.method = checkMethod(recipe, raw as Record<string, unknown>);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
   if (c.kind === 'sec') {
@@ -99,7 +101,6 @@ export function validateRecipe(raw: unknown): Recipe {
     advantageEstimators.get(recipe.rl.advantage);
     policyLosses.get(recipe.rl.loss);
     klPenalties.get(recipe.rl.kl.penalty);
-    if (recipe.rationalize.enabled) throw new InvalidConfigError('rationalize.enabled', 'is a self-training step (it trains hinted answers as they are); an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
     if (recipe.rl.sampling.kind === 'reinforce-ada' && recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds < recipe.sample.n) {
       throw new InvalidConfigError('rl.sampling.maxRounds', `× perRound = ${recipe.rl.sampling.perRound * recipe.rl.sampling.maxRounds} completions per prompt at most, fewer than a group of sample.n = ${recipe.sample.n}`);
     }
@@ -107,9 +108,6 @@ export function validateRecipe(raw: unknown): Recipe {
   if (recipe.selfplay) {
     policyLosses.get(recipe.selfplay.loss, 'selfplay.loss');
     klPenalties.get(recipe.selfplay.kl.penalty, 'selfplay.kl.penalty');
-    if (recipe.rl) throw new InvalidConfigError('selfplay', 'and `rl` are two kinds of round; a recipe has one of them');
-    if (recipe.warmup) throw new InvalidConfigError('warmup', 'trains on labeled tasks, but self-play uses no task data; remove it (use selfplay.formatPrior, or model.checkpoint for a pretrained start)');
-    if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; a self-play recipe updates by policy gradient instead. Remove it');
     if (recipe.tasks.family !== 'programs') throw new InvalidConfigError('tasks.family', `must be \`programs\` for self-play (its held-out programs are the evaluation and its executor checks the tasks), got ${recipe.tasks.family ?? 'a task file'}`);
     if (recipe.selfplay.formatPrior && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.formatPrior', `the ${recipe.selfplay.format} format has no format prior (it is for real models, which know how to write code); remove formatPrior`);
     if (recipe.selfplay.inputs === 'random' && recipe.selfplay.format !== 'expr') throw new InvalidConfigError('selfplay.inputs', `random inputs need a format whose inputs can be drawn (expr), not ${recipe.selfplay.format}; use inputs: proposer`);
@@ -133,8 +131,8 @@ export function validateRecipe(raw: unknown): Recipe {
 }
 
 /**
- * The checks of a `preference:` recipe (src/run/methods/preference.ts): it
- * runs one method, so no other method's section; pairs need several samples
+ * The checks of a `preference:` recipe (src/run/methods/preference.ts; which
+ * sections it reads is checkMethod's, src/recipe/method.ts): pairs need several samples
  * per task; the loss's own settings (the registry's checks); and the sampled
  * token ids, which pairs train on. `raw` tells the sections the recipe wrote
  * from those it got by default.
@@ -142,13 +140,7 @@ export function validateRecipe(raw: unknown): Recipe {
 function checkPreference(recipe: Recipe, raw: Record<string, unknown>): void {
   const preference = recipe.preference;
   if (!preference) return;
-  for (const [section, method] of [['rl', 'policy-gradient'], ['selfplay', 'self-play']] as const) {
-    if (recipe[section]) throw new InvalidConfigError('preference', `makes this a preference recipe, but \`${section}\` makes it a ${method} one; a recipe runs one method: remove \`preference\` or \`${section}\``);
-  }
-  for (const [section, what] of [['train', 'update (fine-tuning)'], ['accept', 'acceptance filter']] as const) {
-    if (raw[section] !== undefined) throw new InvalidConfigError(section, `is the self-training method's ${what}, which a preference recipe does not use (it trains preference.steps steps on pairs of a passing and a failing attempt); remove \`${section}\`, or remove \`preference\` to self-train`);
-  }
-  if (recipe.reflect.enabled || recipe.rationalize.enabled) throw new InvalidConfigError(recipe.reflect.enabled ? 'reflect.enabled' : 'rationalize.enabled', 'is a self-training step; a preference recipe pairs the policy\'s own attempts instead. Remove it');
+  if (recipe.reflect.enabled) throw new InvalidConfigError('reflect.enabled', 'is a self-training step; a preference recipe pairs the policy\'s own attempts instead. Remove it');
   if (recipe.sample.n < 2) throw new InvalidConfigError('sample.n', `is ${recipe.sample.n}, and a preference pair is a passing and a failing attempt at one task; set sample.n ≥ 2 (e.g. 4)`);
   const loss = preferenceLosses.get(preference.loss);
   // The registry's own checks of β, ε and γ (and which losses read them), on an empty batch of pairs.
@@ -210,7 +202,6 @@ function checkControllers(recipe: Recipe): void {
 export function checkRewardVerifier(recipe: Recipe): void {
   const v = recipe.verifier;
   if (v.kind === 'tasks') return;
-  if (recipe.selfplay) throw new InvalidConfigError('verifier', `self-play scores with its executor; remove \`verifier\` (kind ${v.kind}) from a self-play recipe`);
   if (recipe.accept.by === 'majority') throw new InvalidConfigError('accept.by', `majority votes on its own and ignores \`verifier\` (kind ${v.kind}); use accept.by: verifier, or remove \`verifier\``);
   if (v.kind === 'judge') {
     const problem = v.rubric !== undefined ? rubricProblem(v.rubric) : null;

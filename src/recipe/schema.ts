@@ -16,6 +16,10 @@ import { RlSchema } from './sections-rl.js';
 import { SelfPlaySchema } from './sections-self-play.js';
 import { SamplerSchema } from './sections-sampler.js';
 
+/** The methods a recipe can run (src/run/methods/). */
+export const METHOD_NAMES = ['self-training', 'policy-gradient', 'self-play', 'preference'] as const;
+export type MethodName = (typeof METHOD_NAMES)[number];
+
 /** Where the policy starts: a fresh embedded model of a config, or a checkpoint directory. */
 const ModelSchema = z
   .object({
@@ -232,6 +236,8 @@ export const RecipeSchema = z
     description: z.string().default(''),
     /** The paper it implements (a link). */
     paper: z.string().optional(),
+    /** The method each round runs (src/run/methods/): self-training, policy-gradient, self-play or preference; without it, the one the recipe's sections imply (src/recipe/method.ts). */
+    method: z.enum(METHOD_NAMES).optional(),
     /** Seed of tasks, sampling, initialization and data order. */
     seed: z.number().int().default(0),
     /** Self-improvement rounds after the warm-up. */

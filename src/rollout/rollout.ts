@@ -5,7 +5,15 @@
  * server policy's concurrency apply to multi-turn episodes too. Turn 0 asks
  * for n samples per task in one call (the sampler shares each prompt's
  * prefill across its n samples); later turns continue each episode's own
- * tokens (Policy.sampleTokens) where the policy can take token ids.
+ * tokens (Policy.sampleTokens) where the policy can take token ids, else its
+ * transcript (every observation and action so far, as text).
+ *
+ * What a rollout needs of a policy's completions (`needs`): `tokens` (the
+ * default) refuses completions without the token ids and logprobs a learner
+ * trains on (policy gradient); `text` takes any completion, for callers that
+ * read only the text and its verdict (self-training's sampling, whose SFT
+ * re-encodes the accepted text; evaluation; probes), so a remote server that
+ * returns text alone can sample them.
  */
 import type { Environment, Episode } from '../spec/environment.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
@@ -16,7 +24,6 @@ import { InvalidArgumentError, PolicyCapabilityError } from '../errors.js';
 /** Encodes observations into the token ids the policy reads. */
 export interface ObservationEncoder {
   encode(text: string, options?: { addBos?: boolean }): number[];
-  decode(ids: readonly number[]): string;
 }
 
 export interface RolloutOptions {
@@ -29,6 +36,14 @@ export interface RolloutOptions {
   policyVersion: string;
   /** Called after each batched turn with the episodes still running. */
   onTurn?: (turn: number, live: number) => void;
+  /**
+   * What the caller needs of each completion: `tokens` (default) refuses one
+   * without token ids and their logprobs (and a tempered one without
+   * behaviour logprobs), as learner data need them; `text` takes any
+   * completion — its trajectories may then have empty token and logprob
+   * arrays, and no learner datum can be built from them.
+   */
+  needs?: 'tokens' | 'text';
 }
 
 interface Running {
@@ -40,6 +55,8 @@ interface Running {
   turns: Turn[];
   observation: string;
   observationTokens: number[];
+  /** Every observation and action so far as text: what a policy without token input reads on later turns. */
+  transcript: string;
   done: boolean;
   pass: boolean;
   rewardParts?: number[];
@@ -57,6 +74,7 @@ export function turnSeed(seed: number, turn: number): number {
 /** Runs `sampling.n` episodes of each task to the end; result[i][j] is episode j of tasks[i]. */
 export async function rollout(policy: Policy, environment: Environment, tasks: readonly Task[], options: RolloutOptions): Promise<Trajectory[][]> {
   const { sampling, tokenizer } = options;
+  const needsTokens = (options.needs ?? 'tokens') === 'tokens';
   if (!Number.isInteger(sampling.n) || sampling.n < 1) throw new InvalidArgumentError('sampling.n', `is ${sampling.n}; a rollout runs at least one episode per task`);
   const running: Running[][] = [];
   for (const task of tasks) {
@@ -64,7 +82,7 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
     for (let index = 0; index < sampling.n; index++) {
       const episode = await environment.reset(task);
       const observationTokens = tokenizer.encode(episode.observation, { addBos: true });
-      group.push({ task, index, episode, context: [...observationTokens], turns: [], observation: episode.observation, observationTokens, done: false, pass: false });
+      group.push({ task, index, episode, context: [...observationTokens], turns: [], observation: episode.observation, observationTokens, transcript: episode.observation, done: false, pass: false });
     }
     running.push(group);
   }
@@ -76,16 +94,16 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
     let completions: Completion[];
     if (turn === 0) {
       // Every episode of a task starts from the same observation: one prompt with n samples.
-      const groups = await samplePrompts(policy, running.map((group) => group[0]), { ...sampling, seed }, tokenizer);
+      const groups = await samplePrompts(policy, running.map((group) => group[0]), { ...sampling, seed });
       completions = running.flatMap((group, i) => group.map((_, j) => groups[i][j]));
     } else {
-      completions = (await samplePrompts(policy, live, { ...sampling, n: 1, seed }, tokenizer)).map((group) => group[0]);
+      completions = (await samplePrompts(policy, live, { ...sampling, n: 1, seed })).map((group) => group[0]);
     }
+    if (needsTokens) for (const completion of completions) checkCompletion(policy, completion, sampling);
     const steps = await Promise.all(live.map((r, k) => r.episode.step(completions[k].text)));
     live.forEach((r, k) => {
       const completion = completions[k];
       const step = steps[k];
-      checkCompletion(policy, completion, sampling);
       r.turns.push({
         observation: r.observation,
         observationTokens: r.observationTokens,
@@ -100,6 +118,7 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
         ...(step.verification ? { verification: step.verification } : {}),
       });
       r.context.push(...completion.tokens);
+      r.transcript += completion.text;
       r.policyVersion ??= completion.policyVersion;
       r.pass = step.pass ?? false;
       r.rewardParts = step.rewardParts;
@@ -108,6 +127,7 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
         r.observation = step.observation;
         r.observationTokens = tokenizer.encode(step.observation);
         r.context.push(...r.observationTokens);
+        r.transcript += step.observation;
       }
     });
     options.onTurn?.(turn, running.flat().filter((r) => !r.done).length);
@@ -127,14 +147,19 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
   );
 }
 
-/** One sampling call over episodes' contexts: their token ids where the policy takes ids, else the text (turn 0: the observation as it is). */
-async function samplePrompts(policy: Policy, episodes: readonly Running[], options: SamplingOptions, tokenizer: ObservationEncoder): Promise<Completion[][]> {
+/**
+ * One sampling call over episodes' contexts: their token ids where the policy
+ * takes ids, else their transcripts (turn 0: the observation as it is). A
+ * transcript, not the decoded ids: a server's completion may come without
+ * ids, or with ids of its own tokenizer.
+ */
+async function samplePrompts(policy: Policy, episodes: readonly Running[], options: SamplingOptions): Promise<Completion[][]> {
   if (policy.sampleTokens) return policy.sampleTokens(episodes.map((r) => r.context), options);
-  return policy.sample(episodes.map((r) => (r.turns.length === 0 ? r.observation : tokenizer.decode(r.context.slice(1)))), options);
+  return policy.sample(episodes.map((r) => r.transcript), options);
 }
 
 /**
- * Token ids and logprobs are what a learner trains on; behaviour logprobs are
+ * (Under `needs: 'tokens'`.) Token ids and logprobs are what a learner trains on; behaviour logprobs are
  * what importance ratios divide by. A completion without the first two is
  * refused; without the third, only when it was drawn at temperature ≠ 1 or
  * top-p < 1 (where the temperature-1 logprobs are not the behaviour's).

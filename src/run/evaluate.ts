@@ -1,18 +1,24 @@
 /**
  * The end of every round: greedy accuracy and pass@k on the held-out tasks
- * (evaluate), the monitors' figures, phase timings and a remote sampler's
- * spend (monitor), and the round's summary.
+ * (evaluate: rollouts of the single-turn environment around the tasks' own
+ * verifier, and of the two-attempt one for self-correction), the monitors'
+ * figures, phase timings and a remote sampler's spend (monitor), and the
+ * round's summary.
  */
-import type { Attempt } from '../spec/trajectory.js';
-import type { LoopParts, LoopRun, RoundSummary } from './context.js';
-import { evaluate, sampleAndVerify } from '../learn/steps.js';
+import type { SamplingOptions } from '../spec/policy.js';
+import type { Task } from '../spec/task.js';
+import type { Attempt, Trajectory } from '../spec/trajectory.js';
+import type { LoopParts, LoopPolicy, LoopRun, RoundSummary } from './context.js';
+import { greedyAccuracy } from '../learn/steps.js';
 import { meanPassAtK } from '../monitors/metrics.js';
 import { toAttempt } from '../learn/curate.js';
 import { samplingOptions } from './refine.js';
 import { seedFor } from './seeds.js';
+import { singleTurnEnvironment } from '../environments/single-turn.js';
 import { twoAttemptEnvironment } from '../environments/two-attempt.js';
 import { rollout } from '../rollout/rollout.js';
 import { correctionMetrics } from '../monitors/correction.js';
+import { InternalError } from '../errors.js';
 
 /** The evaluate and monitor phases of a round, and its summary. */
 export async function evaluateRound(run: LoopRun, round: number, frontier: number | undefined): Promise<RoundSummary> {
@@ -24,18 +30,20 @@ export async function evaluateRound(run: LoopRun, round: number, frontier: numbe
     await useWeights(round);
     const metrics: Record<string, number> = {};
     if (heldOut.length) {
-      const { accuracy, byDifficulty } = await evaluate(policy, heldOut, parts.verifier, { maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop });
+      const greedy = await heldOutAttempts(parts, policy, round, heldOut, { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop ?? [], seed: 0 });
+      const { accuracy, byDifficulty } = greedyAccuracy(greedy);
       metrics['eval/accuracy'] = accuracy;
       // Self-correction on held-out tasks: attempt, the correction instruction, attempt (greedy).
       const selfCorrection = recipe.rl?.selfCorrection;
       if (recipe.eval.twoAttempt ?? selfCorrection !== undefined) {
         const environment = twoAttemptEnvironment(parts.verifier, { instruction: selfCorrection?.instruction, showFeedback: selfCorrection?.showFeedback });
-        const trajectories = (await rollout(policy, environment, heldOut, { sampling: { n: 1, temperature: 0, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 }, tokenizer: parts.tokenizer, provenance: { round }, policyVersion: policy.version })).flat();
+        const trajectories = (await rollout(policy, environment, heldOut, { sampling: { n: 1, temperature: 0, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 }, tokenizer: parts.tokenizer, provenance: { round }, policyVersion: policy.version, needs: 'text' })).flat();
         for (const [key, value] of Object.entries(correctionMetrics(trajectories))) metrics[`eval/${key}`] = value;
       }
       for (const [d, a] of Object.entries(byDifficulty)) metrics[`eval/accuracy/d${d}`] = a;
       if (recipe.eval.n > 0) {
-        const groups = await sampleAndVerify(policy, heldOut, parts.verifier, { ...samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round)) });
+        const sampling = samplingOptions(recipe, recipe.eval.n, recipe.eval.temperature, seedFor(recipe.seed, 'eval', round));
+        const groups = await heldOutAttempts(parts, policy, round, heldOut, { ...sampling, topP: sampling.topP ?? 1, stop: sampling.stop ?? [] });
         for (const [key, value] of Object.entries(meanPassAtK(groups, recipe.eval.k))) metrics[`eval/${key}`] = value;
         const difficulties = [...new Set(groups.map((g) => g[0]?.task.difficulty))];
         if (difficulties.length > 1) {
@@ -79,6 +87,36 @@ export async function evaluateRound(run: LoopRun, round: number, frontier: numbe
   return summary;
 }
 
+/**
+ * Attempts at held-out tasks, grouped per task: a rollout of the single-turn
+ * environment around the tasks' own verifier (evaluation always measures
+ * against the labels, whatever rewards the rounds). Text is all it reads, so
+ * a server that returns no token ids can be evaluated.
+ */
+async function heldOutAttempts(parts: LoopParts, policy: LoopPolicy, round: number, tasks: readonly Task[], sampling: SamplingOptions): Promise<Attempt[][]> {
+  const groups = await rollout(policy, singleTurnEnvironment(parts.verifier), tasks, { sampling, tokenizer: parts.tokenizer, provenance: { round }, policyVersion: policy.version, needs: 'text' });
+  return groups.map((group) => group.map((trajectory) => attemptOf(trajectory, policy.version)));
+}
+
+/** A single-turn trajectory as the attempt evaluation metrics read. */
+function attemptOf(trajectory: Trajectory, policyVersion: string): Attempt {
+  const [turn] = trajectory.turns;
+  return {
+    task: trajectory.task,
+    sample: trajectory.provenance.sampleIndex,
+    kind: trajectory.provenance.kind,
+    policyVersion,
+    completion: turn.action,
+    tokens: turn.actionTokens,
+    logprobs: turn.logprobs,
+    finishReason: turn.finishReason,
+    verification: turn.verification ?? failUnscored(trajectory),
+  };
+}
+
+function failUnscored(trajectory: Trajectory): never {
+  throw new InternalError(`evaluation: the held-out attempt at task "${trajectory.task.id}" came back without a verdict; the single-turn environment scores every action`);
+}
 
 /** The monitors' view of a round, read back from the store. */
 export function roundRecord(parts: LoopParts, round: number) {

@@ -17,6 +17,8 @@ import { fixedController } from '../controllers/fixed.js';
 import { secController } from '../controllers/sec.js';
 import { Rng } from '../engine/random.js';
 import { scoreGroups } from '../verifiers/groups.js';
+import { singleTurnEnvironment } from '../environments/single-turn.js';
+import { rollout } from '../rollout/rollout.js';
 import { drawTasks } from './tasks.js';
 import { methodOf } from './methods/index.js';
 import { seedFor } from './seeds.js';
@@ -103,9 +105,10 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
 /**
  * A controller's probe before round `round`: `tasks` tasks (at the difficulty
  * the last round focused on; before round 1, the curriculum's first) sampled `n` times at
- * each candidate temperature by the weights round `round − 1` ended with,
- * each sample's reward from the reward verifier and correctness from the
- * tasks' labels.
+ * each candidate temperature by the weights round `round − 1` ended with
+ * (a rollout of the single-turn environment around the reward verifier per
+ * temperature), each sample's reward from the reward verifier and
+ * correctness from the tasks' labels.
  */
 async function drawProbes(run: LoopRun, round: number, probe: NonNullable<Controller['probe']>, previous: RoundPlan | undefined, excluded: ReadonlySet<string>): Promise<ProbeRecord[]> {
   const { parts, policy } = run;
@@ -113,17 +116,17 @@ async function drawProbes(run: LoopRun, round: number, probe: NonNullable<Contro
   const difficulty = previous?.frontier ?? previous?.draws.find((d) => d.difficulty !== undefined)?.difficulty ?? curriculumDifficulties(recipe.curriculum)[0] ?? parts.source.difficulty.min;
   const { tasks } = drawTasks(parts.source, { count: probe.tasks, difficulty, seed: seedFor(recipe.seed, 'probe', round), split: `probe${round}` }, new Set(excluded));
   await run.useWeights(round - 1);
+  const environment = singleTurnEnvironment(parts.rewardVerifier ?? parts.verifier);
   const records: ProbeRecord[] = [];
   for (const temperature of probe.temperatures) {
-    const groups = await policy.sample(tasks.map((t) => t.prompt), { n: probe.n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'probe', round, temperature) });
-    const completions = tasks.map((task, i) => ({ task, completions: groups[i].map((c) => c.text) }));
-    const rewards = await scoreGroups(parts.rewardVerifier ?? parts.verifier, completions);
-    const labels = parts.rewardVerifier ? await scoreGroups(parts.verifier, completions) : rewards;
+    const sampling = { n: probe.n, temperature, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: seedFor(recipe.seed, 'probe', round, temperature) };
+    const groups = await rollout(policy, environment, tasks, { sampling, tokenizer: parts.tokenizer, provenance: { round }, policyVersion: policy.version, needs: 'text' });
+    // Correctness: the labels' verdicts (the reward verifier's own, when the rounds are rewarded by the labels).
+    const labels = parts.rewardVerifier ? await scoreGroups(parts.verifier, tasks.map((task, i) => ({ task, completions: groups[i].map((t) => t.turns[0].action) }))) : undefined;
     tasks.forEach((task, i) =>
-      groups[i].forEach((completion, j) => {
-        const reward = rewards[i][j];
-        const label = labels[i][j];
-        records.push({ taskId: task.id, temperature, reward: reward.status === 'scored' ? reward.reward : 0, correct: label.status === 'scored' && label.pass, completion: completion.text });
+      groups[i].forEach((trajectory, j) => {
+        const label = labels ? labels[i][j] : trajectory.turns[0].verification;
+        records.push({ taskId: task.id, temperature, reward: trajectory.reward ?? 0, correct: label?.status === 'scored' && label.pass, completion: trajectory.turns[0].action });
       }),
     );
   }

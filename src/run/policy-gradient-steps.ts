@@ -3,8 +3,9 @@ import { Rng } from '../engine/random.js';
 import type { Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
 import type { CollectedGroup } from '../learn/algorithms/collection.js';
-import { scoreGroups } from '../verifiers/groups.js';
 import type { LoopParts } from './context.js';
+import { singleTurnEnvironment } from '../environments/single-turn.js';
+import { rollout } from '../rollout/rollout.js';
 import type { RunStore } from '../store/run-store.js';
 
 /** The round's state in memory; rebuilt from the store's step rows on resume (savedRoundState). */
@@ -49,15 +50,19 @@ export function taskOrder(pool: readonly Task[], seed: number): { at(i: number):
   };
 }
 
-/** Self-critical baselines: the reward of each group's greedy completion. */
-export async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[]): Promise<Map<number, number>> {
+/**
+ * Self-critical baselines: the reward of each group's greedy completion, from
+ * one rollout of the single-turn environment (text is all it reads). Each
+ * group is its own episode: a task drawn twice in a step is two groups, and
+ * the environment groups episodes by task object, so each gets a copy (a
+ * group verifier must not see two groups' greedy completions as one group).
+ */
+export async function greedyBaselines(parts: LoopParts, policy: Policy, groups: readonly CollectedGroup[], round: number, step: number): Promise<Map<number, number>> {
   const { recipe } = parts;
-  const completions = await policy.sample(groups.map((g) => g.task.prompt), { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 });
-  const verdicts = await scoreGroups(parts.rewardVerifier ?? parts.verifier, groups.map((g, gi) => ({ task: g.task, completions: [completions[gi][0].text] })));
+  const sampling = { n: 1, temperature: 0, topP: 1, maxTokens: recipe.sample.maxTokens, stop: recipe.sample.stop, seed: 0 };
+  const environment = singleTurnEnvironment(parts.rewardVerifier ?? parts.verifier);
+  const greedy = await rollout(policy, environment, groups.map((g) => ({ ...g.task })), { sampling, tokenizer: parts.tokenizer, provenance: { round, step }, policyVersion: policy.version, needs: 'text' });
   const baselines = new Map<number, number>();
-  for (let gi = 0; gi < groups.length; gi++) {
-    const v = verdicts[gi][0];
-    baselines.set(gi, v.status === 'scored' ? v.reward : 0);
-  }
+  greedy.forEach(([trajectory], gi) => baselines.set(gi, trajectory.reward ?? 0));
   return baselines;
 }

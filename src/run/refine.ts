@@ -1,11 +1,14 @@
 /**
- * Store-backed steps shared by methods: scoring every unscored sample of a
- * round (a task's group together), Re-ReST reflection on failures and STaR
- * rationalization of unsolved tasks. Each saves what it makes chunk by chunk
- * and skips what a killed run already saved.
+ * Store-backed steps shared by methods: the environment self-training
+ * samples in, scoring every unscored sample of a round (a task's group
+ * together), Re-ReST reflection on failures and STaR rationalization of
+ * unsolved tasks. Each saves what it makes chunk by chunk and skips what a
+ * killed run already saved.
  */
 import type { Recipe } from '../recipe/schema.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Environment } from '../spec/environment.js';
+import type { Verifier } from '../spec/verifier.js';
 import type { Task } from '../spec/task.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { SampleRow, StoredSample } from '../store/run-store.js';
@@ -15,6 +18,9 @@ import { datumFromSequence, meanOverTokens } from '../engine/engine.js';
 import { fillTemplate } from '../rollout/reflect.js';
 import { seedFor } from './seeds.js';
 import { scoreGroups } from '../verifiers/groups.js';
+import { singleTurnEnvironment, unscoredEnvironment, type SingleTurnOptions } from '../environments/single-turn.js';
+import { rollout } from '../rollout/rollout.js';
+import { storeTrajectories } from './trajectories.js';
 import { InvalidConfigError, RunStoreError } from '../errors.js';
 
 /** Sampling options of the recipe with a given n, temperature and seed. */
@@ -24,6 +30,21 @@ export function samplingOptions(recipe: Recipe, n: number, temperature: number, 
 
 export function sampleRow(round: number, kind: TrajectoryKind, task: Task, index: number, prompt: string, completion: Completion, policyVersion: string, sampler: SamplingOptions, parentId?: number): SampleRow {
   return { round, kind, taskId: task.id, sampleIndex: index, parentId, prompt, completion: completion.text, tokens: completion.tokens, logprobs: completion.logprobs, finishReason: completion.finishReason, policyVersion: completion.policyVersion ?? policyVersion, sampler: { ...sampler } };
+}
+
+/**
+ * The single-turn environment self-training samples in (its sample phase,
+ * rationalization), and the verifier its verdicts are stored under. The
+ * tasks' verifier scores each chunk in its rollout. A recipe's reward
+ * verifier (a judge, a vote) scores later, in scoreUnscored: a judge batches
+ * one call over the round's groups (up to ~256 completions, across chunks)
+ * and draws its seed from that batch's prompts, so judging chunk by chunk
+ * would judge the same samples with other seeds than every run before (a
+ * vote would score the same either way; one rule for reward verifiers).
+ */
+export function samplingEnvironment(parts: LoopParts, options: SingleTurnOptions = {}): { environment: Environment; verifier: Verifier } {
+  if (parts.rewardVerifier) return { environment: unscoredEnvironment(options), verifier: parts.rewardVerifier };
+  return { environment: singleTurnEnvironment(parts.verifier, options), verifier: parts.verifier };
 }
 
 /**
@@ -85,23 +106,26 @@ export async function reflect(parts: LoopParts, round: number, samples: StoredSa
   }
 }
 
-/** STaR rationalization: tasks none of whose samples passed are tried again with the answer as a hint. */
+/**
+ * STaR rationalization: tasks none of whose samples passed are tried again
+ * with the answer as a hint — a rollout of the single-turn environment whose
+ * observation is the hint prompt (scored as the sample phase scores).
+ */
 export async function rationalize(parts: LoopParts, policy: Policy, round: number, samples: StoredSample[], byId: Map<string, Task>): Promise<void> {
   const { recipe, store } = parts;
   const solved = new Set(samples.filter((s) => s.verification?.status === 'scored' && s.verification.pass).map((s) => s.taskId));
   const done = new Set(store.loadSamples(round, 'rationalization').map((s) => s.taskId));
   const unsolved = [...new Set(samples.map((s) => s.taskId))].filter((id) => !solved.has(id) && byId.get(id)?.answer !== undefined);
+  const { environment, verifier } = samplingEnvironment(parts, { observation: (task) => fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer! }) });
   const chunk = recipe.sample.chunk;
   for (let c = 0; c * chunk < unsolved.length; c++) {
     const part = unsolved.slice(c * chunk, (c + 1) * chunk).filter((id) => !done.has(id)).map((id) => byId.get(id)!);
     if (part.length === 0) continue;
-    const prompts = part.map((task) => fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer! }));
     const sampling = samplingOptions(recipe, recipe.rationalize.n, recipe.rationalize.temperature, seedFor(recipe.seed, 'rationalize', round, c));
-    const groups = await policy.sample(prompts, sampling);
-    store.saveSamples(part.flatMap((task, i) => groups[i].map((completion, j) => sampleRow(round, 'rationalization', task, j, prompts[i], completion, policy.version, sampling))));
+    const groups = await rollout(policy, environment, part, { sampling, tokenizer: parts.tokenizer, provenance: { round, kind: 'rationalization' }, policyVersion: policy.version, needs: 'text' });
+    storeTrajectories(store, groups.flat(), new Map(), { ...sampling }, verifier);
   }
 }
-
 
 /** What a policy-gradient step's reflection made: revisions stored with their scores, and supervised datums of the passing ones. */
 export interface StepReflection {

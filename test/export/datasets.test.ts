@@ -305,7 +305,7 @@ describe('dataset exports', () => {
 
     // RL runs keep no accepted set.
     const rl = join(root, 'rl');
-    fillStore(rl, validateRecipe({ ...recipeFields, reflect: { enabled: false }, rl: {} }), [{ id: 't', family: 'addition-plain', prompt: '1+1=', answer: '2' }], [['2']], [], '');
+    fillStore(rl, validateRecipe({ ...recipeFields, reflect: { enabled: false }, rl: {}, accept: undefined, train: undefined }), [{ id: 't', family: 'addition-plain', prompt: '1+1=', answer: '2' }], [['2']], [], '');
     expectError(() => exportDataset(rl, { format: 'trl-sft' }), '--round', /no round with an accepted set: its rounds are policy-gradient \(rl\) rounds/);
     expectError(() => exportDataset(rl, { format: 'trl-sft', round: 1 }), '--round', /round 1 has no accepted set: its rounds are policy-gradient/);
   });

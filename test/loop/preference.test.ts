@@ -196,8 +196,10 @@ describe('preference recipe errors', () => {
   test('one method per recipe, no other method\'s sections, two samples per task, the loss\'s own settings — word for word', () => {
     refused({ ...base, rl: {} }, 'Invalid config field `preference`: makes this a preference recipe, but `rl` makes it a policy-gradient one; a recipe runs one method: remove `preference` or `rl`');
     refused({ ...noWarmup, tasks: { family: 'programs' }, selfplay: {} }, 'Invalid config field `preference`: makes this a preference recipe, but `selfplay` makes it a self-play one; a recipe runs one method: remove `preference` or `selfplay`');
-    refused({ ...base, train: { steps: 10 } }, 'Invalid config field `train`: is the self-training method\'s update (fine-tuning), which a preference recipe does not use (it trains preference.steps steps on pairs of a passing and a failing attempt); remove `train`, or remove `preference` to self-train');
-    refused({ ...base, accept: { capPerTask: 2 } }, 'Invalid config field `accept`: is the self-training method\'s acceptance filter, which a preference recipe does not use (it trains preference.steps steps on pairs of a passing and a failing attempt); remove `accept`, or remove `preference` to self-train');
+    refused({ ...base, train: { steps: 10 } }, 'Invalid config field `train`: is not read by the preference method (it trains preference.steps steps on pairs of a passing and a failing attempt (preference.learningRate)); remove `train`');
+    refused({ ...base, accept: { capPerTask: 2 } }, 'Invalid config field `accept`: is not read by the preference method (it pairs a passing and a failing attempt instead of accepting passing ones); remove `accept`');
+    refused({ ...base, method: 'self-training' }, 'Invalid config field `preference`: configures the preference method, but this recipe\'s method is self-training; a recipe runs one method: remove `preference`, or set method: preference');
+    refused({ ...base, method: 'policy-gradient' }, 'Invalid config field `rl`: is missing: method policy-gradient is configured by its `rl` section; add it (see recipes/ for one of each), or choose another method');
     refused({ ...base, reflect: { enabled: true } }, 'Invalid config field `reflect.enabled`: is a self-training step; a preference recipe pairs the policy\'s own attempts instead. Remove it');
     refused({ ...base, sample: { n: 1 } }, 'Invalid config field `sample.n`: is 1, and a preference pair is a passing and a failing attempt at one task; set sample.n ≥ 2 (e.g. 4)');
     refused({ ...base, preference: { loss: 'kto' } }, 'Invalid config field `preference.loss`: unknown preference loss "kto"; valid: dpo, ipo, simpo');
@@ -209,8 +211,8 @@ describe('preference recipe errors', () => {
   });
 
   test('a `preference:` field set on a self-training recipe names the self-training section it cannot share a recipe with; recipes/dpo.yaml loads', () => {
-    assert.throws(() => loadRecipe(join(repository, 'recipes/rest-em.yaml'), ['preference.steps=3']), (e: Error) => e.message === 'Invalid config field `train`: is the self-training method\'s update (fine-tuning), which a preference recipe does not use (it trains preference.steps steps on pairs of a passing and a failing attempt); remove `train`, or remove `preference` to self-train' || assert.fail(e.message));
-    assert.throws(() => loadRecipe(join(repository, 'recipes/grpo.yaml'), ['preference.loss=dpo']), (e: Error) => e.message.startsWith('Invalid config field `preference`: makes this a preference recipe, but `rl` makes it a policy-gradient one') || assert.fail(e.message));
+    assert.throws(() => loadRecipe(join(repository, 'recipes/rest-em.yaml'), ['preference.steps=3']), (e: Error) => e.message === 'Invalid config field `preference`: configures the preference method, but this recipe\'s method is self-training; a recipe runs one method: remove `preference`, or set method: preference' || assert.fail(e.message));
+    assert.throws(() => loadRecipe(join(repository, 'recipes/grpo.yaml'), ['preference.loss=dpo']), (e: Error) => e.message.startsWith('Invalid config field `preference`: configures the preference method, but this recipe\'s method is policy-gradient') || assert.fail(e.message));
     const dpo = loadRecipe(join(repository, 'recipes/dpo.yaml'));
     assert.equal(methodOf(dpo).name, 'preference');
   });

@@ -14,6 +14,7 @@ import { familySource } from '../../src/tasks/sources.js';
 import { validateRecipe } from '../../src/recipe/load.js';
 import type { TaskSource } from '../../src/spec/task-source.js';
 import type { Task } from '../../src/spec/task.js';
+import type { Policy } from '../../src/spec/policy.js';
 import type { Verifier } from '../../src/spec/verifier.js';
 import { RunStore, type StoredSample } from '../../src/store/run-store.js';
 import { additionFamily } from '../../src/tasks/addition.js';
@@ -78,7 +79,7 @@ function makeRun(over: Record<string, unknown> = {}, options: { answer?: Answere
         events.phaseStart?.(round, phase, total);
       },
     });
-  return { recipe, dir, store, backend, order, run };
+  return { recipe, dir, store, backend, order, run, parts };
 }
 
 /** The backend calls made during one phase of a round. */
@@ -207,6 +208,32 @@ describe('runLoop', () => {
     return classes;
   };
 
+  test('a remote sampler that returns text alone (no token ids, no logprobs) runs self-training: the same samples, verdicts, training text and metrics as sampling in process', async () => {
+    const over = { rounds: 1, rationalize: { enabled: true } };
+    const embedded = makeRun(over);
+    await embedded.run();
+    const remote = makeRun(over);
+    const textOnly: Policy = {
+      name: 'text-only',
+      version: 'server',
+      sample: async (prompts, options) => (await remote.backend.sample(prompts, options)).map((group) => group.map(({ text, finishReason }) => ({ text, tokens: [], logprobs: [], finishReason }))),
+    };
+    remote.parts.sampler = { policy: textOnly };
+    const result = await remote.run();
+    assert.equal(result.stopped, false);
+    const view = (store: RunStore) => [0, 1].flatMap((r) => store.loadSamples(r)).map((s) => [s.round, s.kind, s.taskId, s.sampleIndex, s.prompt, s.completion, s.policyVersion, s.sampler, s.verifier, s.verification]);
+    const samples = [0, 1].flatMap((r) => remote.store.loadSamples(r));
+    assert.ok(samples.length > 0 && samples.every((s) => s.tokens.length === 0 && s.logprobs.length === 0), 'the server gave text only');
+    assert.ok(samples.every((s) => s.verification !== null), 'every sample scored');
+    assert.deepEqual(view(remote.store), view(embedded.store));
+    assert.ok(remote.store.acceptedIds(1, 1).length > 0);
+    assert.ok(trained(remote.backend, 1).size > 0);
+    assert.deepEqual([...trained(remote.backend, 1)], [...trained(embedded.backend, 1)], 'SFT re-encodes the accepted text');
+    const withoutTimings = (metrics: Record<string, number>) => Object.fromEntries(Object.entries(metrics).filter(([key]) => !key.startsWith('timing_ms/')));
+    for (const round of [0, 1]) assert.deepEqual(withoutTimings(remote.store.metrics(round)), withoutTimings(embedded.store.metrics(round)));
+    assert.ok('eval/pass@2' in remote.store.metrics(1), 'held-out pass@k from text-only samples');
+  });
+
   test('accept.by majority accepts the majority answer\'s samples without labels or the verifier', async () => {
     const unlabeled: TaskSource = { ...familySource(family), tasks: (request) => family.generate(request).map(({ answer: _a, solution: _s, ...task }) => task) };
     let phase = '';
@@ -218,7 +245,8 @@ describe('runLoop', () => {
     assert.ok(tasks.every((task) => task.answer === undefined));
     const [right, wrong] = votingClasses(tasks);
     assert.ok(t.store.loadSamples(1).every((s) => s.verification?.status === 'not-applicable'), 'without labels the verifier passes nothing');
-    assert.deepEqual([...verifierPhases].sort(), ['0:evaluate', '1:evaluate', '1:score']);
+    // The tasks' verifier scores each chunk in the rollout that samples it (the score phase finds nothing left).
+    assert.deepEqual([...verifierPhases].sort(), ['0:evaluate', '1:evaluate', '1:sample']);
     const accepted = acceptedWithReasons(t.store, 1);
     for (const task of tasks) {
       const mine = accepted.filter(({ sample }) => sample.taskId === task.id);
@@ -374,14 +402,32 @@ describe('runLoop resumes', () => {
     const saved = first.store.loadSamples(1);
     assert.deepEqual(saved.map((s) => s.sampleIndex), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3], 'the first chunk (3 tasks) was saved');
     assert.equal(first.store.phaseDone(1, 'sample'), false);
-    assert.ok(saved.every((s) => s.verification === null), 'not scored yet');
+    assert.ok(saved.every((s) => s.verification !== null), 'the saved chunk was scored in its rollout');
     first.store.close();
 
     const second = makeRun(over, { dir: first.dir });
     await second.run();
     assert.ok(second.backend.samples().every((c) => c.options.seed !== seedFor(3, 'sample', 1, 0)), 'the saved chunk is not redrawn');
-    const unscored = (s: StoredSample) => ({ ...s, verification: null, verifier: null });
-    assert.deepEqual(second.store.loadSamples(1, 'sample').slice(0, saved.length).map(unscored), saved, 'the saved samples are kept as they were');
+    assert.deepEqual(second.store.loadSamples(1, 'sample').slice(0, saved.length), saved, 'the saved samples are kept as they were');
+    await assertSameAsUninterrupted(second.store, second.backend);
+  });
+
+  test('samples left unscored (killed between a chunk and its scores, or an older version\'s store) are scored by the score phase', async () => {
+    const first = makeRun(over);
+    await first.run({ shouldStop: () => first.store.phaseDone(1, 'sample') });
+    assert.equal(first.store.phaseDone(1, 'score'), false);
+    const db = new Database(first.store.path);
+    try {
+      db.prepare('DELETE FROM scores WHERE sample_id IN (SELECT id FROM samples WHERE round = 1)').run();
+    } finally {
+      db.close();
+    }
+    assert.ok(first.store.loadSamples(1).every((s) => s.verification === null));
+    first.store.close();
+
+    const second = makeRun(over, { dir: first.dir });
+    await second.run();
+    assert.ok(second.backend.samples().every((c) => c.options.seed !== seedFor(3, 'sample', 1, 0)), 'nothing is resampled');
     await assertSameAsUninterrupted(second.store, second.backend);
   });
 });

@@ -25,7 +25,7 @@ const tiny: RecipeInput = {
   rounds: 1,
   model: { config: { dModel: 32, nLayers: 1, nHeads: 2, maxSeqLen: 48 } },
   tasks: { family: 'programs' },
-  sample: { temperature: 1, maxTokens: 12 },
+  sample: { maxTokens: 12 },
   selfplay: { steps: 3, batch: 4, rollouts: 2, references: 2, formatOptions: { maxProgramLength: 3 }, formatPrior: { steps: 20, batchSize: 32 }, learningRate: 5e-4 },
 };
 
@@ -86,8 +86,8 @@ describe('self-play rounds', () => {
 
   test('recipes that mix self-play with task data or RL, or ask a format for what it lacks, are refused with the field named', () => {
     const cases: [Partial<RecipeInput>, RegExp][] = [
-      [{ rl: {} }, /`selfplay`: and `rl` are two kinds of round/],
-      [{ warmup: { count: 10, difficulties: [1], steps: 10 } }, /`warmup`: trains on labeled tasks, but self-play uses no task data/],
+      [{ rl: {} }, /`selfplay`: makes this a self-play recipe, but `rl` makes it a policy-gradient one; a recipe runs one method/],
+      [{ warmup: { count: 10, difficulties: [1], steps: 10 } }, /`warmup`: is not read by the self-play method \(it uses no labeled data/],
       [{ tasks: { family: 'addition' } }, /`tasks\.family`: must be `programs` for self-play/],
       [{ selfplay: { format: 'js', formatPrior: { steps: 10 } } }, /`selfplay\.formatPrior`: the js format has no format prior/],
       [{ selfplay: { format: 'js', inputs: 'random' } }, /`selfplay\.inputs`: random inputs need a format whose inputs can be drawn/],

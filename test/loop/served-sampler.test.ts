@@ -91,7 +91,7 @@ describe('a loop sampling through an OpenAI-compatible server (autodidact serve)
   });
 
   it('RL: the server reloads after every policy-gradient step', { timeout: 120_000 }, async () => {
-    const rl = { rl: { steps: 3, promptsPerStep: 4, advantage: 'grpo', loss: 'ppo-clip', learningRate: 0.001 } };
+    const rl = { rl: { steps: 3, promptsPerStep: 4, advantage: 'grpo', loss: 'ppo-clip', learningRate: 0.001 }, train: undefined };
     const embedded = await run('rl-embedded', rl);
     const remote = await run('rl-remote', { ...rl, ...served() });
     const b = samples(remote.dir);
@@ -127,7 +127,7 @@ describe('a loop sampling through an OpenAI-compatible server (autodidact serve)
           rounds: 1,
           model: { config: selfplayModel },
           tasks: { family: 'programs' },
-          sample: { temperature: 1, maxTokens: 12 },
+          sample: { maxTokens: 12 },
           selfplay: { steps: 2, batch: 4, rollouts: 2, references: 2, formatOptions: { maxProgramLength: 3 }, formatPrior: { steps: 10, batchSize: 16 }, learningRate: 5e-4 },
           ...extra,
         });

@@ -101,7 +101,25 @@ describe('recipe validation messages', () => {
     invalid({ ...base, rl: { ...rl, selfCorrection: {} }, sample: { n: 4 }, verifier: { kind: 'majority-vote' } }, 'Invalid config field `rl.selfCorrection`: scores each attempt on its own, but verifier.kind majority-vote scores whole groups or asks a judge; use verifier.kind: tasks');
     // Reflection now composes with policy gradient; rationalization still does not.
     assert.equal(validateRecipe({ ...base, rl, reflect: { enabled: true, coef: 0.2 } }).reflect.coef, 0.2);
-    invalid({ ...base, rl, rationalize: { enabled: true } }, 'Invalid config field `rationalize.enabled`: is a self-training step (it trains hinted answers as they are); an rl recipe updates by policy gradient instead. Remove it or remove `rl`');
+    invalid({ ...base, rl, rationalize: { enabled: true } }, 'Invalid config field `rationalize`: is not read by the policy-gradient method (rationalization trains hinted answers as they are, which a policy gradient has no term for); remove `rationalize`');
+  });
+
+  test('`method:` picks the method; its own section must be there, no other method\'s, and no section it does not read — word for word', () => {
+    const rl = { steps: 2, promptsPerStep: 2 };
+    assert.equal(validateRecipe(base).method, 'self-training', 'inferred: no method section');
+    assert.equal(validateRecipe({ ...base, rl }).method, 'policy-gradient', 'inferred from rl');
+    assert.equal(validateRecipe({ ...base, method: 'policy-gradient', rl }).method, 'policy-gradient');
+    invalid({ ...base, method: 'policy-gradient' }, 'Invalid config field `rl`: is missing: method policy-gradient is configured by its `rl` section; add it (see recipes/ for one of each), or choose another method');
+    invalid({ ...base, method: 'self-training', rl }, "Invalid config field `rl`: configures the policy-gradient method, but this recipe's method is self-training; a recipe runs one method: remove `rl`, or set method: policy-gradient");
+    invalid({ ...base, method: 'dpo' }, 'Invalid config field `method`: expected one of: self-training, policy-gradient, self-play, preference; got string "dpo"');
+    invalid({ ...base, rl, train: { steps: 3 } }, 'Invalid config field `train`: is not read by the policy-gradient method (it updates by `rl` steps (rl.learningRate, rl.steps), not by fine-tuning on an accepted set); remove `train`');
+    invalid({ ...base, rl, accept: { capPerTask: 2 } }, 'Invalid config field `accept`: is not read by the policy-gradient method (every scored completion of a group trains with its advantage; nothing is accepted or rejected); remove `accept`');
+    const selfplay = { ...base, tasks: { family: 'programs' }, selfplay: {} };
+    assert.equal(validateRecipe(selfplay).method, 'self-play');
+    invalid({ ...selfplay, sample: { temperature: 0.7 } }, 'Invalid config field `sample.temperature`: is not read by the self-play method (each role samples at its own selfplay.temperature (propose, solve)); remove `sample.temperature`');
+    invalid({ ...selfplay, sample: { n: 8 } }, 'Invalid config field `sample.n`: is not read by the self-play method (it draws selfplay.rollouts answers per task and one proposal per slot); remove `sample.n`');
+    invalid({ ...selfplay, verifier: { kind: 'tasks' } }, 'Invalid config field `verifier`: is not read by the self-play method (the executor scores proposals and answers); remove `verifier`');
+    invalid({ ...selfplay, rl }, 'Invalid config field `selfplay`: makes this a self-play recipe, but `rl` makes it a policy-gradient one; a recipe runs one method: remove `selfplay` or `rl`');
   });
 
   test('defaults fill a minimal recipe', () => {

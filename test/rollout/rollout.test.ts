@@ -12,7 +12,7 @@ import type { Task } from '../../src/spec/task.js';
 import type { Verifier } from '../../src/spec/verifier.js';
 import { rollout, turnSeed } from '../../src/rollout/rollout.js';
 import { trajectoryDatum, trainsSuffix } from '../../src/rollout/datums.js';
-import { singleTurnEnvironment } from '../../src/environments/single-turn.js';
+import { singleTurnEnvironment, unscoredEnvironment } from '../../src/environments/single-turn.js';
 import { matchVerifier } from '../../src/verifiers/match.js';
 import { ByteTokenizer } from '../../src/engine/tokenizer.js';
 import { EngineCore } from '../../src/engine/engine.js';
@@ -182,5 +182,40 @@ describe('what a rollout refuses', () => {
     const noBehaviour: Policy = { name: 'server', version: 'x', sample: async (prompts, o) => prompts.map(() => Array.from({ length: o.n }, () => ({ text: '5', tokens: [53], logprobs: [-1], finishReason: 'stop' as const }))) };
     await rollout(noBehaviour, guessing, tasks, { sampling, tokenizer, provenance, policyVersion: 'x' }); // temperature 1, top-p 1: the logprobs are the behaviour's
     await assert.rejects(rollout(noBehaviour, guessing, tasks, { sampling: { ...sampling, temperature: 0.5 }, tokenizer, provenance, policyVersion: 'x' }), (error: unknown) => error instanceof PolicyCapabilityError && /temperature 0.5, top-p 1/.test(error.message));
+  });
+
+  test("needs: 'text' takes a text-only policy's completions (a server without ids or logprobs); the default refuses them", async () => {
+    const prompts: string[] = [];
+    const textOnly: Policy = {
+      name: 'server',
+      version: 'x',
+      async sample(batch, o) {
+        prompts.push(...batch);
+        return batch.map((p) => Array.from({ length: o.n }, () => ({ text: climb(p), tokens: [], logprobs: [], finishReason: 'stop' as const })));
+      },
+    };
+    const tempered = { ...sampling, temperature: 0.7 };
+    await assert.rejects(rollout(textOnly, singleTurnEnvironment(matchVerifier()), tasks, { sampling: tempered, tokenizer, provenance, policyVersion: 'x' }), (error: unknown) => error instanceof PolicyCapabilityError && /server: returned a completion without token ids and their logprobs/.test(error.message) && /sampler\.tokenIds: true/.test(error.message));
+    const groups = await rollout(textOnly, singleTurnEnvironment(matchVerifier()), tasks, { sampling: tempered, tokenizer, provenance, policyVersion: 'x', needs: 'text' });
+    assert.deepEqual(groups.map((g) => g.map((t) => [t.turns[0].action, t.reward, t.pass, t.turns[0].actionTokens.length, t.turns[0].logprobs.length])), [[['5', 1, true, 0, 0], ['5', 1, true, 0, 0]], [['5', 0, false, 0, 0], ['5', 0, false, 0, 0]], [['5', 0, false, 0, 0], ['5', 0, false, 0, 0]]]);
+    // Multi-turn: later turns read the episode's transcript (its actions have no ids to decode).
+    prompts.length = 0;
+    const [, , [third]] = await rollout(textOnly, guessing, tasks, { sampling: { ...tempered, n: 1 }, tokenizer, provenance, policyVersion: 'x', needs: 'text' });
+    assert.deepEqual(prompts, ['guess 0:', 'guess 1:', 'guess 2:', 'guess 1:5 higher:', 'guess 2:5 higher:', 'guess 2:5 higher:6 higher:']);
+    assert.deepEqual([third.turns.map((t) => t.action), third.pass], [['5', '6', '7'], true]);
+  });
+});
+
+describe('single-turn environments', () => {
+  test('the observation may be built from the task (a hint prompt); an unscored environment takes the action and gives no reward or verdict', async () => {
+    const { policy, calls } = scriptedPolicy({ tokens: false, answer: () => '5' });
+    const hinted = { observation: (task: Task) => `${task.answer}|${task.prompt}` };
+    const [[scored]] = await rollout(policy, singleTurnEnvironment(matchVerifier(), hinted), tasks.slice(0, 1), { sampling: { ...sampling, n: 1 }, tokenizer, provenance, policyVersion: 'v1' });
+    assert.deepEqual([calls[0].prompts, scored.turns[0].observation, scored.reward, scored.turns[0].verification?.status], [['5|guess 0:'], '5|guess 0:', 1, 'scored']);
+    const [[unscored]] = await rollout(policy, unscoredEnvironment(hinted), tasks.slice(0, 1), { sampling: { ...sampling, n: 1 }, tokenizer, provenance, policyVersion: 'v1' });
+    assert.deepEqual([unscored.turns[0].observation, unscored.turns[0].action, unscored.reward, unscored.pass, unscored.turns[0].verification], ['5|guess 0:', '5', null, false, undefined]);
+    const episode = await unscoredEnvironment().reset(tasks[0]);
+    await episode.step('5');
+    await assert.rejects(episode.step('6'), /the single-turn episode of task "t0" has ended; start another with reset\(\)/);
   });
 });

@@ -186,9 +186,9 @@ describe('recipe checks for majority-vote', () => {
     refused({ sample: { n: 1 } }, 'sample.n', /a lone sample always agrees with itself; majority vote needs several samples per task/);
     refused({ reflect: { enabled: true } }, 'reflect.enabled', /majority-vote only says whether an answer agrees/);
     refused({ rationalize: { enabled: true } }, 'rationalize.enabled', /majority-vote is label-free/);
-    refused({ rl: { advantage: 'self-critical' }, accept: undefined }, 'rl.advantage', /use grpo, rloo or dr-grpo/);
-    refused({ rl: { sampling: { kind: 'reinforce-ada', perRound: 1 } }, accept: undefined }, 'rl.sampling.perRound', /is 1, and each Reinforce-Ada round votes on its own.*set rl.sampling.perRound ≥ 2/);
-    assert.equal(recipeOf({ rl: { sampling: { kind: 'reinforce-ada', perRound: 2 } }, accept: undefined }).rl?.sampling.kind, 'reinforce-ada');
+    refused({ rl: { advantage: 'self-critical' }, accept: undefined, train: undefined }, 'rl.advantage', /use grpo, rloo or dr-grpo/);
+    refused({ rl: { sampling: { kind: 'reinforce-ada', perRound: 1 } }, accept: undefined, train: undefined }, 'rl.sampling.perRound', /is 1, and each Reinforce-Ada round votes on its own.*set rl.sampling.perRound ≥ 2/);
+    assert.equal(recipeOf({ rl: { sampling: { kind: 'reinforce-ada', perRound: 2 } }, accept: undefined, train: undefined }).rl?.sampling.kind, 'reinforce-ada');
     refused({ accept: { by: 'majority' } }, 'accept.by', /use accept.by: verifier, or remove `verifier`/);
     refused({ verifier: { kind: 'majority-vote', minAgreement: 2 } }, 'verifier.minAgreement', /must be ≤ 1/);
     refused({ verifier: { kind: 'majority-vote', quorum: 2 } }, 'verifier.quorum', /unknown key/);

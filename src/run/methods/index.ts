@@ -2,21 +2,17 @@
  * The methods a recipe can pick. A new method is a new file here plus an
  * entry below, never a branch in the loop.
  */
-import type { Recipe } from '../../recipe/schema.js';
+import type { MethodName, Recipe } from '../../recipe/schema.js';
+import { recipeMethod } from '../../recipe/method.js';
 import type { Method } from '../context.js';
 import { policyGradient } from './policy-gradient.js';
 import { preference } from './preference.js';
 import { selfPlay } from './self-play.js';
 import { selfTraining } from './self-training.js';
 
-export const methods = { 'self-training': selfTraining, 'policy-gradient': policyGradient, 'self-play': selfPlay, preference } as const satisfies Record<string, Method>;
+export const methods = { 'self-training': selfTraining, 'policy-gradient': policyGradient, 'self-play': selfPlay, preference } as const satisfies Record<MethodName, Method>;
 
-export type MethodName = keyof typeof methods;
-
-/** The method a recipe runs: self-play with a `selfplay:` section, policy gradient with `rl:`, preference optimization with `preference:` (validation allows one of the three), self-training otherwise. */
+/** The method a recipe runs: its `method:`, or the one its sections imply (src/recipe/method.ts). */
 export function methodOf(recipe: Recipe): Method {
-  if (recipe.selfplay) return methods['self-play'];
-  if (recipe.rl) return methods['policy-gradient'];
-  if (recipe.preference) return methods.preference;
-  return methods['self-training'];
+  return methods[recipeMethod(recipe)];
 }

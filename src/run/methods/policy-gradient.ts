@@ -88,7 +88,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
 
     // Advantages over the kept groups.
     let started = clock();
-    const greedyRewards = estimator.needs?.includes('greedy') ? await greedyBaselines(parts, context.policy, groups) : undefined;
+    const greedyRewards = estimator.needs?.includes('greedy') ? await greedyBaselines(parts, context.policy, groups, round, step) : undefined;
     const members = groups.flatMap((g, gi) => g.members.map((m) => ({ member: m, group: gi, passRate: g.passRate })));
     // Multi-part rewards reach the estimator when the verifier reported parts for every completion.
     const rewardParts = members.length && members.every((m) => m.member.rewardParts) ? members.map((m) => m.member.rewardParts!) : undefined;
