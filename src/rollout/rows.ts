@@ -4,6 +4,12 @@
  * behaviour distribution, with its provenance. A multi-turn trajectory is
  * stored one row per turn (src/run/trajectories.ts storeTrajectories), each
  * made here from a one-turn slice: a whole one is refused.
+ *
+ * The behaviour logprobs stored are the turn's as the rollout set them. Where
+ * a policy reported none, the rollout takes the temperature-1 logprobs in
+ * their place: exact at temperature 1 and top-p 1 (all `needs: 'tokens'`
+ * allows), but under `needs: 'text'` at another temperature they are not the
+ * behaviour distribution's, and the row cannot tell (see the rollout).
  */
 import type { Trajectory } from '../spec/trajectory.js';
 import type { SampleRow } from '../store/run-store.js';
