@@ -1,15 +1,23 @@
 /**
  * A single-turn trajectory as a run-store sample row: what the policy read
- * and wrote, with its provenance. (Multi-turn trajectories need the store's
- * turns table, which is not built yet: they are refused here.)
+ * (text and token ids) and wrote, its logprobs at temperature 1 and under the
+ * behaviour distribution, with its provenance. A multi-turn trajectory is
+ * stored one row per turn (src/run/trajectories.ts storeTrajectories), each
+ * made here from a one-turn slice: a whole one is refused.
+ *
+ * The behaviour logprobs stored are the turn's as the rollout set them. Where
+ * a policy reported none, the rollout takes the temperature-1 logprobs in
+ * their place: exact at temperature 1 and top-p 1 (all `needs: 'tokens'`
+ * allows), but under `needs: 'text'` at another temperature they are not the
+ * behaviour distribution's, and the row cannot tell (see the rollout).
  */
 import type { Trajectory } from '../spec/trajectory.js';
 import type { SampleRow } from '../store/run-store.js';
 import { InternalError } from '../errors.js';
 
-/** The row of a one-turn trajectory; `sampleIndex` is its index among the round's and step's samples of its task. */
-export function trajectoryRow(trajectory: Trajectory, sampleIndex: number): Omit<SampleRow, 'sampler'> {
-  if (trajectory.turns.length !== 1) throw new InternalError(`trajectoryRow: the trajectory of task "${trajectory.task.id}" has ${trajectory.turns.length} turns; the run store keeps single-turn samples only`);
+/** The row of a one-turn trajectory; `sampleIndex` is its index among the round's and step's samples of its task, `turnIndex` the turn of its episode it is. */
+export function trajectoryRow(trajectory: Trajectory, sampleIndex: number, turnIndex = 0): Omit<SampleRow, 'sampler'> {
+  if (trajectory.turns.length !== 1) throw new InternalError(`trajectoryRow: the trajectory of task "${trajectory.task.id}" has ${trajectory.turns.length} turns; a multi-turn trajectory is stored one row per turn (storeTrajectories in src/run/trajectories.ts)`);
   const [turn] = trajectory.turns;
   const { round, step, kind, parentId } = trajectory.provenance;
   return {
@@ -19,10 +27,13 @@ export function trajectoryRow(trajectory: Trajectory, sampleIndex: number): Omit
     taskId: trajectory.task.id,
     sampleIndex,
     ...(parentId !== undefined ? { parentId } : {}),
+    turn: turnIndex,
     prompt: turn.observation,
+    observationTokens: turn.observationTokens,
     completion: turn.action,
     tokens: turn.actionTokens,
     logprobs: turn.logprobs,
+    behaviourLogprobs: turn.behaviourLogprobs,
     finishReason: turn.finishReason,
     policyVersion: trajectory.policyVersion,
   };

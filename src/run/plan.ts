@@ -22,6 +22,7 @@ import { rollout } from '../rollout/rollout.js';
 import { drawTasks } from './tasks.js';
 import { methodOf } from './methods/index.js';
 import { seedFor } from './seeds.js';
+import { savedRoundState } from './policy-gradient-steps.js';
 import { InvalidConfigError } from '../errors.js';
 
 /** The recipe's defaults for a round: one draw of `tasks.perRound`, its sampling settings, acceptance by the verifier's pass. */
@@ -75,8 +76,7 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
     for (const sample of store.loadSamples(round, 'sample')) (samplesOf.get(sample.taskId) ?? samplesOf.set(sample.taskId, []).get(sample.taskId)!).push(sample);
     const solvedBy = methodOf(recipe).solvedBy;
     const acceptedTasks = new Set(solvedBy === 'accepted' ? store.samplesById(store.acceptedIds(round, round)).map((s) => s.taskId) : []);
-    const rl = parts.store.getMeta(`rl/${round}`);
-    const absAdvantages = rl ? ((JSON.parse(rl) as { absAdvantages?: Record<string, { sum: number; count: number }> }).absAdvantages ?? {}) : {};
+    const absAdvantages = savedRoundState(store, round).absAdvantages ?? {};
     const records = tasks.map((task): TaskRecord => {
       const own = samplesOf.get(task.id) ?? [];
       const scored = own.filter((s) => s.verification?.status === 'scored');

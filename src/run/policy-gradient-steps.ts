@@ -1,4 +1,4 @@
-// Helpers of a policy-gradient round (src/run/methods/policy-gradient.ts): its saved state, its task order, and self-critical baselines.
+// Helpers of a policy-gradient round (src/run/methods/policy-gradient.ts): its state and where it resumes from, its task order, and self-critical baselines.
 import { Rng } from '../engine/random.js';
 import type { Policy } from '../spec/policy.js';
 import type { Task } from '../spec/task.js';
@@ -6,8 +6,9 @@ import type { CollectedGroup } from '../learn/algorithms/collection.js';
 import type { LoopParts } from './context.js';
 import { singleTurnEnvironment } from '../environments/single-turn.js';
 import { rollout } from '../rollout/rollout.js';
+import type { RunStore } from '../store/run-store.js';
 
-/** Saved after each finished step. */
+/** The round's state in memory; rebuilt from the store's step rows on resume (savedRoundState). */
 export interface RoundState {
   /** Steps finished. */
   steps: number;
@@ -17,6 +18,20 @@ export interface RoundState {
   metrics: Record<string, number>[];
   /** Per task, the sum and count of its trained completions' |advantage| over the finished steps (SEC's learning-gain signal). */
   absAdvantages?: Record<string, { sum: number; count: number }>;
+}
+
+/** What each finished step of the `rl` phase stores as its state (src/store/steps.ts): what the next step continues from. */
+export interface RlStepState {
+  /** Next position in the round's task order. */
+  cursor: number;
+  /** Per task, the running sum and count of its trained completions' |advantage| over the round's steps so far. */
+  absAdvantages: Record<string, { sum: number; count: number }>;
+}
+
+/** The state of round `round` as its finished steps left it (no steps: a fresh round). */
+export function savedRoundState(store: RunStore, round: number): RoundState {
+  const saved = store.finishedSteps<Partial<RlStepState>>(round, 'rl');
+  return { steps: saved.steps, cursor: saved.state?.cursor ?? 0, metrics: saved.metrics, ...(saved.state?.absAdvantages ? { absAdvantages: saved.state.absAdvantages } : {}) };
 }
 
 /** The round's task order: the pool reshuffled (seeded) on each pass through it; `at(i)` is the i-th task handed out. */

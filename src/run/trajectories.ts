@@ -2,12 +2,14 @@
  * Trajectories in the run store and as policy-gradient examples. A stored
  * trajectory is one sample row per turn: turn 0 as `sample` (its prompt, its
  * action), every later turn as `correction` whose prompt is the whole episode
- * so far and whose parent is the turn before; each row has its turn's verdict.
+ * so far and whose parent is the turn before; each row has its turn's verdict,
+ * its turn index, its own observation's token ids and its behaviour logprobs,
+ * so `loadTrajectoryTurns` rebuilds the turns exactly.
  * Examples are built from the trajectories' tokens: a single-turn trajectory
  * trains its action; a two-attempt one (SCoRe) trains each attempt on the
  * context before it, with its stage's reward and KL coefficient.
  */
-import type { Trajectory } from '../spec/trajectory.js';
+import type { Trajectory, Turn } from '../spec/trajectory.js';
 import type { Verifier } from '../spec/verifier.js';
 import type { RunStore } from '../store/run-store.js';
 import type { RlExample } from '../learn/algorithms/losses.js';
@@ -15,6 +17,8 @@ import { computeAdvantages, type AdvantageInput } from '../learn/algorithms/adva
 import { scoreTargets, type ScoreSettings } from '../learn/score.js';
 import { trajectoryDatum } from '../rollout/datums.js';
 import { trajectoryRow } from '../rollout/rows.js';
+import { stepOfVerdict } from '../environments/single-turn.js';
+import { RunStoreError } from '../errors.js';
 
 /**
  * Saves a call's trajectories with their verdicts; `indexOf` numbers each task's
@@ -35,7 +39,7 @@ export function storeTrajectories(store: RunStore, trajectories: readonly Trajec
     const rows = later.map(({ t, k }) => {
       const current = t.turns[turn];
       const context = t.turns.slice(0, turn).map((u) => u.observation + u.action).join('') + current.observation;
-      return { ...trajectoryRow({ ...t, turns: [{ ...current, observation: context }], provenance: { ...t.provenance, kind: 'correction', parentId: parents[k] } }, indices[k]), sampler };
+      return { ...trajectoryRow({ ...t, turns: [{ ...current, observation: context }], provenance: { ...t.provenance, kind: 'correction', parentId: parents[k] } }, indices[k], turn), sampler };
     });
     const saved = store.saveSamples(rows);
     const next = [...parents];
@@ -47,6 +51,38 @@ export function storeTrajectories(store: RunStore, trajectories: readonly Trajec
   }
   store.saveScores(scores.map((s) => ({ ...s, verifier: { name: verifier.name, version: verifier.version } })));
   return ids;
+}
+
+/**
+ * The turns of the stored trajectory that sample `sampleId` is a turn of (any
+ * of its turns), as storeTrajectories wrote them: each turn's own observation
+ * (a later turn's prompt less the episode before it), its token ids, the
+ * action with its tokens and both logprobs (at the store's Float32 precision), and the reward and feedback its
+ * verdict gave (as the environments give them, src/environments/single-turn.ts
+ * stepOfVerdict; none without a verdict). Entropies are not stored. Rows written
+ * before store version 3 lack observation tokens and behaviour logprobs: refused.
+ */
+export function loadTrajectoryTurns(store: RunStore, sampleId: number): { sampleIds: number[]; turns: Turn[] } {
+  const rows = store.trajectoryRows(sampleId);
+  const turns = rows.map((row, i): Turn => {
+    if (!row.observationTokens || !row.behaviourLogprobs) throw new RunStoreError(store.path, `sample ${row.id} has no stored ${!row.observationTokens ? 'observation tokens' : 'behaviour logprobs'} (written before store version 3, or not by a rollout), so its trajectory cannot be rebuilt exactly`);
+    const before = i === 0 ? '' : rows[i - 1].prompt + rows[i - 1].completion;
+    if (!row.prompt.startsWith(before)) throw new RunStoreError(store.path, `sample ${row.id}'s prompt does not start with the episode before it (sample ${rows[i - 1].id}'s prompt and completion): the store is damaged`);
+    const verdict = row.verification ? stepOfVerdict(row.verification) : undefined;
+    return {
+      observation: row.prompt.slice(before.length),
+      observationTokens: [...row.observationTokens],
+      action: row.completion,
+      actionTokens: [...row.tokens],
+      logprobs: [...row.logprobs],
+      behaviourLogprobs: [...row.behaviourLogprobs],
+      finishReason: row.finishReason,
+      reward: verdict?.reward ?? null,
+      feedback: verdict?.feedback ?? '',
+      ...(row.verification ? { verification: row.verification } : {}),
+    };
+  });
+  return { sampleIds: rows.map((row) => row.id), turns };
 }
 
 /** A group member as the update sees it. */

@@ -1,4 +1,4 @@
-/** The records a run store holds and hands back: samples, round plans, preference pairs. */
+/** The records a run store holds and hands back: samples (and the turns of multi-turn trajectories), finished steps, round plans, preference pairs. */
 import type { ProbeRecord, RoundPlan } from '../spec/controller.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { Verification } from '../spec/verifier.js';
@@ -15,7 +15,18 @@ export interface SampleRow {
   prompt: string;
   completion: string;
   tokens: readonly number[];
+  /** log p of each token under the policy at temperature 1. */
   logprobs: readonly number[];
+  /**
+   * log p of each token under the distribution it was drawn from (the temperature and top-p used):
+   * stored whenever the completion reported them, even where they equal `logprobs` (temperature 1,
+   * top-p 1), so a stored sample never has to be read as "same as logprobs" by convention.
+   */
+  behaviourLogprobs?: readonly number[];
+  /** The turn of its episode (default 0, and always set on a stored sample read back: 0 is the first; a later turn of a multi-turn trajectory is a `correction` whose parent is the turn before). */
+  turn?: number;
+  /** The token ids of this turn's own observation as the policy read them (turn 0: the prompt, with BOS; later: the environment's message only, while `prompt` holds the whole episode so far). */
+  observationTokens?: readonly number[];
   finishReason: 'stop' | 'length';
   policyVersion: string;
   /** Sampler settings, as JSON-able data. */
@@ -24,7 +35,7 @@ export interface SampleRow {
   step?: number;
 }
 
-/** A stored sample, with its id and score (null until scored). */
+/** A stored sample, with its id and score (null until scored). `behaviourLogprobs` and `observationTokens` are absent where they were not stored (rows written before store version 3, and rows not made from a trajectory). */
 export interface StoredSample extends SampleRow {
   id: number;
   verification: Verification | null;
@@ -43,4 +54,27 @@ export interface StoredPlan {
   plan: RoundPlan;
   states: Record<string, unknown>;
   probes: Record<string, ProbeRecord[]>;
+}
+
+/** A finished step of a step-wise round (policy gradient, self-play) as stored: one `steps` row and its `step_metrics` rows. */
+export interface StoredStep<State = unknown> {
+  step: number;
+  /**
+   * What the next step continues from, as JSON (the policy-gradient cursor and |advantage| sums;
+   * self-play's task buffers), on the last finished step of a round only: null on the steps
+   * before it (saving a step clears the previous one's, so a round keeps one copy).
+   */
+  state: State | null;
+  /** The step's metrics (finite values only). */
+  metrics: Record<string, number>;
+  /** When it finished (ISO time); null for a step migrated from a version-2 store. */
+  finishedAt: string | null;
+}
+
+/** What a step-wise round resumes from: how many steps finished, the last one's state, and every finished step's metrics in order. */
+export interface FinishedSteps<State = unknown> {
+  steps: number;
+  /** The last finished step's state; undefined when no step finished. */
+  state: State | undefined;
+  metrics: Record<string, number>[];
 }

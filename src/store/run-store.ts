@@ -1,8 +1,10 @@
 /**
  * The run store: one SQLite file per run (better-sqlite3, synchronous, WAL)
  * holding everything a round produced — tasks, samples with their token ids and
- * logprobs, scores with feedback, refinements, the accepted set, metrics,
- * checkpoints and phase timings — with provenance (policy version, sampler
+ * logprobs (and behaviour logprobs), the turns of multi-turn trajectories,
+ * scores with feedback, refinements, the accepted set, metrics, checkpoints,
+ * phase timings, round plans and the finished steps of step-wise rounds
+ * (src/store/steps.ts) — with provenance (policy version, sampler
  * settings, verifier name and version). Every write is a transaction, so a run
  * killed at any moment keeps everything it finished, and the loop resumes from it.
  *
@@ -10,7 +12,8 @@
  * so a run moved or copied elsewhere reads its own weights. An existing file is
  * first opened read-only and checked to be a store of ours (meta `store_format`,
  * or the tables of a store written before that key existed); only then are
- * tables created or migrated, so another program's SQLite file is never written.
+ * tables created or migrated (src/store/schema.ts), so another program's
+ * SQLite file is never written.
  */
 import { randomUUID } from 'node:crypto';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
@@ -21,51 +24,12 @@ import type { Verification } from '../spec/verifier.js';
 import type { TrajectoryKind } from '../spec/trajectory.js';
 import type { ProbeRecord, RoundPlan } from '../spec/controller.js';
 import { openDatabase, probeRunStore, STORE_FORMAT, STORE_VERSION } from './store-file.js';
-import type { PreferencePair, SampleRow, StoredPlan, StoredSample } from './records.js';
+import type { FinishedSteps, PreferencePair, SampleRow, StoredPlan, StoredSample, StoredStep } from './records.js';
+import { createOrMigrate } from './schema.js';
+import { SAMPLE_COLUMNS, SAMPLE_SELECT, sampleValues, toStoredSample, type SampleRecord } from './sample-rows.js';
+import { finishedSteps, loadSteps, saveStep } from './steps.js';
 
-export type { PreferencePair, SampleRow, StoredPlan, StoredSample };
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS phases (
-  round INTEGER NOT NULL, phase TEXT NOT NULL, ms REAL NOT NULL, finished_at TEXT NOT NULL,
-  PRIMARY KEY (round, phase));
-CREATE TABLE IF NOT EXISTS tasks (
-  round INTEGER NOT NULL, split TEXT NOT NULL, position INTEGER NOT NULL,
-  id TEXT NOT NULL, difficulty REAL, json TEXT NOT NULL,
-  PRIMARY KEY (round, split, position));
-CREATE TABLE IF NOT EXISTS samples (
-  id INTEGER PRIMARY KEY,
-  round INTEGER NOT NULL, kind TEXT NOT NULL, task_id TEXT NOT NULL, sample_index INTEGER NOT NULL,
-  parent_id INTEGER REFERENCES samples(id),
-  prompt TEXT NOT NULL, completion TEXT NOT NULL, tokens BLOB NOT NULL, logprobs BLOB NOT NULL,
-  finish_reason TEXT NOT NULL, policy_version TEXT NOT NULL, sampler TEXT NOT NULL,
-  step INTEGER NOT NULL DEFAULT 0,
-  UNIQUE (round, kind, task_id, step, sample_index));
-CREATE TABLE IF NOT EXISTS scores (
-  sample_id INTEGER PRIMARY KEY REFERENCES samples(id),
-  verifier TEXT NOT NULL, verifier_version TEXT NOT NULL, status TEXT NOT NULL,
-  reward REAL, pass INTEGER, feedback TEXT, extracted TEXT, reason TEXT);
-CREATE TABLE IF NOT EXISTS accepted (
-  round INTEGER NOT NULL, sample_id INTEGER NOT NULL REFERENCES samples(id), reason TEXT NOT NULL,
-  PRIMARY KEY (round, sample_id));
-CREATE TABLE IF NOT EXISTS metrics (round INTEGER NOT NULL, key TEXT NOT NULL, value REAL NOT NULL, PRIMARY KEY (round, key));
-CREATE TABLE IF NOT EXISTS checkpoints (round INTEGER PRIMARY KEY, path TEXT NOT NULL, policy_version TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plans (round INTEGER PRIMARY KEY, plan TEXT NOT NULL, states TEXT NOT NULL, probes TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS pairs (
-  round INTEGER NOT NULL, position INTEGER NOT NULL, task_id TEXT NOT NULL,
-  chosen_id INTEGER NOT NULL REFERENCES samples(id), rejected_id INTEGER NOT NULL REFERENCES samples(id),
-  PRIMARY KEY (round, position));
-`;
-
-
-interface SampleRecord {
-  id: number; round: number; kind: string; task_id: string; sample_index: number; parent_id: number | null;
-  prompt: string; completion: string; tokens: Buffer; logprobs: Buffer; finish_reason: string; policy_version: string; sampler: string; step: number;
-  verifier: string | null; verifier_version: string | null; status: string | null; reward: number | null; pass: number | null;
-  feedback: string | null; extracted: string | null; reason: string | null;
-}
-
+export type { FinishedSteps, PreferencePair, SampleRow, StoredPlan, StoredSample, StoredStep };
 
 export interface RunStoreOptions {
   /** Read only (export): the file must exist and be a store of ours; nothing is created or migrated. */
@@ -90,11 +54,9 @@ export class RunStore {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.pragma('foreign_keys = ON');
-      this.db.exec(SCHEMA);
-      // Stores written before RL rounds existed lack the step column.
-      const columns = this.db.prepare('PRAGMA table_info(samples)').all() as { name: string }[];
-      if (!columns.some((c) => c.name === 'step')) this.db.exec('ALTER TABLE samples ADD COLUMN step INTEGER NOT NULL DEFAULT 0');
+      // Tables created or migrated, and the version bumped, in one transaction: a kill mid-migration leaves the old store as it was.
       this.db.transaction(() => {
+        createOrMigrate(this.db, this.path, existing?.version);
         if (!existing?.format) this.setMeta('store_format', STORE_FORMAT);
         this.setMeta('store_version', String(STORE_VERSION));
         if (!existing?.runId) this.setMeta('run_id', randomUUID());
@@ -158,21 +120,8 @@ export class RunStore {
 
   /** Saves samples in one transaction and returns their ids. */
   saveSamples(rows: readonly SampleRow[]): number[] {
-    const insert = this.db.prepare(
-      `INSERT INTO samples (round, kind, task_id, sample_index, parent_id, prompt, completion, tokens, logprobs, finish_reason, policy_version, sampler, step)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    return this.db.transaction(() =>
-      rows.map((row) =>
-        Number(
-          insert.run(
-            row.round, row.kind, row.taskId, row.sampleIndex, row.parentId ?? null, row.prompt, row.completion,
-            Buffer.from(Int32Array.from(row.tokens).buffer), Buffer.from(Float32Array.from(row.logprobs).buffer),
-            row.finishReason, row.policyVersion, JSON.stringify(row.sampler), row.step ?? 0,
-          ).lastInsertRowid,
-        ),
-      ),
-    )();
+    const insert = this.db.prepare(`INSERT INTO samples (${SAMPLE_COLUMNS.join(', ')}) VALUES (${SAMPLE_COLUMNS.map(() => '?').join(', ')})`);
+    return this.db.transaction(() => rows.map((row) => Number(insert.run(...sampleValues(row)).lastInsertRowid)))();
   }
 
   /** Saves the scores of samples in one transaction. */
@@ -190,25 +139,13 @@ export class RunStore {
 
   /** Samples of a round (of one kind, when given), in insertion order, with their scores. */
   loadSamples(round: number, kind?: TrajectoryKind): StoredSample[] {
-    const rows = this.db
-      .prepare(
-        `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
-         FROM samples s LEFT JOIN scores c ON c.sample_id = s.id
-         WHERE s.round = ? AND (? IS NULL OR s.kind = ?) ORDER BY s.id`,
-      )
-      .all(round, kind ?? null, kind ?? null) as SampleRecord[];
+    const rows = this.db.prepare(`${SAMPLE_SELECT} WHERE s.round = ? AND (? IS NULL OR s.kind = ?) ORDER BY s.id`).all(round, kind ?? null, kind ?? null) as SampleRecord[];
     return rows.map(toStoredSample);
   }
 
   /** Samples of one policy-gradient step of a round, in insertion order, with their scores. */
   loadStepSamples(round: number, step: number): StoredSample[] {
-    const rows = this.db
-      .prepare(
-        `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
-         FROM samples s LEFT JOIN scores c ON c.sample_id = s.id
-         WHERE s.round = ? AND s.step = ? ORDER BY s.id`,
-      )
-      .all(round, step) as SampleRecord[];
+    const rows = this.db.prepare(`${SAMPLE_SELECT} WHERE s.round = ? AND s.step = ? ORDER BY s.id`).all(round, step) as SampleRecord[];
     return rows.map(toStoredSample);
   }
 
@@ -223,10 +160,7 @@ export class RunStore {
   /** Samples by id (any round), with their scores. */
   samplesById(ids: readonly number[]): StoredSample[] {
     if (ids.length === 0) return [];
-    const select = this.db.prepare(
-      `SELECT s.*, c.verifier, c.verifier_version, c.status, c.reward, c.pass, c.feedback, c.extracted, c.reason
-       FROM samples s LEFT JOIN scores c ON c.sample_id = s.id WHERE s.id = ?`,
-    );
+    const select = this.db.prepare(`${SAMPLE_SELECT} WHERE s.id = ?`);
     return ids.map((id) => {
       const row = select.get(id) as SampleRecord | undefined;
       if (!row) throw new RunStoreError(this.path, `no sample ${id}`);
@@ -331,6 +265,43 @@ export class RunStore {
     }
   }
 
+  /** Saves finished step `step` of round `round`'s step-wise phase (`rl`, `selfplay`): the state the next step continues from and the step's metrics, in one transaction. */
+  saveStep(round: number, phase: string, step: number, record: { state: unknown; metrics: Record<string, number> }): void {
+    saveStep(this.db, this.path, round, phase, step, record);
+  }
+
+  /** The finished steps of a round's phase, in order, each with its state and metrics. */
+  loadSteps<State = unknown>(round: number, phase: string): StoredStep<State>[] {
+    return loadSteps<State>(this.db, this.path, round, phase);
+  }
+
+  /** What a round's phase resumes from: the count of finished steps, the last one's state, every step's metrics. */
+  finishedSteps<State = unknown>(round: number, phase: string): FinishedSteps<State> {
+    return finishedSteps<State>(this.db, this.path, round, phase);
+  }
+
+  /** The metrics of each finished step of a round's phase, in step order. */
+  stepMetrics(round: number, phase: string): Record<string, number>[] {
+    return this.loadSteps(round, phase).map((s) => s.metrics);
+  }
+
+  /**
+   * The rows of the multi-turn trajectory that sample `sampleId` is a turn of,
+   * first turn first: from its first turn (following parents while the row is
+   * a `correction`) down its chain of `correction` rows.
+   */
+  trajectoryRows(sampleId: number): StoredSample[] {
+    let [row] = this.samplesById([sampleId]);
+    while (row.kind === 'correction' && row.parentId !== null && row.parentId !== undefined) [row] = this.samplesById([row.parentId]);
+    const rows = [row];
+    const child = this.db.prepare(`${SAMPLE_SELECT} WHERE s.parent_id = ? AND s.kind = 'correction' ORDER BY s.id`);
+    for (let next = child.all(row.id) as SampleRecord[]; next.length > 0; next = child.all(rows.at(-1)!.id) as SampleRecord[]) {
+      if (next.length > 1) throw new RunStoreError(this.path, `sample ${rows.at(-1)!.id} has ${next.length} correction rows as its next turn; a trajectory's turn has one next turn (the store is damaged)`);
+      rows.push(toStoredSample(next[0]));
+    }
+    return rows;
+  }
+
   /** Saves a round's preference pairs, in order, replacing any it had. */
   savePairs(round: number, pairs: readonly PreferencePair[]): void {
     const insert = this.db.prepare('INSERT INTO pairs (round, position, task_id, chosen_id, rejected_id) VALUES (?, ?, ?, ?, ?)');
@@ -346,29 +317,4 @@ export class RunStore {
     const rows = this.db.prepare('SELECT task_id, chosen_id, rejected_id FROM pairs WHERE round = ? ORDER BY position').all(round) as { task_id: string; chosen_id: number; rejected_id: number }[];
     return rows.map((row) => ({ taskId: row.task_id, chosenId: row.chosen_id, rejectedId: row.rejected_id }));
   }
-}
-
-function toStoredSample(row: SampleRecord): StoredSample {
-  let verification: Verification | null = null;
-  if (row.status === 'scored') verification = { status: 'scored', reward: row.reward ?? 0, pass: row.pass === 1, feedback: row.feedback ?? '', ...(row.extracted !== null ? { extracted: row.extracted } : {}) };
-  else if (row.status === 'error') verification = { status: 'error', error: row.reason ?? '' };
-  else if (row.status === 'not-applicable') verification = { status: 'not-applicable', reason: row.reason ?? '' };
-  return {
-    id: row.id,
-    round: row.round,
-    kind: row.kind as TrajectoryKind,
-    taskId: row.task_id,
-    sampleIndex: row.sample_index,
-    parentId: row.parent_id,
-    prompt: row.prompt,
-    completion: row.completion,
-    tokens: Array.from(new Int32Array(row.tokens.buffer.slice(row.tokens.byteOffset, row.tokens.byteOffset + row.tokens.byteLength))),
-    logprobs: Array.from(new Float32Array(row.logprobs.buffer.slice(row.logprobs.byteOffset, row.logprobs.byteOffset + row.logprobs.byteLength))),
-    finishReason: row.finish_reason as 'stop' | 'length',
-    policyVersion: row.policy_version,
-    sampler: JSON.parse(row.sampler) as Record<string, unknown>,
-    step: row.step,
-    verification,
-    verifier: row.verifier !== null ? { name: row.verifier, version: row.verifier_version ?? '' } : null,
-  };
 }

@@ -4,14 +4,24 @@ import Database from 'better-sqlite3';
 import { RunStoreError } from '../errors.js';
 
 export const STORE_FORMAT = 'autodidact-run-store';
-/** 2: round plans and controller states (the plans table) and preference pairs (the pairs table); a version-1 store gains both when opened for writing. */
-export const STORE_VERSION = 2;
+/**
+ * The store's schema version (src/store/schema.ts):
+ * - 2: round plans and controller states (the plans table) and preference pairs (the pairs table);
+ * - 3: finished steps of step-wise rounds as rows (the steps and step_metrics tables, where version 2
+ *   kept each round's state as one JSON value in meta under `rl/N` / `selfplay/N`), and on samples
+ *   the behaviour logprobs, the turn and the turn's own observation tokens.
+ * An older store opened for writing is migrated in one transaction (a killed run of version 2
+ * resumes mid-round); opened read-only (export) it is read as it is. A newer one is refused.
+ */
+export const STORE_VERSION = 3;
 
 /** What a store file says about itself, once checked to be a store of ours. */
 export interface StoreIdentity {
   /** meta `store_format`; undefined for a store written before that key existed. */
   format: string | undefined;
   runId: string | undefined;
+  /** meta `store_version` (1 for a store written before that key existed). */
+  version: number;
 }
 
 /**
@@ -44,7 +54,7 @@ export function probeRunStore(path: string): StoreIdentity | undefined {
     const version = Number(meta('store_version') ?? 1);
     if (version > STORE_VERSION) throw new RunStoreError(path, `is a run store of version ${version}, newer than this autodidact reads (${STORE_VERSION}); upgrade autodidact`);
     const runId = meta('run_id');
-    return { format: format as string | undefined, runId: typeof runId === 'string' ? runId : undefined };
+    return { format: format as string | undefined, runId: typeof runId === 'string' ? runId : undefined, version };
   } catch (error) {
     if (error instanceof RunStoreError) throw error;
     throw unreadable(path, error);

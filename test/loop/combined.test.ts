@@ -58,11 +58,11 @@ function read<T>(file: string, query: (db: Database.Database) => T): T | null {
   }
 }
 
-/** The samples of finished policy-gradient steps (the round's rl phase done, or its saved state past the step): a resumed run keeps them as they are. */
+/** The samples of finished policy-gradient steps (the round's rl phase done, or the step stored as finished): a resumed run keeps them as they are. */
 function finishedSamples(db: Database.Database): Row[] {
   const rows = db.prepare(ROWS).all() as Row[];
   const done = new Set((db.prepare("SELECT round FROM phases WHERE phase = 'rl'").all() as { round: number }[]).map((r) => r.round));
-  const steps = new Map((db.prepare("SELECT key, value FROM meta WHERE key LIKE 'rl/%'").all() as { key: string; value: string }[]).map((m) => [Number(m.key.slice(3)), (JSON.parse(m.value) as { steps: number }).steps]));
+  const steps = new Map((db.prepare("SELECT round, COUNT(*) AS steps FROM steps WHERE phase = 'rl' GROUP BY round").all() as { round: number; steps: number }[]).map((m) => [m.round, m.steps]));
   return rows.filter((r) => r.round === 0 || done.has(r.round) || r.step < (steps.get(r.round) ?? 0));
 }
 
@@ -90,7 +90,8 @@ describe('combined recipe: policy gradient + Reinforce-Ada + SEC + B-STaR + Re-R
     assert.deepEqual(temperatures, [first.plan.sampling.temperature]);
     // SEC folded round 1 into its values: Q(c) ← α·r(c) + (1 − α)·Q(c), r(c) the mean |advantage| of round 1's tasks of difficulty c (α = 0.5, Q₀ = 0).
     assert.equal(second.states.sec.through, 1);
-    const rl = read(join(reference, 'run.sqlite'), (db) => JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'rl/1'").get() as { value: string }).value) as { absAdvantages: Record<string, { sum: number; count: number }> })!;
+    // The last finished step of round 1 holds the round's |advantage| sums per task.
+    const rl = read(join(reference, 'run.sqlite'), (db) => JSON.parse((db.prepare("SELECT state FROM steps WHERE round = 1 AND phase = 'rl' ORDER BY step DESC LIMIT 1").get() as { state: string }).state) as { absAdvantages: Record<string, { sum: number; count: number }> })!;
     const tasks = read(join(reference, 'run.sqlite'), (db) => (db.prepare("SELECT id, difficulty FROM tasks WHERE round = 1 AND split = 'train'").all() as { id: string; difficulty: number }[]))!;
     for (const category of ['d1', 'd2', 'd3']) {
       const gains = tasks.filter((t) => `d${t.difficulty}` === category && rl.absAdvantages[t.id]?.count).map((t) => rl.absAdvantages[t.id].sum / rl.absAdvantages[t.id].count);

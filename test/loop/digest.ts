@@ -92,8 +92,8 @@ export function digestRun(store: RunStore, rounds: number): Digest {
     // The round's stored plan (with the controllers' states and probes), and self-play's task buffers (its proposed tasks) after it.
     const plan = store.loadPlan(r);
     if (plan !== undefined) tasks.push([`r${r}/plan`, plan]);
-    const selfplay = store.getMeta(`selfplay/${r}`);
-    if (selfplay !== undefined) tasks.push([`r${r}/buffers`, (JSON.parse(selfplay) as { buffers: unknown }).buffers]);
+    const selfplay = store.finishedSteps<{ buffers: unknown }>(r, 'selfplay').state;
+    if (selfplay !== undefined) tasks.push([`r${r}/buffers`, selfplay.buffers]);
   }
 
   const sampleRecords: DigestRecord[] = [];

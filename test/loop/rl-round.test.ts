@@ -39,9 +39,29 @@ const run = (recipe: RecipeInput, out: string, shouldStop?: () => boolean) =>
 const rlMeta = (out: string, round: number) => {
   const db = new Database(join(dir, out, 'run.sqlite'), { readonly: true });
   try {
-    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(`rl/${round}`) as { value: string } | undefined;
+    // The round's finished steps and their metrics (src/store/steps.ts).
+    const steps = db.prepare("SELECT step FROM steps WHERE round = ? AND phase = 'rl' ORDER BY step").all(round) as { step: number }[];
+    const rows = db.prepare("SELECT step, key, value FROM step_metrics WHERE round = ? AND phase = 'rl' ORDER BY step, key").all(round) as { step: number; key: string; value: number }[];
+    const metrics = steps.map(({ step }) => Object.fromEntries(rows.filter((r) => r.step === step).map((r) => [r.key, r.value])));
     const samples = db.prepare('SELECT round, step, task_id, sample_index, completion, policy_version FROM samples ORDER BY round, step, task_id, sample_index').all();
-    return { state: row ? (JSON.parse(row.value) as { steps: number; metrics: Record<string, number>[] }) : null, samples };
+    return { state: steps.length ? { steps: steps.length, metrics } : null, samples };
+  } finally {
+    db.close();
+  }
+};
+
+/** Rewrites a run directory's store as store version 2 kept it: the round's finished steps back in one `rl/N` meta JSON value, no step tables, no version-3 sample columns. */
+const toVersion2 = (out: string, round: number) => {
+  const { state } = rlMeta(out, round);
+  const db = new Database(join(dir, out, 'run.sqlite'));
+  try {
+    const last = JSON.parse((db.prepare("SELECT state FROM steps WHERE round = ? AND phase = 'rl' ORDER BY step DESC LIMIT 1").get(round) as { state: string }).state) as { cursor: number; absAdvantages: unknown };
+    db.transaction(() => {
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(`rl/${round}`, JSON.stringify({ steps: state!.steps, cursor: last.cursor, metrics: state!.metrics, absAdvantages: last.absAdvantages }));
+      db.exec('DROP TABLE step_metrics; DROP TABLE steps; DROP INDEX samples_parent');
+      for (const column of ['behaviour_logprobs', 'turn', 'observation_tokens']) db.exec(`ALTER TABLE samples DROP COLUMN ${column}`);
+      db.prepare("UPDATE meta SET value = '2' WHERE key = 'store_version'").run();
+    })();
   } finally {
     db.close();
   }
@@ -84,6 +104,27 @@ describe('RL rounds', () => {
     assert.deepEqual(b.state!.metrics.map(strip), a.state!.metrics.map(strip), 'the same step metrics');
     const weights = (out: string) => readFileSync(join(dir, out, 'checkpoints', 'round-1', 'model.safetensors'));
     assert.ok(weights('straight').equals(weights('resumed')), 'the same final weights, bit for bit');
+    // Stopped under store version 2 (the round's state one JSON value in meta), resumed by this version: the store is migrated and the round goes on at step 3.
+    await run(recipe, 'migrated', () => (rlMeta('migrated', 1).state?.steps ?? 0) >= 2);
+    toVersion2('migrated', 1);
+    const query = <T>(sql: string) => {
+      const db = new Database(join(dir, 'migrated', 'run.sqlite'), { readonly: true });
+      try {
+        return db.prepare(sql).all() as T[];
+      } finally {
+        db.close();
+      }
+    };
+    const idsBefore = query<{ id: number }>('SELECT id FROM samples WHERE round = 1 ORDER BY id');
+    const migrated = await run(recipe, 'migrated');
+    assert.equal(migrated.stopped, false);
+    // Steps 0 and 1 were not redone: their samples keep their rows, and their step rows are the migrated ones (no finish time recorded by version 2).
+    assert.deepEqual(query<{ id: number }>('SELECT id FROM samples WHERE round = 1 AND step < 2 ORDER BY id'), idsBefore);
+    assert.deepEqual(query<{ step: number; migrated: number }>("SELECT step, finished_at IS NULL AS migrated FROM steps WHERE round = 1 AND phase = 'rl' ORDER BY step"), [0, 1, 2, 3].map((step) => ({ step, migrated: step < 2 ? 1 : 0 })));
+    const c = rlMeta('migrated', 1);
+    assert.deepEqual(c.samples, a.samples, 'the same samples after the migration');
+    assert.deepEqual(c.state!.metrics.map(strip), a.state!.metrics.map(strip), 'the same step metrics after the migration');
+    assert.ok(weights('straight').equals(weights('migrated')), 'the same final weights after the migration, bit for bit');
   });
 
   test('every RL recipe in recipes/ runs through the loop (tiny model, two steps), and so does the self-critical baseline', { timeout: 400_000 }, async () => {

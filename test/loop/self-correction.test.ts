@@ -2,7 +2,8 @@
  * SCoRe inside the policy-gradient method: hand-computed per-attempt examples
  * (credit, advantages, KL coefficients, datums from the trajectory's tokens),
  * two-attempt trajectories in the run store (a `sample` row and a
- * `correction` row whose parent is the first attempt), and recipes/score.yaml
+ * `correction` row whose parent is the first attempt, rebuilt into the same
+ * turns), and recipes/score.yaml
  * end to end at a tiny scale with its correction metrics.
  */
 import assert from 'node:assert/strict';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import type { Trajectory, Turn } from '../../src/spec/trajectory.js';
-import { selfCorrectionExamples, storeTrajectories, type Member } from '../../src/run/trajectories.js';
+import { loadTrajectoryTurns, selfCorrectionExamples, storeTrajectories, type Member } from '../../src/run/trajectories.js';
 import { RunStore } from '../../src/store/run-store.js';
 import { loadRecipe } from '../../src/recipe/load.js';
 import { runRecipe } from '../../src/cli/run.js';
@@ -42,6 +43,7 @@ const episode = (r1: number, r2: number, index: number): Trajectory => ({
   sampling: { n: 3, temperature: 1, maxTokens: 4, seed: 0 },
   provenance: { round: 1, step: 0, kind: 'sample', sampleIndex: index, environment: { name: 'two-attempt(match)', version: '1' } },
 });
+const turnsOf = (store: RunStore, id: number) => loadTrajectoryTurns(store, id).turns;
 const members = (rewards: [number, number][]): Member[] => rewards.map(([r1, r2], i) => ({ trajectory: episode(r1, r2, i), group: 0, pass: r2 === 1, passRate: 0 }));
 
 describe('SCoRe examples', () => {
@@ -88,6 +90,28 @@ describe('two-attempt trajectories in the run store', () => {
       store.close();
     }
   });
+
+  test('a stored episode is rebuilt into the turns the rollout made: observations and their tokens, actions, both logprobs, rewards and feedback', () => {
+    mkdirSync(join(dir, 'rebuilt'));
+    const store = new RunStore(join(dir, 'rebuilt', 'run.sqlite'));
+    try {
+      // The second episode's second attempt got a verifier error: no reward, the error as feedback (as the environment gives it).
+      const failed = episode(1, 0, 1);
+      failed.turns[1] = { ...failed.turns[1], reward: null, feedback: 'verifier error: timed out', verification: { status: 'error', error: 'timed out' } };
+      const trajectories = [episode(0, 1, 0), failed];
+      const ids = storeTrajectories(store, trajectories, new Map(), { temperature: 0.7 }, { name: 'match', version: '1' });
+      for (const trajectory of trajectories) {
+        const { sampleIds, turns } = loadTrajectoryTurns(store, ids.get(trajectory)!);
+        assert.deepEqual(turns, trajectory.turns);
+        assert.equal(sampleIds[0], ids.get(trajectory));
+        assert.deepEqual(loadTrajectoryTurns(store, sampleIds[1]).turns, trajectory.turns, 'from its second turn too');
+        assert.deepEqual(store.samplesById(sampleIds).map((s) => [s.kind, s.turn, s.prompt]), [['sample', 0, '1+1='], ['correction', 1, '1+1=' + trajectory.turns[0].action + '!']]);
+      }
+      assert.deepEqual(turnsOf(store, ids.get(trajectories[0])!).map((t) => t.behaviourLogprobs), [[-0.5], [-0.5]], 'behaviour logprobs stored apart from the temperature-1 ones');
+    } finally {
+      store.close();
+    }
+  });
 });
 
 test('recipes/score.yaml runs end to end (tiny model): two attempts per episode, correction metrics in training and evaluation', { timeout: 300_000 }, async () => {
@@ -107,6 +131,16 @@ test('recipes/score.yaml runs end to end (tiny model): two attempts per episode,
     assert.equal(second.length, first.length, 'each episode has its second attempt');
     const byId = new Map(first.map((r) => [r.id, r]));
     for (const row of second) assert.ok(row.prompt.startsWith(byId.get(row.parentId!)!.prompt + byId.get(row.parentId!)!.completion), 'the correction reads its first attempt');
+    // Each turn's row holds its behaviour logprobs and its own observation's tokens, so the episode is rebuilt from the store.
+    for (const row of rows) assert.equal(row.behaviourLogprobs?.length, row.tokens.length, `sample ${row.id}'s behaviour logprobs`);
+    for (const row of second) {
+      assert.equal(row.turn, 1);
+      const { sampleIds, turns } = loadTrajectoryTurns(store, row.id);
+      assert.deepEqual(sampleIds, [row.parentId, row.id]);
+      assert.deepEqual(turns.map((t) => t.actionTokens), [byId.get(row.parentId!)!.tokens, row.tokens]);
+      assert.equal(turns[0].observation + turns[0].action + turns[1].observation, row.prompt);
+      assert.ok(turns.every((t) => t.observationTokens.length > 0), 'observation tokens stored');
+    }
   } finally {
     store.close();
   }

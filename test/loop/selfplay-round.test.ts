@@ -35,9 +35,11 @@ const run = (recipe: RecipeInput, out: string, shouldStop?: () => boolean) =>
 const stored = (out: string, round: number) => {
   const db = new Database(join(dir, out, 'run.sqlite'), { readonly: true });
   try {
-    const row = db.prepare('SELECT value FROM meta WHERE key = ?').get(`selfplay/${round}`) as { value: string } | undefined;
+    // The round's finished steps (src/store/steps.ts): the last one holds the buffers.
+    const steps = db.prepare("SELECT step, state FROM steps WHERE round = ? AND phase = 'selfplay' ORDER BY step").all(round) as { step: number; state: string | null }[];
+    const last = steps.at(-1);
     const samples = db.prepare('SELECT s.round, s.step, s.task_id, s.prompt, s.completion, s.policy_version, sc.status, sc.reward, sc.feedback FROM samples s JOIN scores sc ON sc.sample_id = s.id ORDER BY s.id').all() as Record<string, unknown>[];
-    return { state: row ? (JSON.parse(row.value) as { steps: number; metrics: Record<string, number>[]; buffers: Record<string, unknown[]> }) : null, samples };
+    return { state: last ? { steps: steps.length, buffers: (JSON.parse(last.state!) as { buffers: Record<string, unknown[]> }).buffers } : null, samples };
   } finally {
     db.close();
   }

@@ -84,6 +84,26 @@ describe('run store', () => {
     }
   });
 
+  test('behaviour logprobs (Float32), the turn and the observation tokens come back when given, and are absent (turn 0) when not', () => {
+    const store = new RunStore(freshPath());
+    try {
+      const [given, plain] = store.saveSamples([
+        row({ behaviourLogprobs: [-0.25, -1.1], observationTokens: [256, 51, 43, 52, 61], turn: 0 }),
+        row({ sampleIndex: 1 }),
+      ]);
+      const [correction] = store.saveSamples([row({ kind: 'correction', parentId: given, turn: 1, behaviourLogprobs: [-0.5], observationTokens: [33], tokens: [55], logprobs: [-0.75] })]);
+      const [a, b, c] = store.samplesById([given, plain, correction]);
+      assert.deepEqual([a.behaviourLogprobs, a.observationTokens, a.turn], [[-0.25, Math.fround(-1.1)], [256, 51, 43, 52, 61], 0]);
+      assert.notEqual(a.behaviourLogprobs![1], -1.1, 'stored as Float32, like logprobs');
+      assert.ok(!('behaviourLogprobs' in b) && !('observationTokens' in b) && b.turn === 0, JSON.stringify(b));
+      assert.deepEqual([c.turn, c.parentId, c.behaviourLogprobs, c.observationTokens], [1, given, [-0.5], [33]]);
+      assert.deepEqual(store.trajectoryRows(correction).map((s) => s.id), [given, correction]);
+      assert.deepEqual(store.trajectoryRows(plain).map((s) => s.id), [plain], 'a single-turn sample is its own trajectory');
+    } finally {
+      store.close();
+    }
+  });
+
   test('a (round, kind, task, index) is stored once: a duplicate fails and rolls back its whole batch', () => {
     const store = new RunStore(freshPath());
     try {

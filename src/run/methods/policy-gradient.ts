@@ -7,8 +7,9 @@
  *
  * Every step saves its samples and scores, then its weights (two checkpoint
  * slots used in turn, so a kill during a save never loses the last finished
- * step) and its metrics; a killed round resumes at the first unfinished step,
- * redoing that step whole from the same seeds.
+ * step), then its metrics and state (one step row, src/store/steps.ts); a
+ * killed round resumes at the first unfinished step, redoing that step whole
+ * from the same seeds.
  */
 import type { SamplingOptions } from '../../spec/policy.js';
 import type { Task } from '../../spec/task.js';
@@ -30,7 +31,7 @@ import { twoAttemptEnvironment } from '../../environments/two-attempt.js';
 import { correctionMetrics } from '../../monitors/correction.js';
 import { selfCorrectionExamples, storeTrajectories } from '../trajectories.js';
 import { InvalidConfigError } from '../../errors.js';
-import { greedyBaselines, taskOrder, type RoundState } from '../policy-gradient-steps.js';
+import { greedyBaselines, savedRoundState, taskOrder, type RlStepState, type RoundState } from '../policy-gradient-steps.js';
 
 /** Runs (or resumes) the steps of RL round `round` over the round's task pool. */
 export async function runRlRound(parts: LoopParts, round: number, pool: readonly Task[], context: RoundContext, plan: Pick<RoundPlan, 'sampling'> = { sampling: { n: parts.recipe.sample.n, temperature: parts.recipe.sample.temperature, topP: parts.recipe.sample.topP } }): Promise<void> {
@@ -40,9 +41,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
   if (pool.length === 0) throw new InvalidConfigError('tasks', `round ${round} has no tasks to train on (the task source returned none for this round's difficulties): give tasks at those difficulties or narrow the curriculum to the ones the tasks have`);
   const estimator = advantageEstimators.get(rl.advantage);
   const loss = policyLosses.get(rl.loss);
-  const stateKey = `rl/${round}`;
-  const saved = store.getMeta(stateKey);
-  const state: RoundState = saved ? (JSON.parse(saved) as RoundState) : { steps: 0, cursor: 0, metrics: [] };
+  const state: RoundState = savedRoundState(store, round);
   await startRoundWeights(parts, round, context, state, rl.steps, 'RL');
   // SCoRe's per-attempt KL terms need the reference whatever rl.kl says.
   const reference = await referenceBackend(parts, rl.selfCorrection ? { coef: Math.max(rl.selfCorrection.beta1, rl.selfCorrection.beta2), track: true } : rl.kl);
@@ -166,7 +165,7 @@ export async function runRlRound(parts: LoopParts, round: number, pool: readonly
     state.steps = step + 1;
     state.cursor = cursor;
     state.metrics.push(stepMetrics);
-    store.setMeta(stateKey, JSON.stringify(state));
+    store.saveStep(round, 'rl', step, { state: { cursor, absAdvantages } satisfies RlStepState, metrics: stepMetrics });
     context.progress(step + 1);
   }
   store.saveMetrics(round, roundMetrics(state.metrics));

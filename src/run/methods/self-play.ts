@@ -5,7 +5,7 @@
  * Every step saves its proposals and answers with their rewards and feedback
  * (the run store's samples and scores, with the step), then its weights (two
  * checkpoint slots used in turn, so a kill during a save never loses the last
- * finished step), and its buffers and metrics in the round's state. A killed
+ * finished step), and its buffers and metrics (one step row). A killed
  * round resumes at the first unfinished step, redoing it whole from the same
  * seed; the buffers carry over from round to round.
  */
@@ -28,7 +28,10 @@ interface SelfPlayState {
   metrics: Record<string, number>[];
 }
 
-const stateKey = (round: number) => `selfplay/${round}`;
+/** What each finished step stores as its state (the store's step rows, src/store/steps.ts): the buffers after it. */
+interface SelfPlayStepState {
+  buffers: Buffers;
+}
 
 /** Runs (or resumes) the steps of self-play round `round`. */
 export async function runSelfPlayRound(parts: LoopParts, round: number, context: RoundContext): Promise<void> {
@@ -36,9 +39,9 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
   const sp = recipe.selfplay!;
   const executor = parts.executor;
   if (!executor) throw new InvalidConfigError('selfplay', 'self-play needs an executor (LoopParts.executor; the `programs` task family makes one): set tasks.family: programs');
-  const saved = store.getMeta(stateKey(round));
-  const previous = round > 1 ? store.getMeta(stateKey(round - 1)) : undefined;
-  const state: SelfPlayState = saved ? (JSON.parse(saved) as SelfPlayState) : { steps: 0, buffers: previous ? (JSON.parse(previous) as SelfPlayState).buffers : seedBuffers(executor.format), metrics: [] };
+  const saved = store.finishedSteps<SelfPlayStepState>(round, 'selfplay');
+  const previous = round > 1 ? store.finishedSteps<SelfPlayStepState>(round - 1, 'selfplay').state : undefined;
+  const state: SelfPlayState = { steps: saved.steps, buffers: saved.state?.buffers ?? previous?.buffers ?? seedBuffers(executor.format), metrics: saved.metrics };
   await startRoundWeights(parts, round, context, state, sp.steps, 'self-play');
 
   const reference = await referenceBackend(parts, sp.kl, 'selfplay');
@@ -95,7 +98,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     state.buffers = result.buffers;
     if (kl !== undefined) update['policy/kl'] = kl;
     state.metrics.push({ ...result.metrics, ...update, 'timing_ms/reference': referenceMs, 'train/completions': result.examples.length, 'timing_ms/update': updateMs, 'timing_ms/checkpoint': performance.now() - clock, 'timing_ms/step': performance.now() - started });
-    store.setMeta(stateKey(round), JSON.stringify(state));
+    store.saveStep(round, 'selfplay', step, { state: { buffers: state.buffers } satisfies SelfPlayStepState, metrics: state.metrics.at(-1)! });
     context.progress(step + 1);
   }
   const metrics = roundMetrics(state.metrics);
