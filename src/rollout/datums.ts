@@ -37,6 +37,7 @@ export function trajectoryDatum(trajectory: Trajectory, turns: readonly number[]
     // Target k predicts sequence[k + 1]: the action's first token is the target at (its position − 1).
     if (trained.has(t) && turn.actionTokens.length > 0) {
       spans.push({ turn: t, start: sequence.length - 1, length: turn.actionTokens.length });
+      if (!turn.behaviourLogprobs) throw new InvalidArgumentError('trajectory', `of task "${trajectory.task.id}" has no behaviour logprobs at turn ${t} (a text-only rollout at a temperature ≠ 1); a learner datum needs them: roll out with needs: 'tokens' and a policy that reports them`);
       behaviourLogprobs.push(...turn.behaviourLogprobs);
       logprobs.push(...turn.logprobs);
     }

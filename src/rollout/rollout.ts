@@ -110,7 +110,7 @@ export async function rollout(policy: Policy, environment: Environment, tasks: r
         action: completion.text,
         actionTokens: completion.tokens,
         logprobs: completion.logprobs,
-        behaviourLogprobs: completion.behaviourLogprobs ?? completion.logprobs,
+        ...behaviourOf(completion, sampling),
         ...(completion.entropy ? { entropy: completion.entropy } : {}),
         finishReason: completion.finishReason,
         reward: step.reward,
@@ -164,6 +164,19 @@ async function samplePrompts(policy: Policy, episodes: readonly Running[], optio
  * refused; without the third, only when it was drawn at temperature ≠ 1 or
  * top-p < 1 (where the temperature-1 logprobs are not the behaviour's).
  */
+/**
+ * A turn's behaviour logprobs: what the policy reported; else, where they are
+ * known without it, the temperature-1 logprobs (temperature 1, top-p 1) or
+ * zeros (greedy: each token had probability 1), as the engine reports them;
+ * else none (a text-only rollout at another temperature).
+ */
+function behaviourOf(completion: Completion, sampling: SamplingOptions): { behaviourLogprobs?: number[] } {
+  if (completion.behaviourLogprobs) return { behaviourLogprobs: completion.behaviourLogprobs };
+  if (sampling.temperature === 0) return { behaviourLogprobs: completion.logprobs.map(() => 0) };
+  if (sampling.temperature === 1 && (sampling.topP ?? 1) === 1) return { behaviourLogprobs: completion.logprobs };
+  return {};
+}
+
 function checkCompletion(policy: Policy, completion: Completion, sampling: SamplingOptions): void {
   if ((completion.tokens.length === 0 && completion.text !== '') || completion.logprobs.length !== completion.tokens.length) {
     throw new PolicyCapabilityError(policy.name, 'returned a completion without token ids and their logprobs; trajectories need both (for an OpenAI-compatible server set `sampler.logprobs: true` and `sampler.tokenIds: true`)');

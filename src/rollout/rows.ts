@@ -5,11 +5,10 @@
  * stored one row per turn (src/run/trajectories.ts storeTrajectories), each
  * made here from a one-turn slice: a whole one is refused.
  *
- * The behaviour logprobs stored are the turn's as the rollout set them. Where
- * a policy reported none, the rollout takes the temperature-1 logprobs in
- * their place: exact at temperature 1 and top-p 1 (all `needs: 'tokens'`
- * allows), but under `needs: 'text'` at another temperature they are not the
- * behaviour distribution's, and the row cannot tell (see the rollout).
+ * The behaviour logprobs stored are the turn's as the rollout set them
+ * (reported by the policy, or known without it: temperature 1 and top-p 1,
+ * or greedy); a turn without them (a text-only rollout at another
+ * temperature) stores null, never a stand-in.
  */
 import type { Trajectory } from '../spec/trajectory.js';
 import type { SampleRow } from '../store/run-store.js';

@@ -65,7 +65,7 @@ export function storeTrajectories(store: RunStore, trajectories: readonly Trajec
 export function loadTrajectoryTurns(store: RunStore, sampleId: number): { sampleIds: number[]; turns: Turn[] } {
   const rows = store.trajectoryRows(sampleId);
   const turns = rows.map((row, i): Turn => {
-    if (!row.observationTokens || !row.behaviourLogprobs) throw new RunStoreError(store.path, `sample ${row.id} has no stored ${!row.observationTokens ? 'observation tokens' : 'behaviour logprobs'} (written before store version 3, or not by a rollout), so its trajectory cannot be rebuilt exactly`);
+    if (!row.observationTokens) throw new RunStoreError(store.path, `sample ${row.id} has no stored observation tokens (written before store version 3, or not by a rollout), so its trajectory cannot be rebuilt exactly`);
     const before = i === 0 ? '' : rows[i - 1].prompt + rows[i - 1].completion;
     if (!row.prompt.startsWith(before)) throw new RunStoreError(store.path, `sample ${row.id}'s prompt does not start with the episode before it (sample ${rows[i - 1].id}'s prompt and completion): the store is damaged`);
     const verdict = row.verification ? stepOfVerdict(row.verification) : undefined;
@@ -75,7 +75,7 @@ export function loadTrajectoryTurns(store: RunStore, sampleId: number): { sample
       action: row.completion,
       actionTokens: [...row.tokens],
       logprobs: [...row.logprobs],
-      behaviourLogprobs: [...row.behaviourLogprobs],
+      ...(row.behaviourLogprobs ? { behaviourLogprobs: [...row.behaviourLogprobs] } : {}),
       finishReason: row.finishReason,
       reward: verdict?.reward ?? null,
       feedback: verdict?.feedback ?? '',

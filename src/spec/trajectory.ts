@@ -14,8 +14,14 @@ export interface Turn {
   actionTokens: number[];
   /** log p of each action token under the policy at temperature 1. */
   logprobs: number[];
-  /** log p of each action token under the distribution it was drawn from (the temperature and top-p used): the behaviour policy. */
-  behaviourLogprobs: number[];
+  /**
+   * log p of each action token under the distribution it was drawn from (the
+   * temperature and top-p used): the behaviour policy. Absent only in a
+   * text-only rollout (`needs: 'text'`) whose policy did not report them at
+   * a temperature ≠ 1 or top-p < 1, where the temperature-1 logprobs are not
+   * the behaviour's; a learner datum refuses such a turn.
+   */
+  behaviourLogprobs?: number[];
   /** Entropy (nats, temperature 1) of each action token's distribution, when the rollout asked for it (`sampling.entropy`). */
   entropy?: number[];
   finishReason: 'stop' | 'length';

@@ -16,7 +16,7 @@ import { singleTurnEnvironment, unscoredEnvironment } from '../../src/environmen
 import { matchVerifier } from '../../src/verifiers/match.js';
 import { ByteTokenizer } from '../../src/engine/tokenizer.js';
 import { EngineCore } from '../../src/engine/engine.js';
-import { PolicyCapabilityError } from '../../src/errors.js';
+import { InvalidArgumentError, PolicyCapabilityError } from '../../src/errors.js';
 import { assertClose } from '../helpers.js';
 
 const tokenizer = new ByteTokenizer();
@@ -203,6 +203,19 @@ describe('what a rollout refuses', () => {
     const [, , [third]] = await rollout(textOnly, guessing, tasks, { sampling: { ...tempered, n: 1 }, tokenizer, provenance, policyVersion: 'x', needs: 'text' });
     assert.deepEqual(prompts, ['guess 0:', 'guess 1:', 'guess 2:', 'guess 1:5 higher:', 'guess 2:5 higher:', 'guess 2:5 higher:6 higher:']);
     assert.deepEqual([third.turns.map((t) => t.action), third.pass], [['5', '6', '7'], true]);
+  });
+
+  test('behaviour logprobs a policy did not report are never stood in for: known at temperature 1 (the logprobs) and greedy (zeros), absent otherwise, and then no datum is built', async () => {
+    const lp = [-0.5, -1.25];
+    const unreported: Policy = { name: 'no-behaviour', version: 'x', sample: async (batch, o) => batch.map(() => Array.from({ length: o.n }, () => ({ text: '5', tokens: [53, 10], logprobs: lp, finishReason: 'stop' as const }))) };
+    const one = tasks.slice(0, 1);
+    const turnAt = async (temperature: number) => (await rollout(unreported, singleTurnEnvironment(matchVerifier()), one, { sampling: { ...sampling, n: 1, temperature }, tokenizer, provenance, policyVersion: 'x', needs: 'text' }))[0][0];
+    assert.deepEqual((await turnAt(1)).turns[0].behaviourLogprobs, lp);
+    assert.deepEqual((await turnAt(0)).turns[0].behaviourLogprobs, [0, 0]);
+    const tempered = await turnAt(0.7);
+    assert.equal(tempered.turns[0].behaviourLogprobs, undefined);
+    assert.throws(() => trajectoryDatum(tempered), (error: unknown) => error instanceof InvalidArgumentError && /has no behaviour logprobs at turn 0 \(a text-only rollout at a temperature ≠ 1\)/.test((error as Error).message));
+    assert.deepEqual(trajectoryDatum(await turnAt(1)).behaviourLogprobs, lp);
   });
 });
 
