@@ -79,7 +79,8 @@ export function validateRecipe(raw: unknown): Recipe {
   checkTemplates(recipe);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
-  if (c.kind === 'sec') {
+  // Self-play's SEC categories are task types (checkControllers).
+  if (c.kind === 'sec' && !recipe.selfplay) {
     const other = c.categories.find((category) => !/^d-?\d+$/.test(category));
     if (other !== undefined) throw new InvalidConfigError('curriculum.categories', `names "${other}", but task sources draw by difficulty; name each category d<difficulty> (e.g. [d1, d2, d3])`);
   }

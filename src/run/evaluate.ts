@@ -94,8 +94,8 @@ export function roundRecord(parts: LoopParts, round: number) {
   }
   const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
   const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
-  // Acceptance precision needs an accept filter: RL rounds have none.
-  const labeledTruth = !parts.recipe.rl && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
+  // Acceptance precision needs an accept filter: RL and self-play rounds have none.
+  const labeledTruth = !parts.recipe.rl && !parts.recipe.selfplay && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
   return {
     round,
     groups: [...groups.values()],
