@@ -29,6 +29,7 @@ export type { TaskRequest, TaskSource } from './spec/task-source.js';
 export type { Environment, EnvironmentStep, Episode } from './spec/environment.js';
 export { singleTurnEnvironment, stepOfVerdict } from './environments/single-turn.js';
 export { twoAttemptEnvironment, DEFAULT_CORRECTION_INSTRUCTION, DEFAULT_FEEDBACK_INSTRUCTION, type TwoAttemptOptions } from './environments/two-attempt.js';
+export { checkProposal, proposalTask, proposeEnvironment, settleProposal, solveEnvironment, solveTask, PENDING_FEEDBACK, type ProposalSlot, type ProposeEnvironment, type SelfPlayEnvironment, type SelfPlayRewards } from './environments/absolute-zero.js';
 export type { Attempt, Provenance as TrajectoryProvenance, Trajectory, TrajectoryKind, Turn } from './spec/trajectory.js';
 export type { Reflection, ReflectionInput, Reflector } from './spec/reflector.js';
 export type { Controller, ControllerInput, ControllerOutput, ProbeRecord, RoundHistory, RoundPlan, TaskDraw, TaskRecord } from './spec/controller.js';

@@ -17,6 +17,7 @@ import { checkRecipeMemory } from './memory.js';
 import { ByteTokenizer } from '../engine/tokenizer.js';
 import { unknownPlaceholder } from '../config/template.js';
 import { checkMethod } from './method.js';
+import { TASK_TYPES } from '../selfplay/formats.js';
 
 /** Keys that reach an object's prototype instead of a field of its own; no recipe has them. */
 const PROTOTYPE_KEYS = new Set(['__proto__', 'prototype', 'constructor']);
@@ -80,7 +81,8 @@ export function validateRecipe(raw: unknown): Recipe {
   recipe.method = checkMethod(recipe, raw as Record<string, unknown>);
   const c = recipe.curriculum;
   if (c.kind === 'easy-to-hard' && c.max < c.start) throw new InvalidConfigError('curriculum.max', `${c.max} is below curriculum.start = ${c.start}; set max ≥ start`);
-  if (c.kind === 'sec') {
+  // Self-play's SEC categories are task types (checkControllers).
+  if (c.kind === 'sec' && !recipe.selfplay) {
     const other = c.categories.find((category) => !/^d-?\d+$/.test(category));
     if (other !== undefined) throw new InvalidConfigError('curriculum.categories', `names "${other}", but task sources draw by difficulty; name each category d<difficulty> (e.g. [d1, d2, d3])`);
   }
@@ -189,16 +191,27 @@ export function loadRecipe(path: string, overrides: readonly string[] = []): Rec
   return validateRecipe(applyOverrides(raw as Record<string, unknown>, overrides));
 }
 
-/** Controllers need what they read: learnability a recurring task pool; self-play plans no tasks, so it takes none. */
+/**
+ * Controllers need what they read: learnability a recurring task pool. Self-play
+ * rounds are planned over its task types (SEC's arms: deduction, abduction,
+ * induction; the plan's temperature is the solver's); controllers that read
+ * drawn tasks (learnability's per-task weights, B-STaR's probes of the task
+ * source, easy-to-hard's difficulties) have nothing to read there.
+ */
 function checkControllers(recipe: Recipe): void {
   recipe.controllers.forEach((controller, i) => {
-    if (recipe.selfplay) throw new InvalidConfigError(`controllers.${i}.kind`, `${controller.kind} plans the tasks and sampling of drawn rounds, but self-play proposes its own tasks; remove it`);
+    if (recipe.selfplay && controller.kind === 'learnability') throw new InvalidConfigError(`controllers.${i}.kind`, 'learnability weights recurring tasks by their solve rates, but self-play\'s tasks are its own proposals (its proposer already earns learnability); remove it');
+    if (recipe.selfplay && controller.kind === 'b-star') throw new InvalidConfigError(`controllers.${i}.kind`, 'b-star probes tasks drawn from the task source and sets an accept threshold, but self-play solves its own proposals and accepts nothing; remove it and set selfplay.temperature.solve (or curriculum.kind: sec over the task types)');
     if (controller.kind === 'learnability' && recipe.tasks.pool === undefined) throw new InvalidConfigError(`controllers.${i}.kind`, 'learnability weights tasks by their solve rates in earlier rounds, which needs tasks that recur: set tasks.pool (tasks per difficulty, drawn once)');
   });
   const kinds = recipe.controllers.map((controller) => controller.kind);
   const twice = kinds.find((kind, i) => kinds.indexOf(kind) !== i);
   if (twice !== undefined) throw new InvalidConfigError('controllers', `lists ${twice} twice; each controller keeps one state per run, so list it once`);
-  if (recipe.selfplay && recipe.curriculum.kind !== 'fixed') throw new InvalidConfigError('curriculum.kind', `${recipe.curriculum.kind} plans drawn tasks, but self-play proposes its own; remove the curriculum section`);
+  if (recipe.selfplay && recipe.curriculum.kind === 'easy-to-hard') throw new InvalidConfigError('curriculum.kind', 'easy-to-hard orders difficulties, but self-play\'s solve tasks come in task types with no order; use curriculum.kind: sec with categories [deduction, abduction, induction], or remove the curriculum section');
+  if (recipe.selfplay && recipe.curriculum.kind === 'sec') {
+    const other = recipe.curriculum.categories.find((category) => !(TASK_TYPES as readonly string[]).includes(category));
+    if (other !== undefined) throw new InvalidConfigError('curriculum.categories', `"${other}" is not a self-play task type; SEC's arms in self-play are task types, a subset of [${TASK_TYPES.join(', ')}]`);
+  }
 }
 
 /** Checks between `verifier` and the rest of the recipe; each error names the field and the fix. */

@@ -5,7 +5,7 @@
  * methods and the loop import them without importing each other.
  */
 import type { Recipe } from '../recipe/schema.js';
-import type { Controller, RoundPlan } from '../spec/controller.js';
+import type { Controller, RoundPlan, TaskRecord } from '../spec/controller.js';
 import type { Monitor } from '../spec/monitor.js';
 import type { Policy } from '../spec/policy.js';
 import type { Reflector } from '../spec/reflector.js';
@@ -150,10 +150,22 @@ export interface LoopRun {
  */
 export interface Method {
   readonly name: string;
-  /** Whether the round draws tasks from its plan first (self-play proposes its own). */
+  /** Whether the round draws tasks from its plan first (self-play proposes its own; its round is still planned). */
   readonly drawsTasks: boolean;
   /** What counts as a task solved, for curricula: an accepted attempt (methods that curate) or a passing one. */
   readonly solvedBy: 'accepted' | 'passed';
+  /**
+   * The recipe's plan of a round before controllers change it, for a method
+   * whose rounds are not one draw of `tasks.perRound` (self-play: a solve
+   * count per task type); absent: that one draw.
+   */
+  defaultPlan?(recipe: LoopParts['recipe'], round: number): RoundPlan;
+  /**
+   * What controllers read of a finished round whose tasks the method made
+   * itself (self-play: one record per task type, from its answers); absent or
+   * undefined: the records of the round's drawn tasks.
+   */
+  taskRecords?(parts: LoopParts, round: number): TaskRecord[] | undefined;
   /** Runs (or resumes) round `round`; `tasks` are the round's drawn tasks (empty when it draws none); `plan` the round's stored plan, which every sampling site reads. */
   round(run: LoopRun, round: number, tasks: readonly Task[], plan: RoundPlan): Promise<void>;
 }

@@ -57,8 +57,8 @@ export async function evaluateRound(run: LoopRun, round: number, frontier: numbe
   });
   await phase(round, 'monitor', 0, async () => {
     const metrics: Record<string, number> = {};
-    // Self-play rounds report their own figures (proposer and solver, per task type) with the round's metrics.
-    if (round > 0 && !recipe.selfplay) {
+    // Self-play rounds report their own figures (proposer and solver, per task type) with the round's metrics; the monitors read their stored proposals and answers too.
+    if (round > 0) {
       const record = roundRecord(parts, round);
       for (const monitor of parts.monitors) Object.assign(metrics, await monitor.observe(record));
     }
@@ -122,7 +122,8 @@ function failUnscored(trajectory: Trajectory): never {
 export function roundRecord(parts: LoopParts, round: number) {
   const tasks = new Map((parts.store.loadTasks(round, 'train') ?? []).map((t) => [t.id, t]));
   const samples = parts.store.loadSamples(round);
-  const attempts = new Map(samples.map((s) => [s.id, toAttempt(s, tasks.get(s.taskId)!)]));
+  // A sample of no drawn task (self-play's proposals and answers: the method made the task) is its own task.
+  const attempts = new Map(samples.map((s) => [s.id, toAttempt(s, tasks.get(s.taskId) ?? { id: s.taskId, family: 'selfplay', prompt: s.prompt })]));
   // A group: the samples of one task in one step (RL rounds may draw a task in several steps).
   const groups = new Map<string, Attempt[]>();
   for (const s of samples) {
@@ -131,8 +132,8 @@ export function roundRecord(parts: LoopParts, round: number) {
   }
   const accepted = parts.store.acceptedIds(round, round).map((id) => attempts.get(id)!).filter(Boolean);
   const refinements = samples.filter((s) => s.kind !== 'sample').map((s) => attempts.get(s.id)!);
-  // Acceptance precision needs an accept filter: RL rounds have none.
-  const labeledTruth = !parts.recipe.rl && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
+  // Acceptance precision needs an accept filter: RL and self-play rounds have none.
+  const labeledTruth = !parts.recipe.rl && !parts.recipe.selfplay && !parts.rewardVerifier && [...tasks.values()].every((t) => t.answer !== undefined); // with a reward verifier, the reward-vs-labels monitor compares instead
   return {
     round,
     groups: [...groups.values()],

@@ -20,7 +20,7 @@ import { labeledExamples } from '../learn/curate.js';
 import { formatPriorExamples } from './methods/self-play.js';
 import { methodOf } from './methods/index.js';
 import { evaluateRound } from './evaluate.js';
-import { defaultPlan, drawPlannedTasks, planFor } from './plan.js';
+import { drawPlannedTasks, planFor } from './plan.js';
 import { checkTrainingSupply, heldOutTasks, labeledTasks } from './tasks.js';
 import { seedFor } from './seeds.js';
 import { InternalError, PolicyReplyError, RunStoreError } from '../errors.js';
@@ -130,15 +130,10 @@ export async function runLoop(parts: LoopParts, events: LoopEvents = {}): Promis
     rounds.push(await evaluateRound(run, 0, undefined));
 
     for (let round = 1; round <= recipe.rounds; round++) {
-      if (!method.drawsTasks) {
-        await method.round(run, round, [], defaultPlan(recipe, round));
-        rounds.push(await evaluateRound(run, round, undefined));
-        continue;
-      }
-      // tasks: the controllers plan the round from the history so far (the plan is stored with the round), then its tasks are drawn as planned.
+      // tasks: the controllers plan the round from the history so far (the plan is stored with the round), then its tasks are drawn as planned (self-play proposes its own: planned, none drawn).
       await phase(round, 'tasks', 1, async () => {
         const plan = await planFor(run, round, excluded);
-        store.saveTasks(round, 'train', drawPlannedTasks(parts, plan, excluded));
+        if (method.drawsTasks) store.saveTasks(round, 'train', drawPlannedTasks(parts, plan, excluded));
       });
       // A run directory of store version 1 has the tasks of its rounds but no plans: planned again, from the same history.
       const plan = store.loadPlan(round)?.plan ?? (await planFor(run, round, excluded));

@@ -25,14 +25,18 @@ import { seedFor } from './seeds.js';
 import { savedRoundState } from './policy-gradient-steps.js';
 import { InvalidConfigError } from '../errors.js';
 
-/** The recipe's defaults for a round: one draw of `tasks.perRound`, its sampling settings, acceptance by the verifier's pass. */
+/** The recipe's defaults for a round: one draw of `tasks.perRound`, its sampling settings, acceptance by the verifier's pass (or the method's own defaults: self-play's). */
 export function defaultPlan(recipe: Recipe, round: number): RoundPlan {
+  const own = methodOf(recipe).defaultPlan;
+  if (own) return own(recipe, round);
   return { round, draws: [{ category: 'all', count: recipe.tasks.perRound }], sampling: { n: recipe.sample.n, temperature: recipe.sample.temperature, topP: recipe.sample.topP }, acceptThreshold: null, setBy: {} };
 }
 
 /** The controllers of a recipe, in the order they plan: its curriculum, then `controllers:`. */
 export function recipeControllers(recipe: Recipe): Controller[] {
   const c = recipe.curriculum;
+  // Self-play's fixed proportions are its own plan (selfplay.batch of each task type): a fixed curriculum, the default, plans nothing there.
+  if (recipe.selfplay && c.kind === 'fixed') return recipe.controllers.map(({ kind, ...options }, i) => buildController(kind, options, `controllers.${i}`));
   const curriculum =
     c.kind === 'fixed'
       ? fixedController({ difficulty: c.difficulty }, 'curriculum')
@@ -70,36 +74,43 @@ export function roundHistories(parts: LoopParts, before: number): RoundHistory[]
   const histories: RoundHistory[] = [];
   for (let round = 1; round < before; round++) {
     const stored = store.loadPlan(round);
-    const tasks = store.loadTasks(round, 'train');
-    if (!tasks) continue;
-    const samplesOf = new Map<string, StoredSample[]>();
-    for (const sample of store.loadSamples(round, 'sample')) (samplesOf.get(sample.taskId) ?? samplesOf.set(sample.taskId, []).get(sample.taskId)!).push(sample);
-    const solvedBy = methodOf(recipe).solvedBy;
-    const acceptedTasks = new Set(solvedBy === 'accepted' ? store.samplesById(store.acceptedIds(round, round)).map((s) => s.taskId) : []);
-    const absAdvantages = savedRoundState(store, round).absAdvantages ?? {};
-    const records = tasks.map((task): TaskRecord => {
-      const own = samplesOf.get(task.id) ?? [];
-      const scored = own.filter((s) => s.verification?.status === 'scored');
-      const passes = scored.filter((s) => s.verification?.status === 'scored' && s.verification.pass).length;
-      const rewards = scored.map((s) => (s.verification?.status === 'scored' ? s.verification.reward : 0));
-      // Solved: an accepted attempt where the method curates (self-training), a passing one where it does not (policy gradient).
-      const solved = solvedBy === 'accepted' ? acceptedTasks.has(task.id) : passes > 0;
-      const advantage = absAdvantages[task.id];
-      return {
-        taskId: task.id,
-        category: task.difficulty !== undefined ? `d${task.difficulty}` : task.family,
-        ...(task.difficulty !== undefined ? { difficulty: task.difficulty } : {}),
-        attempts: own.length,
-        passes,
-        solved,
-        meanReward: rewards.length ? rewards.reduce((a, b) => a + b, 0) / rewards.length : 0,
-        ...(advantage && advantage.count ? { meanAbsAdvantage: advantage.sum / advantage.count } : {}),
-      };
-    });
+    const records = methodOf(recipe).taskRecords?.(parts, round) ?? drawnTaskRecords(parts, round);
+    if (!records) continue;
     const plan = stored?.plan ?? { ...defaultPlan(recipe, round), draws: [] };
     histories.push({ round, plan, tasks: records, probes: Object.values(stored?.probes ?? {}).flat(), metrics: store.metrics(round) });
   }
   return histories;
+}
+
+/** The records of a round's drawn tasks (undefined: the round drew none), each from its own samples' verdicts and the update's |advantages|. */
+function drawnTaskRecords(parts: LoopParts, round: number): TaskRecord[] | undefined {
+  const { store, recipe } = parts;
+  const tasks = store.loadTasks(round, 'train');
+  if (!tasks) return undefined;
+  const samplesOf = new Map<string, StoredSample[]>();
+  for (const sample of store.loadSamples(round, 'sample')) (samplesOf.get(sample.taskId) ?? samplesOf.set(sample.taskId, []).get(sample.taskId)!).push(sample);
+  const solvedBy = methodOf(recipe).solvedBy;
+  const acceptedTasks = new Set(solvedBy === 'accepted' ? store.samplesById(store.acceptedIds(round, round)).map((s) => s.taskId) : []);
+  const absAdvantages = savedRoundState(store, round).absAdvantages ?? {};
+  return tasks.map((task): TaskRecord => {
+    const own = samplesOf.get(task.id) ?? [];
+    const scored = own.filter((s) => s.verification?.status === 'scored');
+    const passes = scored.filter((s) => s.verification?.status === 'scored' && s.verification.pass).length;
+    const rewards = scored.map((s) => (s.verification?.status === 'scored' ? s.verification.reward : 0));
+    // Solved: an accepted attempt where the method curates (self-training), a passing one where it does not (policy gradient).
+    const solved = solvedBy === 'accepted' ? acceptedTasks.has(task.id) : passes > 0;
+    const advantage = absAdvantages[task.id];
+    return {
+      taskId: task.id,
+      category: task.difficulty !== undefined ? `d${task.difficulty}` : task.family,
+      ...(task.difficulty !== undefined ? { difficulty: task.difficulty } : {}),
+      attempts: own.length,
+      passes,
+      solved,
+      meanReward: rewards.length ? rewards.reduce((a, b) => a + b, 0) / rewards.length : 0,
+      ...(advantage && advantage.count ? { meanAbsAdvantage: advantage.sum / advantage.count } : {}),
+    };
+  });
 }
 
 /**

@@ -8,16 +8,22 @@
  *   1. solve batch: for each task type, B tasks from its buffer, those added
  *      in the previous step first, the rest uniformly without replacement
  *      (tasks proposed in a step are solved from the next step on);
- *   2. propose: B prompts per type. Deduction and abduction proposers see K
- *      buffer triplets and write a new (program, input); the induction
- *      proposer sees one buffer program and writes N inputs (and a message);
- *   3. validate each proposal with the executor; valid ones complete their
- *      triplet (the output) or their input/output pairs (half shown to the
- *      solver, half held back to check its program) and join the buffers;
- *   4. learnability: `rollouts` solver attempts at each valid proposal (used
- *      for the reward only, not trained on); the proposer earns 1 − solve rate
- *      when it lies strictly between 0 and 1;
- *   5. solve: the solver answers the solve batch, checked by execution;
+ *      (a round plan may set each type's count instead: `solveBatch`);
+ *   2. propose: B prompts per type, each an episode of the propose
+ *      environment (src/environments/absolute-zero.ts). Deduction and
+ *      abduction proposers see K buffer triplets and write a new (program,
+ *      input); the induction proposer sees one buffer program and writes N
+ *      inputs (and a message);
+ *   3. validate: the propose environment's step checks each proposal with
+ *      the executor; valid ones complete their triplet (the output) or their
+ *      input/output pairs (half shown to the solver, half held back to check
+ *      its program) and join the buffers; their reward is pending until 4;
+ *   4. learnability: `rollouts` episodes of the solve environment at each
+ *      valid proposal (used for the reward only, unless `trainRollouts`); the
+ *      proposer earns 1 − solve rate when it lies strictly between 0 and 1,
+ *      settled into its trajectory;
+ *   5. solve: the solver answers the solve batch, episodes of the solve
+ *      environment, checked by execution;
  *   6. rewards as in the reference code: a proposal that does not parse or
  *      that the executor rejects −1, a valid task the solver always or never
  *      solves −0.5; an answer that does not parse −1, a wrong one −0.5, a
@@ -26,17 +32,24 @@
  *      batches is whitened on its own, over its completion tokens (a
  *      completion's weight is its length, as verl's masked_whiten does).
  *
- * The caller turns the returned examples into one policy-gradient update.
+ * The examples are built from the trajectories' tokens (src/rollout/datums.ts),
+ * never by re-encoding text; the caller turns them into one policy-gradient
+ * update.
  */
 import { canonical } from '../sandbox/canonical.js';
-import { datumFromSequence } from '../engine/engine.js';
 import { Rng } from '../engine/random.js';
 import type { Tokenizer } from '../engine/tokenizer.js';
 import type { RlExample } from '../learn/algorithms/losses.js';
+import type { Environment } from '../spec/environment.js';
 import type { Completion, Policy, SamplingOptions } from '../spec/policy.js';
+import type { Task } from '../spec/task.js';
+import type { Trajectory } from '../spec/trajectory.js';
+import { rollout } from '../rollout/rollout.js';
+import { trajectoryDatum } from '../rollout/datums.js';
+import { proposalTask, proposeEnvironment, settleProposal, solveEnvironment, solveTask, type ProposalSlot } from '../environments/absolute-zero.js';
 import { learnabilityReward, type Executor } from './executor.js';
-import { inductionTask, solverPrompt, TASK_TYPES, type InductionTask, type Parsed, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
-import { InvalidConfigError, PolicyCapabilityError } from '../errors.js';
+import { inductionTask, TASK_TYPES, type InductionTask, type PromptKind, type SelfPlayFormat, type TaskType, type Triplet } from './formats.js';
+import { InvalidConfigError } from '../errors.js';
 
 /** The task buffers: what proposers have written so far (validated), one per type. */
 export interface Buffers {
@@ -56,6 +69,8 @@ export interface SelfPlaySettings {
   references: number;
   rewards: { formatError: number; invalid: number; unlearnable: number; wrong: number };
   temperature: { propose: number; solve: number };
+  /** Solve tasks of each type (default: `batch` of each); a round plan's curriculum sets them (SEC over the task types). */
+  solveBatch?: Record<TaskType, number>;
   /** Added to each (role, type) standard deviation. */
   epsilon: number;
   /**
@@ -91,6 +106,8 @@ export interface SelfPlayRecord {
   reward: number;
   pass: boolean;
   feedback: string;
+  /** The episode it came from (propose or solve environment), its reward settled: the learner's data are built from its tokens. */
+  trajectory: Trajectory;
 }
 
 export interface StepResult {
@@ -128,103 +145,58 @@ export function pickTasks<T>(items: readonly T[], from: number, count: number, r
 const tripletKey = (t: Triplet) => `${t.program}\u0000${canonical(t.input)}`;
 const inductionKey = (t: InductionTask) => `${t.program}\u0000${canonical(t.shown.concat(t.hidden).map((e) => e.input))}`;
 
-/** Scores one solver answer: reward, pass and feedback. */
-async function scoreAnswer(executor: Executor, settings: SelfPlaySettings, type: TaskType, task: Triplet | InductionTask, text: string): Promise<{ reward: number; pass: boolean; feedback: string }> {
-  const { pass, feedback, formatError } = await executor.answer(type, task, text);
-  return { reward: formatError ? settings.rewards.formatError : pass ? 1 : settings.rewards.wrong, pass, feedback };
-}
-
-/** A proposal parsed and validated: the new task, or the reward and reason of its failure. */
-async function validateProposal(executor: Executor, type: TaskType, prompt: { program?: string; input?: unknown }, text: string, rewards: SelfPlaySettings['rewards']): Promise<{ task: Triplet | InductionTask } | { reward: number; feedback: string }> {
-  const format = executor.format;
-  if (type === 'induction') {
-    const parsed = format.parseInductionProposal(text);
-    if (!parsed.ok) return { reward: rewards.formatError, feedback: `format error: ${parsed.reason}` };
-    const keys = parsed.value.inputs.map((x) => canonical(x));
-    if (new Set(keys).size !== keys.length) return { reward: rewards.invalid, feedback: 'invalid: the inputs repeat' };
-    const pairs = [];
-    for (const input of parsed.value.inputs) {
-      const v = await executor.validate({ program: prompt.program!, input });
-      if (!v.valid) return { reward: rewards.invalid, feedback: `invalid: f(${canonical(input)}): ${v.reason}` };
-      pairs.push({ input, output: v.output });
-    }
-    return { task: inductionTask(prompt.program!, pairs, parsed.value.message) };
-  }
-  let parsed: Parsed<{ program: string; input: unknown }>;
-  if (prompt.input !== undefined) {
-    const program = format.parseProgram(text);
-    parsed = program.ok ? { ok: true, value: { program: program.value, input: prompt.input } } : program;
-  } else parsed = format.parseProposal(text);
-  if (!parsed.ok) return { reward: rewards.formatError, feedback: `format error: ${parsed.reason}` };
-  const v = await executor.validate(parsed.value);
-  if (!v.valid) return { reward: rewards.invalid, feedback: `invalid: ${v.reason}` };
-  return { task: { ...parsed.value, output: v.output } };
-}
-
 /** One self-play step (see the file comment). Deterministic given `seed`, the buffers and the policy's weights. */
-export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: Tokenizer, executor: Executor, buffers: Buffers, settings: SelfPlaySettings, seed: number): Promise<StepResult> {
+export async function selfPlayStep(policy: Policy, tokenizer: Tokenizer, executor: Executor, buffers: Buffers, settings: SelfPlaySettings, seed: number, where: { round: number; step: number } = { round: 0, step: 0 }): Promise<StepResult> {
   const format = executor.format;
   if (settings.inputs === 'random' && !format.randomInput) throw new InvalidConfigError('selfplay.inputs', `the ${format.name} format cannot draw inputs (inputs: random); use inputs: proposer`);
   const rng = new Rng(seed, 0xa2);
   const B = settings.batch;
+  const solveCounts = settings.solveBatch ?? { deduction: B, abduction: B, induction: B };
   const clock = () => performance.now();
-  const timing = { sample: 0, execute: 0 };
-  const sampling = (temperature: number, n: number, call: number): SamplingOptions => ({ n, temperature, topP: settings.topP ?? 1, maxTokens: settings.maxTokens, stop: settings.stop, seed: new Rng(seed, 0x5a, call).nextUint32() });
-  const sample = async (prompts: string[], options: SamplingOptions) => {
+  const proposeEnv = proposeEnvironment(executor, settings.rewards);
+  const solveEnv = solveEnvironment(executor, settings.rewards);
+  let rolloutMs = 0;
+  // Each role's tasks as episodes of its environment; `call` numbers the step's sampling calls (each its own seed).
+  const roll = async (environment: Environment, role: 'propose' | 'solve', tasks: Task[], temperature: number, n: number, call: number) => {
     const started = clock();
-    const groups = prompts.length ? await policy.sample(prompts, options) : [];
-    timing.sample += clock() - started;
+    const sampling: SamplingOptions = { n, temperature, topP: settings.topP ?? 1, maxTokens: settings.maxTokens, stop: settings.stop, seed: new Rng(seed, 0x5a, call).nextUint32() };
+    const groups = await rollout(policy, environment, tasks, { sampling, tokenizer, provenance: { ...where, role }, policyVersion: policy.version });
+    rolloutMs += clock() - started;
     return groups;
   };
 
-  // 1. The solve batch, from the buffers as they stood before this step's proposals.
-  const solveTasks = TASK_TYPES.flatMap((type) => pickTasks<Triplet | InductionTask>(buffers[type], buffers.before[type], B, rng).map((task) => ({ type, task })));
+  // 1. The solve batch, from the buffers as they stood before this step's proposals (selfplay.batch of each type, or the round plan's counts).
+  const solveTasks = TASK_TYPES.flatMap((type) => pickTasks<Triplet | InductionTask>(buffers[type], buffers.before[type], solveCounts[type], rng).map((task) => ({ type, task })));
 
-  // 2. Propose.
+  // 2. Propose: one episode of the propose environment per slot, validated by its step (3).
   const programs = [...buffers.deduction, ...buffers.abduction];
-  const proposeSpecs = TASK_TYPES.flatMap((type) =>
-    Array.from({ length: B }, () => {
+  const slots = TASK_TYPES.flatMap((type) =>
+    Array.from({ length: B }, (): { slot: ProposalSlot; prompt: string } => {
       if (type === 'induction') {
         const program = programs[Math.floor(rng.next() * programs.length)].program;
-        return { type, program, input: undefined, prompt: format.proposeInductionPrompt(program) };
+        return { slot: { type, program }, prompt: format.proposeInductionPrompt(program) };
       }
       const pool = buffers[type];
       const references = rng.shuffle(pool.map((_, i) => i)).slice(0, Math.min(settings.references, pool.length)).map((i) => pool[i]);
       const input = settings.inputs === 'random' ? format.randomInput!(rng) : undefined;
-      return { type, program: undefined, input, prompt: format.proposePrompt(type, references) };
+      return { slot: { type, ...(input !== undefined ? { input } : {}) }, prompt: format.proposePrompt(type, references) };
     }),
   );
-  const proposals = (await sample(proposeSpecs.map((p) => p.prompt), sampling(settings.temperature.propose, 1, 0))).map((g) => g[0]);
+  const proposalTasks = slots.map((s, i) => proposalTask(s.slot, s.prompt, i));
+  const proposals = (await roll(proposeEnv, 'propose', proposalTasks, settings.temperature.propose, 1, 0)).map((g) => g[0]);
 
-  // 3. Validate.
-  let started = clock();
-  const outcomes: Awaited<ReturnType<typeof validateProposal>>[] = [];
-  for (let i = 0; i < proposeSpecs.length; i++) outcomes.push(await validateProposal(executor, proposeSpecs[i].type, proposeSpecs[i], proposals[i].text, settings.rewards));
-  timing.execute += clock() - started;
-
-  // 4. Learnability: `rollouts` solver attempts per valid proposal.
-  const valid = outcomes.flatMap((o, i) => ('task' in o ? [{ index: i, type: proposeSpecs[i].type, task: o.task }] : []));
-  const rolloutGroups = await sample(valid.map((v) => solverPrompt(format, v.type, v.task)), sampling(settings.temperature.solve, settings.rollouts, 1));
+  // 4. Learnability: `rollouts` episodes of the solve environment per valid proposal.
+  const valid = proposalTasks.flatMap((task, i) => {
+    const made = proposeEnv.validated(task);
+    return made ? [{ index: i, type: slots[i].slot.type, task: made }] : [];
+  });
+  const rolloutGroups = await roll(solveEnv, 'solve', valid.map((v, k) => solveTask(executor, v.type, v.task, k)), settings.temperature.solve, settings.rollouts, 1);
   const solveRates = new Map<number, number>();
-  const rolloutRecords: { type: TaskType; prompt: string; completion: Completion; score: Awaited<ReturnType<typeof scoreAnswer>> }[] = [];
-  started = clock();
-  for (let k = 0; k < valid.length; k++) {
-    let passes = 0;
-    for (const c of rolloutGroups[k]) {
-      const score = await scoreAnswer(executor, settings, valid[k].type, valid[k].task, c.text);
-      if (score.pass) passes++;
-      if (settings.trainRollouts) rolloutRecords.push({ type: valid[k].type, prompt: solverPrompt(format, valid[k].type, valid[k].task), completion: c, score });
-    }
-    solveRates.set(valid[k].index, passes / rolloutGroups[k].length);
-  }
-  timing.execute += clock() - started;
+  valid.forEach((v, k) => solveRates.set(v.index, rolloutGroups[k].filter((t) => t.pass).length / rolloutGroups[k].length));
 
   // 5. Solve.
-  const solutions = (await sample(solveTasks.map((s) => solverPrompt(format, s.type, s.task)), sampling(settings.temperature.solve, 1, 2))).map((g) => g[0]);
-  started = clock();
-  const solveScores: Awaited<ReturnType<typeof scoreAnswer>>[] = [];
-  for (let i = 0; i < solveTasks.length; i++) solveScores.push(await scoreAnswer(executor, settings, solveTasks[i].type, solveTasks[i].task, solutions[i].text));
-  timing.execute += clock() - started;
+  const solutions = (await roll(solveEnv, 'solve', solveTasks.map((s, i) => solveTask(executor, s.type, s.task, i)), settings.temperature.solve, 1, 2)).map((g) => g[0]);
+  const timing = { execute: proposeEnv.executeMs + solveEnv.executeMs };
 
   // Which valid proposals repeat a task among the last `duplicateWindow` of their buffer (or earlier in this step).
   // With random inputs the proposer writes only the program, so a repeat is a repeated program.
@@ -238,18 +210,22 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
     known[v.type].add(key);
   }
 
-  // 6. Rewards and records.
+  // 6. Rewards and records: a valid proposal's pending reward is settled now that the solver has attempted it.
   const records: (SelfPlayRecord & { type: TaskType; role: 'propose' | 'solve' })[] = [];
-  proposeSpecs.forEach((spec, i) => {
-    const outcome = outcomes[i];
-    if ('task' in outcome) {
-      const rate = solveRates.get(i)!;
-      const learnability = settings.duplicates === 'penalize' && repeated.has(i) ? 0 : learnabilityReward(rate);
-      records.push({ role: 'propose', type: spec.type, kind: `propose-${spec.type}`, prompt: spec.prompt, completion: proposals[i], reward: learnability > 0 ? learnability : settings.rewards.unlearnable, pass: learnability > 0, feedback: `valid; solve rate ${rate.toFixed(3)}${repeated.has(i) ? '; already in the buffer' : ''}` });
-    } else records.push({ role: 'propose', type: spec.type, kind: `propose-${spec.type}`, prompt: spec.prompt, completion: proposals[i], reward: outcome.reward, pass: false, feedback: outcome.feedback });
+  const record = (role: 'propose' | 'solve', type: TaskType, trajectory: Trajectory): void => {
+    const turn = trajectory.turns[0];
+    const completion: Completion = { text: turn.action, tokens: turn.actionTokens, logprobs: turn.logprobs, behaviourLogprobs: turn.behaviourLogprobs, finishReason: turn.finishReason };
+    records.push({ role, type, kind: `${role}-${type}`, prompt: turn.observation, completion, reward: turn.reward!, pass: trajectory.pass, feedback: turn.feedback, trajectory });
+  };
+  proposals.forEach((trajectory, i) => {
+    const type = slots[i].slot.type;
+    if (!solveRates.has(i)) return record('propose', type, trajectory);
+    const rate = solveRates.get(i)!;
+    const learnability = settings.duplicates === 'penalize' && repeated.has(i) ? 0 : learnabilityReward(rate);
+    record('propose', type, settleProposal(trajectory, learnability > 0 ? learnability : settings.rewards.unlearnable, learnability > 0, `valid; solve rate ${rate.toFixed(3)}${repeated.has(i) ? '; already in the buffer' : ''}`));
   });
-  for (const r of rolloutRecords) records.push({ role: 'solve', type: r.type, kind: `solve-${r.type}`, prompt: r.prompt, completion: r.completion, reward: r.score.reward, pass: r.score.pass, feedback: r.score.feedback });
-  solveTasks.forEach((s, i) => records.push({ role: 'solve', type: s.type, kind: `solve-${s.type}`, prompt: solverPrompt(format, s.type, s.task), completion: solutions[i], reward: solveScores[i].reward, pass: solveScores[i].pass, feedback: solveScores[i].feedback }));
+  if (settings.trainRollouts) valid.forEach((v, k) => rolloutGroups[k].forEach((trajectory) => record('solve', v.type, trajectory)));
+  solveTasks.forEach((s, i) => record('solve', s.type, solutions[i]));
 
   // The buffers grow by the valid proposals (repeats too with `duplicates: keep`), then drop their oldest past maxBuffer.
   const next: Buffers = { deduction: [...buffers.deduction], abduction: [...buffers.abduction], induction: [...buffers.induction], before: { deduction: buffers.deduction.length, abduction: buffers.abduction.length, induction: buffers.induction.length } };
@@ -281,7 +257,7 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
       const variance = total > 1 ? members.reduce((s, i, k) => s + weights[k] * (records[i].reward - mean) ** 2, 0) / (total - 1) : 0;
       for (const i of members) advantages[i] = (records[i].reward - mean) / Math.sqrt(variance + settings.epsilon);
       const rewards = members.map((i) => records[i].reward);
-      metrics[`${role}/${type}/reward`] = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
+      if (role === 'propose' || members.length) metrics[`${role}/${type}/reward`] = rewards.reduce((a, b) => a + b, 0) / Math.max(1, rewards.length);
     }
   }
   for (const type of TASK_TYPES) {
@@ -292,21 +268,27 @@ export async function selfPlayStep(policy: Pick<Policy, 'sample'>, tokenizer: To
     metrics[`propose/${type}/learnable`] = proposed.filter((r) => r.pass).length / Math.max(1, proposed.length);
     const rates = valid.filter((v) => v.type === type).map((v) => solveRates.get(v.index)!);
     if (rates.length) metrics[`propose/${type}/solve_rate`] = rates.reduce((a, b) => a + b, 0) / rates.length;
-    metrics[`solve/${type}/accuracy`] = solved.filter((r) => r.pass).length / Math.max(1, solved.length);
-    metrics[`solve/${type}/format_error`] = solved.filter((r) => r.feedback.startsWith('format error')).length / Math.max(1, solved.length);
+    // A type the round's plan gave no solve tasks (and no trained rollouts) has no solver figures.
+    if (solved.length) {
+      metrics[`solve/${type}/accuracy`] = solved.filter((r) => r.pass).length / solved.length;
+      metrics[`solve/${type}/format_error`] = solved.filter((r) => r.feedback.startsWith('format error')).length / solved.length;
+    }
+    // SEC's learning gain of the type's arm: the mean |advantage| of the solve batch's answers of the type (not the learnability rollouts, which the proposals decide).
+    const batch = records.slice(records.length - solveTasks.length).map((r, k) => ({ r, k: records.length - solveTasks.length + k })).filter(({ r }) => r.type === type);
+    if (batch.length) metrics[`solve/${type}/abs_advantage`] = batch.reduce((sum, { k }) => sum + Math.abs(advantages[k]), 0) / batch.length;
     metrics[`buffer/${type}`] = next[type].length;
   }
   metrics['buffer/added'] = added;
   metrics['sampling/completions'] = proposals.length + solutions.length + rolloutGroups.reduce((n, g) => n + g.length, 0);
-  metrics['timing_ms/sample'] = timing.sample;
+  metrics['timing_ms/sample'] = rolloutMs - timing.execute;
   metrics['timing_ms/execute'] = timing.execute;
 
+  // Learner data from the trajectories' tokens. oldLogprobs are the temperature-1 logprobs, as the update reads the policy at temperature 1 for both roles (each samples at its own temperature).
   const examples: RlExample[] = [];
   records.forEach((r, i) => {
     if (r.completion.tokens.length === 0) return;
-    if (r.completion.logprobs.length !== r.completion.tokens.length) throw new PolicyCapabilityError(undefined, 'self-play needs completions with token ids and logprobs (the policy returned none): train with the embedded engine or a sampler that returns both');
-    const promptIds = tokenizer.encode(r.prompt, { addBos: true });
-    examples.push({ datum: datumFromSequence([...promptIds, ...r.completion.tokens], promptIds.length), oldLogprobs: r.completion.logprobs, advantage: advantages[i], pass: r.pass, passRate: 0 });
+    const { datum, logprobs } = trajectoryDatum(r.trajectory);
+    examples.push({ datum, oldLogprobs: logprobs, advantage: advantages[i], pass: r.pass, passRate: 0 });
   });
-  return { examples, records: records.map(({ role: _role, type: _type, ...record }) => record), metrics, buffers: next };
+  return { examples, records: records.map(({ role: _role, type: _type, ...rest }) => rest), metrics, buffers: next };
 }

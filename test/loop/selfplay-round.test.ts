@@ -2,8 +2,10 @@
  * Absolute Zero self-play through the loop: a format prior, then rounds of
  * propose → validate → solve → update on the embedded engine; every step's
  * proposals and answers are in the store with their rewards; a round stopped
- * between steps resumes to exactly the uninterrupted run; recipes that mix
- * self-play with task data or RL are refused with the field named.
+ * between steps resumes to exactly the uninterrupted run; a SEC curriculum
+ * over the task types plans the rounds and the monitors read them; recipes
+ * that mix self-play with task data or RL, or with controllers it cannot
+ * feed, are refused with the field named.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { loadRecipe, validateRecipe } from '../../src/recipe/load.js';
 import type { RecipeInput } from '../../src/recipe/schema.js';
 import { runRecipe } from '../../src/cli/run.js';
 import { InvalidConfigError } from '../../src/errors.js';
+import { RunStore } from '../../src/store/run-store.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'autodidact-selfplay-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -84,6 +87,46 @@ describe('self-play rounds', () => {
     assert.ok(weights('straight').equals(weights('resumed')), 'the same final weights, bit for bit');
   });
 
+  test('a SEC curriculum over the task types plans each round: the stored plan\'s solve counts per type, Q from the last round\'s mean |advantage|; monitors read the round\'s proposals and answers', { timeout: 180_000 }, async () => {
+    const recipe = { ...tiny, rounds: 2, selfplay: { ...tiny.selfplay!, steps: 2, batch: 3, formatPrior: { steps: 10, batchSize: 16 } }, curriculum: { kind: 'sec', categories: ['deduction', 'abduction', 'induction'], learningRate: 1, temperature: 0.5 } } satisfies RecipeInput;
+    const result = await run(recipe, 'sec');
+    const store = new RunStore(join(dir, 'sec', 'run.sqlite'), { readonly: true });
+    try {
+      for (const round of [1, 2]) {
+        const { plan, states } = store.loadPlan(round)!;
+        const m = result.rounds[round].metrics;
+        assert.equal(plan.setBy.draws, 'sec');
+        assert.ok(plan.draws.every((d) => ['deduction', 'abduction', 'induction'].includes(d.category)), JSON.stringify(plan.draws));
+        assert.equal(plan.draws.reduce((n, d) => n + d.count, 0), 3 * 3, 'SEC divides the 3 × batch solve tasks among the types');
+        const counts = Object.fromEntries(['deduction', 'abduction', 'induction'].map((type) => [type, plan.draws.find((d) => d.category === type)?.count ?? 0]));
+        const samples = store.loadSamples(round, 'sample');
+        for (const step of [0, 1]) {
+          for (const type of ['deduction', 'abduction', 'induction']) {
+            const answers = samples.filter((s) => s.step === step && s.taskId.startsWith(`solve-${type}/`));
+            assert.equal(answers.length, counts[type], `round ${round} step ${step}: the solve batch has the plan's ${type} count`);
+            assert.ok(answers.every((s) => s.sampler.temperature === plan.sampling.temperature));
+            assert.equal(samples.filter((s) => s.step === step && s.taskId.startsWith(`propose-${type}/`)).length, 3, 'the proposer still proposes batch of each type');
+          }
+          for (const type of ['deduction', 'abduction', 'induction']) assert.equal(m[`curriculum/selected/${type}`], counts[type]);
+        }
+        // The monitors' view of the round: every stored proposal and answer.
+        assert.equal(m['sampling/samples'], samples.length);
+        assert.ok(Number.isFinite(m['reward/mean']) && Number.isFinite(m['explore/pass@1']), JSON.stringify(m));
+        assert.equal(m['exploit/precision'], undefined, 'self-play accepts nothing, so no accept precision');
+        assert.ok((states.sec as { through: number }).through === round - 1);
+      }
+      // Round 2's values are round 1's learning gains (α = 1): the mean |advantage| of each type's answers; a type round 1 did not solve keeps its initial value.
+      const first = result.rounds[1].metrics;
+      const second = result.rounds[2].metrics;
+      for (const type of ['deduction', 'abduction', 'induction']) {
+        assert.equal(first[`curriculum/q/${type}`], 0);
+        assert.ok(Math.abs(second[`curriculum/q/${type}`] - (first[`solve/${type}/abs_advantage`] ?? 0)) < 1e-9, `${type}: q ${second[`curriculum/q/${type}`]}, gain ${first[`solve/${type}/abs_advantage`]}`);
+      }
+    } finally {
+      store.close();
+    }
+  });
+
   test('recipes that mix self-play with task data or RL, or ask a format for what it lacks, are refused with the field named', () => {
     const cases: [Partial<RecipeInput>, RegExp][] = [
       [{ rl: {} }, /`selfplay`: makes this a self-play recipe, but `rl` makes it a policy-gradient one; a recipe runs one method/],
@@ -93,6 +136,10 @@ describe('self-play rounds', () => {
       [{ selfplay: { format: 'js', inputs: 'random' } }, /`selfplay\.inputs`: random inputs need a format whose inputs can be drawn/],
       [{ selfplay: { loss: 'clip' } }, /`selfplay\.loss`: unknown policy loss "clip"/],
       [{ selfplay: { duplicates: 'drop' as never } }, /`selfplay\.duplicates`/],
+      [{ curriculum: { kind: 'easy-to-hard', start: 1, max: 3 } }, /`curriculum\.kind`: easy-to-hard orders difficulties.*curriculum\.kind: sec/],
+      [{ curriculum: { kind: 'sec', categories: ['d1', 'deduction'] } }, /`curriculum\.categories`: "d1" is not a self-play task type/],
+      [{ controllers: [{ kind: 'b-star' }] }, /`controllers\.0\.kind`: b-star probes tasks drawn from the task source/],
+      [{ controllers: [{ kind: 'learnability' }] }, /`controllers\.0\.kind`: learnability weights recurring tasks/],
     ];
     for (const [change, message] of cases) {
       assert.throws(() => validateRecipe({ ...tiny, ...change }), (e: Error) => e instanceof InvalidConfigError && message.test(e.message), `${JSON.stringify(change)}: ${(() => { try { validateRecipe({ ...tiny, ...change }); return 'accepted'; } catch (e) { return (e as Error).message; } })()}`);

@@ -127,6 +127,8 @@ describe('self-play step', () => {
       return { text, tokens, logprobs: tokens.map(() => -1), finishReason: 'stop' };
     };
     const policy = {
+      name: 'scripted',
+      version: 'test',
       async sample(prompts: readonly string[], options: SamplingOptions) {
         calls.push({ prompts, options });
         return prompts.map((prompt) =>
@@ -192,6 +194,8 @@ describe('self-play step', () => {
     };
     const program = 'function f(x) {\n  return x.split("").reverse().join("");\n}';
     const policy = {
+      name: 'scripted',
+      version: 'test',
       async sample(prompts: readonly string[], options: SamplingOptions) {
         return prompts.map((prompt) =>
           Array.from({ length: options.n }, (_, j) => {

@@ -12,7 +12,9 @@
 import { Rng } from '../../engine/random.js';
 import type { SftExample } from '../../learn/steps.js';
 import { selfPlayStep, seedBuffers, type Buffers } from '../../selfplay/absolute-zero.js';
-import { PROMPT_KINDS, TASK_TYPES } from '../../selfplay/formats.js';
+import { PROMPT_KINDS, TASK_TYPES, type TaskType } from '../../selfplay/formats.js';
+import type { Recipe } from '../../recipe/schema.js';
+import type { RoundPlan, TaskRecord } from '../../spec/controller.js';
 import type { Executor } from '../../selfplay/executor.js';
 import { policyUpdate, referenceKl } from '../../learn/policy-gradient.js';
 import type { LoopParts, Method, RoundContext } from '../context.js';
@@ -34,7 +36,7 @@ interface SelfPlayStepState {
 }
 
 /** Runs (or resumes) the steps of self-play round `round`. */
-export async function runSelfPlayRound(parts: LoopParts, round: number, context: RoundContext): Promise<void> {
+export async function runSelfPlayRound(parts: LoopParts, round: number, context: RoundContext, plan: RoundPlan = selfPlayPlan(parts.recipe, round)): Promise<void> {
   const { recipe, store, backend, tokenizer } = parts;
   const sp = recipe.selfplay!;
   const executor = parts.executor;
@@ -50,7 +52,9 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     rollouts: sp.rollouts,
     references: sp.references,
     rewards: sp.rewards,
-    temperature: sp.temperature,
+    // The plan's sampling temperature is the solver's (selfplay.temperature.solve unless a controller set it); the proposer keeps its own.
+    temperature: { propose: sp.temperature.propose, solve: plan.sampling.temperature },
+    solveBatch: solveCounts(plan, sp.batch),
     epsilon: sp.epsilon,
     duplicates: sp.duplicates,
     trainRollouts: sp.trainRollouts,
@@ -65,7 +69,7 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
     if (context.shouldStop()) throw new RoundStopped();
     store.deleteStepSamples(round, step); // what a killed attempt at this step left
     const started = performance.now();
-    const result = await selfPlayStep(context.policy, tokenizer, executor, state.buffers, settings, seedFor(recipe.seed, 'selfplay', round, step));
+    const result = await selfPlayStep(context.policy, tokenizer, executor, state.buffers, settings, seedFor(recipe.seed, 'selfplay', round, step), { round, step });
 
     const ids = store.saveSamples(
       result.records.map((r, i) => ({
@@ -78,9 +82,11 @@ export async function runSelfPlayRound(parts: LoopParts, round: number, context:
         completion: r.completion.text,
         tokens: r.completion.tokens,
         logprobs: r.completion.logprobs,
+        ...(r.completion.behaviourLogprobs ? { behaviourLogprobs: r.completion.behaviourLogprobs } : {}),
+        observationTokens: r.trajectory.turns[0].observationTokens,
         finishReason: r.completion.finishReason,
         policyVersion: context.policy.version,
-        sampler: { role: r.kind, temperature: r.kind.startsWith('propose') ? sp.temperature.propose : sp.temperature.solve, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, seed: seedFor(recipe.seed, 'selfplay', round, step) },
+        sampler: { role: r.kind, temperature: r.kind.startsWith('propose') ? settings.temperature.propose : settings.temperature.solve, topP: recipe.sample.topP, maxTokens: recipe.sample.maxTokens, seed: seedFor(recipe.seed, 'selfplay', round, step) },
       })),
     );
     store.saveScores(result.records.map((r, i) => ({ sampleId: ids[i], verifier: { name: 'absolute-zero', version: '1' }, verification: { status: 'scored' as const, reward: r.reward, pass: r.pass, feedback: r.feedback } })));
@@ -141,12 +147,51 @@ export async function formatPriorExamples(executor: Executor, count: number, see
   return examples;
 }
 
-/** Absolute Zero self-play: propose → validate → solve → update steps; no task data. */
+/** Self-play's plan before controllers: `selfplay.batch` solve tasks of each type (SEC's arms: the task types), sampled at the solver's temperature. */
+export function selfPlayPlan(recipe: Recipe, round: number): RoundPlan {
+  const sp = recipe.selfplay!;
+  return { round, draws: TASK_TYPES.map((type) => ({ category: type, count: sp.batch })), sampling: { n: 1, temperature: sp.temperature.solve, topP: recipe.sample.topP }, acceptThreshold: null, setBy: {} };
+}
+
+/** The solve tasks of each type a plan draws (a plan that names no task type, e.g. one stored before self-play rounds were planned, draws `batch` of each). */
+export function solveCounts(plan: RoundPlan, batch: number): Record<TaskType, number> {
+  const typed = plan.draws.filter((draw) => (TASK_TYPES as readonly string[]).includes(draw.category));
+  if (typed.length === 0) return { deduction: batch, abduction: batch, induction: batch };
+  const counts = { deduction: 0, abduction: 0, induction: 0 };
+  for (const draw of typed) counts[draw.category as TaskType] += draw.count;
+  return counts;
+}
+
+/**
+ * What controllers read of a finished self-play round: one record per task
+ * type the solver answered, from its stored answers (attempts, passes, mean
+ * reward) and the round's `solve/<type>/abs_advantage` (the mean TRR++
+ * |advantage| of the solve batch's answers of that type, averaged over the
+ * steps: SEC's learning gain of the arm). Undefined when the round stored none.
+ */
+export function selfPlayTaskRecords(parts: LoopParts, round: number): TaskRecord[] | undefined {
+  const answers = parts.store.loadSamples(round, 'sample').filter((s) => s.taskId.startsWith('solve-'));
+  if (answers.length === 0) return undefined;
+  const metrics = parts.store.metrics(round);
+  return TASK_TYPES.flatMap((type): TaskRecord[] => {
+    const own = answers.filter((s) => s.taskId.startsWith(`solve-${type}/`));
+    if (own.length === 0) return [];
+    const verdicts = own.map((s) => (s.verification?.status === 'scored' ? s.verification : undefined));
+    const passes = verdicts.filter((v) => v?.pass).length;
+    const rewards = verdicts.flatMap((v) => (v ? [v.reward] : []));
+    const gain = metrics[`solve/${type}/abs_advantage`];
+    return [{ taskId: `solve-${type}`, category: type, attempts: own.length, passes, solved: passes > 0, meanReward: rewards.length ? rewards.reduce((a, b) => a + b, 0) / rewards.length : 0, ...(gain !== undefined ? { meanAbsAdvantage: gain } : {}) }];
+  });
+}
+
+/** Absolute Zero self-play: propose → validate → solve → update steps; no task data. Its rounds are planned (solve counts per type, the solver's temperature), not drawn. */
 export const selfPlay: Method = {
   name: 'self-play',
   drawsTasks: false,
   solvedBy: 'passed',
-  async round(run, round) {
-    await run.phase(round, 'selfplay', run.parts.recipe.selfplay!.steps, (progress) => runSelfPlayRound(run.parts, round, run.roundContext(progress)));
+  defaultPlan: selfPlayPlan,
+  taskRecords: selfPlayTaskRecords,
+  async round(run, round, _tasks, plan) {
+    await run.phase(round, 'selfplay', run.parts.recipe.selfplay!.steps, (progress) => runSelfPlayRound(run.parts, round, run.roundContext(progress), plan));
   },
 };
