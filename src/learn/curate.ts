@@ -6,7 +6,7 @@
  */
 import type { Recipe } from '../recipe/schema.js';
 import type { Task } from '../spec/task.js';
-import type { Verifier } from '../spec/verifier.js';
+import type { Verification, Verifier } from '../spec/verifier.js';
 import type { StoredSample } from '../store/run-store.js';
 import { Rng } from '../engine/random.js';
 import { majorityVote } from '../verifiers/consensus.js';
@@ -88,23 +88,22 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
   const examples: SftExample[] = [];
   for (const task of tasks) {
     const solution = completionOf(recipe, task);
+    const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution; // the solution as the sampler returns it
     examples.push({ prompt: task.prompt, completion: solution });
     if (warmup.hintShare > 0 && task.answer !== undefined && rng.next() < warmup.hintShare) {
       examples.push({ prompt: fillTemplate(recipe.rationalize.template, { prompt: task.prompt, answer: task.answer }), completion: solution, group: 'hint' });
     }
     if (warmup.correctionShare > 0 && rng.next() < warmup.correctionShare) {
       // SCoRe's format: attempt 1 wrong (corrupted) or right (kept), the instruction, the right answer.
-      const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
       const attempt = rng.next() < 0.5 ? corrupt(body, rng) : body;
       const selfCorrection = recipe.rl?.selfCorrection;
-      const feedback = selfCorrection?.showFeedback ? feedbackOf(verifier, task, attempt, 'warmup.correctionShare') : '';
+      const verdict = selfCorrection?.showFeedback ? syncVerdict(verifier, task, attempt, 'warmup.correctionShare', 'warmup.correctionShare with feedback') : undefined;
+      const feedback = verdict?.status === 'scored' ? verdict.feedback : '';
       examples.push({ prompt: secondAttemptContext(task, attempt, feedback, { instruction: selfCorrection?.instruction, showFeedback: selfCorrection?.showFeedback }), completion: solution, group: 'correction' });
     }
     if (warmup.reflectionShare > 0 && rng.next() < warmup.reflectionShare) {
-      const body = stop && solution.endsWith(stop) ? solution.slice(0, -stop.length) : solution;
       const attempt = corrupt(body, rng);
-      const verdict = verifier.verify(task, attempt);
-      if (verdict instanceof Promise) throw new InvalidConfigError('warmup.reflectionShare', `warmup.reflectionShare needs a synchronous verifier; ${verifier.name} is asynchronous: set warmup.reflectionShare: 0`);
+      const verdict = syncVerdict(verifier, task, attempt, 'warmup.reflectionShare', 'warmup.reflectionShare');
       if (verdict.status === 'scored' && !verdict.pass) {
         examples.push({ prompt: fillTemplate(recipe.reflect.template, { prompt: task.prompt, attempt, feedback: verdict.feedback }), completion: solution, group: 'reflection' });
       }
@@ -113,11 +112,11 @@ export function labeledExamples(recipe: Recipe, tasks: readonly Task[], verifier
   return examples;
 }
 
-/** The verifier's feedback on an attempt, read synchronously (the warm-up builds its examples in one pass). */
-function feedbackOf(verifier: Verifier, task: Task, attempt: string, field: string): string {
+/** The verifier's verdict on an attempt, read synchronously (the warm-up builds its examples in one pass); `what` names what needs it. */
+function syncVerdict(verifier: Verifier, task: Task, attempt: string, field: string, what: string): Verification {
   const verdict = verifier.verify(task, attempt);
-  if (verdict instanceof Promise) throw new InvalidConfigError(field, `${field} with feedback needs a synchronous verifier; ${verifier.name} is asynchronous: set ${field}: 0`);
-  return verdict.status === 'scored' ? verdict.feedback : '';
+  if (verdict instanceof Promise) throw new InvalidConfigError(field, `${what} needs a synchronous verifier; ${verifier.name} is asynchronous: set ${field}: 0`);
+  return verdict;
 }
 
 /** A plausible wrong attempt: one character changed, dropped or repeated (digits stay digits). */
