@@ -19,6 +19,14 @@
 // library): the AVX2 and AVX-512 micro-kernels are compiled for their instruction
 // sets with target attributes and chosen at run time from CPU features, so one build
 // runs on any x86-64 and computes the same results whatever machine built it.
+//
+// Deterministic: every path computes each element of C in the same order with the same
+// roundings, so scalar, AVX2 and AVX-512 give bit-identical results (and so does any
+// split of C over threads). Each KC block (KC is one constant for all paths) sums
+// a·b over its k in order with fused multiply-adds from zero, then C = fma(beta, C, acc)
+// for the first block and C + acc for the later ones. The micro-kernels' tiles only
+// decide which elements are computed together, never how. The file is compiled with
+// -ffp-contract=off, so the only fused operations are the ones written here.
 
 #include "gemm.h"
 
@@ -39,6 +47,9 @@ namespace {
 // acc without reading C, which may hold NaN.
 using MicroKernelFn = void (*)(int k, const float* a, const float* b, float* c, int64_t ldc, float beta);
 
+// The K block of every path: part of the summation order, so one constant (see the top).
+constexpr int kKC = 256;
+
 // A micro-kernel's tile (mr, nr) and its cache blocking. kc: a KC×NR panel of B takes
 // about half of a 32 KiB L1d, leaving room for the A panels streaming through. mc: the
 // MC×KC block of A (~150 KiB) fits in L2 (≥ 256 KiB on any x86-64 with AVX2). nc: the
@@ -48,20 +59,22 @@ struct Blocking {
   MicroKernelFn run;
 };
 
-// Portable fallback (and arm64's kernel until NEON exists): plain loops that the
-// compiler vectorizes over j with the baseline vector unit (SSE2, NEON), 4×8 so that
-// the accumulators fit in 8 vector registers.
+// Portable fallback (and arm64's kernel until NEON exists): plain loops over fused
+// multiply-adds, 4×8 so that the accumulators fit in 8 vector registers. On arm64 the
+// compiler vectorizes them to NEON's fmla; on an x86-64 build without FMA each
+// __builtin_fmaf is a libm call (correctly rounded, so the results match the other
+// paths, but slow: this path is for CPUs without AVX2 and for tests).
 void micro_scalar(int k, const float* a, const float* b, float* c, int64_t ldc, float beta) {
   float acc[4][8] = {};
   for (int p = 0; p < k; p++, a += 4, b += 8)
     for (int r = 0; r < 4; r++)
-      for (int j = 0; j < 8; j++) acc[r][j] += a[r] * b[j];
+      for (int j = 0; j < 8; j++) acc[r][j] = __builtin_fmaf(a[r], b[j], acc[r][j]);
   for (int r = 0; r < 4; r++) {
     float* row = c + r * ldc;
     if (beta == 0.0f)
       for (int j = 0; j < 8; j++) row[j] = acc[r][j];
     else
-      for (int j = 0; j < 8; j++) row[j] = acc[r][j] + beta * row[j];
+      for (int j = 0; j < 8; j++) row[j] = __builtin_fmaf(beta, row[j], acc[r][j]);
   }
 }
 
@@ -143,10 +156,10 @@ __attribute__((target("avx512f"))) void micro_avx512(int k, const float* a, cons
 #endif
 
 const Blocking& blocking(MicroKernel kernel) {
-  static const Blocking scalar{4, 8, 256, 128, 2048, micro_scalar};
+  static const Blocking scalar{4, 8, kKC, 128, 2048, micro_scalar};
 #if defined(AUTODIDACT_X86)
-  static const Blocking avx2{6, 16, 256, 168, 4080, micro_avx2};
-  static const Blocking avx512{12, 32, 128, 144, 3072, micro_avx512};
+  static const Blocking avx2{6, 16, kKC, 168, 4080, micro_avx2};
+  static const Blocking avx512{12, 32, kKC, 144, 3072, micro_avx512};
   if (kernel == MicroKernel::avx512) return avx512;
   if (kernel == MicroKernel::avx2) return avx2;
 #endif
@@ -203,7 +216,7 @@ void pack_b(bool transB, const float* B, int ldb, int k, int n, int nr, float* o
   }
 }
 
-// C (rows × cols) = tile + beta·C; tile has leading dimension nr.
+// C (rows × cols) = fma(beta, C, tile), as the micro-kernels store; tile has leading dimension nr.
 void merge_tile(const float* tile, int nr, float* C, int64_t ldc, int rows, int cols, float beta) {
   for (int r = 0; r < rows; r++) {
     float* row = C + r * ldc;
@@ -211,7 +224,7 @@ void merge_tile(const float* tile, int nr, float* C, int64_t ldc, int rows, int 
     if (beta == 0.0f)
       for (int j = 0; j < cols; j++) row[j] = t[j];
     else
-      for (int j = 0; j < cols; j++) row[j] = t[j] + beta * row[j];
+      for (int j = 0; j < cols; j++) row[j] = __builtin_fmaf(beta, row[j], t[j]);
   }
 }
 

@@ -82,16 +82,27 @@ static inline float fast_exp(float x) {
   return p * scale;
 }
 
+// Fused multiply-add where the CPU has one (every x86-64 with AVX2, every arm64), plain
+// multiply and add elsewhere. This file is compiled with -ffp-contract=off, so these are
+// the only fused operations: the compiler never decides, per build machine or vector
+// width, which products to fuse, and the kernels compute the same bits on any machine
+// with FMA whatever -march=native chose (docs/performance.md, "Determinism").
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+static inline float fmadd(float a, float b, float c) { return __builtin_fmaf(a, b, c); }
+#else
+static inline float fmadd(float a, float b, float c) { return a * b + c; }
+#endif
+
 // Dot product with 8 independent partial sums, so that it vectorizes without
 // -ffast-math (the order of additions differs from a serial loop, which the
-// tests' tolerances allow).
+// tests' tolerances allow; it is fixed, whatever the vector width).
 static inline float dot(const float* a, const float* b, int n) {
   float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int i = 0;
   for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; j < 8; j++) acc[j] = fmadd(a[i + j], b[i + j], acc[j]);
   float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-  for (; i < n; i++) sum += a[i] * b[i];
+  for (; i < n; i++) sum = fmadd(a[i], b[i], sum);
   return sum;
 }
 
@@ -250,11 +261,14 @@ static std::vector<GemmPath> runnable_gemm_paths() {
 // blas, or one micro-kernel by name (scalar, avx2, avx512). Returns an error message,
 // empty when `name` is valid and runnable here.
 static std::string parse_gemm_path(const std::string& name, GemmPath* path) {
-  // auto: the BLAS where the addon has one, else ours. Measured interleaved (bench/engine.ts, single
-  // thread, AMD EPYC Zen 4, OpenBLAS 0.3.21): ours/OpenBLAS = 0.97 on 1024³, 0.92-1.01 on the model's
-  // forward products, 0.88-0.91 on the input gradients and 0.77-0.79 on the weight gradients.
-  if (name == "own" || (name == "auto" && !built_with_blas())) return *path = {false, autodidact::best_micro_kernel()}, "";
-  if (name == "blas" || name == "auto") {
+  // auto: ours, whether or not the addon has a BLAS. Ours is deterministic (the same bits on every
+  // path, thread count and machine with FMA; gemm.cc), a BLAS is not: OpenBLAS picks its kernels
+  // per CPU (OPENBLAS_CORETYPE), so the same seed trained different models on two machines of one
+  // kind. The price, measured interleaved (bench/engine.ts, single thread, AMD EPYC Zen 4, OpenBLAS
+  // 0.3.21): ours/OpenBLAS = 0.97 on 1024³, 0.92-1.01 on the model's forward products, 0.88-0.91 on
+  // the input gradients and 0.77-0.79 on the weight gradients. AUTODIDACT_GEMM=blas opts in.
+  if (name == "own" || name == "auto") return *path = {false, autodidact::best_micro_kernel()}, "";
+  if (name == "blas") {
     if (!built_with_blas()) return "is blas, but the addon was built without a BLAS";
     return *path = {true, autodidact::MicroKernel::scalar}, "";
   }
@@ -472,12 +486,14 @@ static Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
   float *dinp = a.f32(0, (int64_t)N * C, "dinp"), *dweight = a.f32(1, C, "dweight"), *dout = a.f32(2, (int64_t)N * C, "dout");
   float *inp = a.f32(3, (int64_t)N * C, "inp"), *weight = a.f32(4, C, "weight"), *rstd = a.f32(5, N, "rstd");
   if (!a.ok()) return a.done();
-  std::vector<float> partial;  // (chunks, C) per-chunk dweight sums
-  pool.parallel_chunks(
-      N, 64, [&](int64_t chunks) { partial.assign((size_t)chunks * C, 0.0f); },
-      [&](int64_t t, int64_t n0, int64_t n1) {
-        float* dw = partial.data() + (size_t)t * C;
-        for (int64_t n = n0; n < n1; n++) {
+  // dweight sums over rows in blocks of a fixed size, whatever the thread count, and the
+  // blocks' sums are added in order: the same bits with 1 thread or 16.
+  const int64_t kRows = 64, blocks = (N + kRows - 1) / kRows;
+  std::vector<float> partial((size_t)blocks * C, 0.0f);  // (blocks, C)
+  pool.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t block = b0; block < b1; block++) {
+        float* dw = partial.data() + (size_t)block * C;
+        for (int64_t n = block * kRows; n < std::min<int64_t>(N, (block + 1) * kRows); n++) {
           const float *x = inp + n * C, *dy = dout + n * C;
           float r = rstd[n], dotp = 0.0f;
           for (int c = 0; c < C; c++) {
@@ -488,9 +504,10 @@ static Napi::Value RmsnormBackward(const Napi::CallbackInfo& info) {
           float* dx = dinp + n * C;
           for (int c = 0; c < C; c++) dx[c] += r * weight[c] * dy[c] - k * x[c];
         }
-      });
-  for (size_t t = 0; t < partial.size() / (size_t)C; t++)
-    for (int c = 0; c < C; c++) dweight[c] += partial[t * C + c];
+    }
+  });
+  for (int64_t block = 0; block < blocks; block++)
+    for (int c = 0; c < C; c++) dweight[c] += partial[(size_t)block * C + c];
   return a.done();
 }
 
@@ -798,14 +815,16 @@ static Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   const float* p = a.f32(0, 0, "x");
   if (!a.ok()) return a.done();
   int64_t n = a.length(0);
-  std::vector<double> partial;
-  pool.parallel_chunks(
-      n, 65536, [&](int64_t chunks) { partial.assign((size_t)chunks, 0.0); },
-      [&](int64_t t, int64_t i0, int64_t i1) {
-        double s = 0.0;
-        for (int64_t i = i0; i < i1; i++) s += (double)p[i] * p[i];
-        partial[t] = s;
-      });
+  // Blocks of a fixed size, summed in order: the same total whatever the thread count.
+  const int64_t kBlock = 65536, blocks = (n + kBlock - 1) / kBlock;
+  std::vector<double> partial((size_t)blocks, 0.0);
+  pool.parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t block = b0; block < b1; block++) {
+      double s = 0.0;
+      for (int64_t i = block * kBlock; i < std::min(n, (block + 1) * kBlock); i++) s += (double)p[i] * p[i];
+      partial[block] = s;
+    }
+  });
   double total = 0.0;
   for (double s : partial) total += s;
   return Napi::Number::New(info.Env(), total);
